@@ -1,0 +1,39 @@
+# frvt-submission: the README's two commands are `make submission` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.setup-done
+FRVT   := $(PY) -m frvt_submission
+
+.PHONY: help setup fetch compile build validate timing package submission test tune bench clean
+
+help:
+	@echo "make submission  set up, compile, build, validate, time and package (the main job)"
+	@echo "make test        run all tests (sets up the environment first when needed)"
+	@echo "make tune        MetaSchedule tuning for this CPU (long; records go to tuning/)"
+	@echo "make bench       TVM vs peers benchmark table (long)"
+	@echo "make setup | fetch | compile | build | validate | timing | package | clean"
+
+$(STAMP): requirements.txt
+	@echo "== setup: virtual environment $(VENV) with pinned packages"
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --disable-pip-version-check -q --upgrade pip
+	$(PY) -m pip install --disable-pip-version-check -q -r requirements.txt
+	@touch $@
+
+setup: $(STAMP)
+
+fetch: setup
+	@echo "== fetch: pinned models (SHA-256 checked) and registry test images"
+	$(FRVT) fetch
+
+compile: setup
+	@echo "== compile: TVM build of detector + recognizer into config/, parity vs onnxruntime"
+	$(FRVT) compile
+
+test: setup
+	@echo "== test"
+	$(PY) -m pytest -q tests
+
+clean:
+	rm -rf build config lib doc validation/output

@@ -1,0 +1,199 @@
+"""The one entry point: `python -m frvt_submission <command>`; subcommands parse and call."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from . import paths
+from .errors import FrvtError
+
+DESCRIPTION = """\
+Take an ONNX face model to a NIST FRVT (FRTE) 1:1 submission.
+
+Typical order: fetch -> compile -> (tune) -> build -> validate -> time -> package.
+`make submission` runs them all. Settings live in frvt.toml (see `config`)."""
+
+
+def _log(msg: str) -> None:
+    print(msg, flush=True)
+
+
+def _settings(args):
+    from .config import describe, load_settings
+
+    s = load_settings(Path(args.settings))
+    if getattr(args, "verbose_config", True):
+        _log(describe(s))
+    return s
+
+
+def cmd_config(args) -> int:
+    _settings(args)
+    return 0
+
+
+def cmd_fetch(args) -> int:
+    from .models.prepare import cleaned_onnx
+    from .testdata import test_images
+
+    s = _settings(args)
+    for spec in (s.detector, s.recognizer):
+        _log(f"[{spec.name}] ok: {cleaned_onnx(spec, _log)}")
+    _log(f"test images: {test_images()}")
+    return 0
+
+
+def cmd_compile(args) -> int:
+    import subprocess
+
+    from .compile.build_models import compile_all
+    from .face.config_dir import write_config_dir
+
+    s = _settings(args)
+    compiled = compile_all(s, args.cpu, _log)
+    out = Path(args.config_dir)
+    write_config_dir(s, compiled, out)
+    _log(f"wrote {out}")
+    if args.no_parity:
+        return 0
+    # A fresh process: parity is checked on the runtime-only (deployed) path.
+    return subprocess.call([sys.executable, "-m", "frvt_submission", "--settings", args.settings,
+                            "parity", "--config-dir", str(out)])
+
+
+def cmd_parity(args) -> int:
+    from .compile.parity import check_parity
+    from .config import load_settings
+    from .testdata import test_images
+
+    s = load_settings(Path(args.settings))
+    images = sorted(p for p in test_images().iterdir() if p.suffix != ".csv")
+    r = check_parity(s, Path(args.config_dir), images)
+    if r["min_cosine"] is None:
+        _log(f"parity: no face found in {r['images']} images -> FAIL")
+        return 1
+    _log(f"parity vs onnxruntime on {r['faces']} faces in {r['images']} images: "
+         f"min cosine {r['min_cosine']:.6f}, max box diff {r['max_box_px']:.3f} px, "
+         f"max landmark diff {r['max_landmark_px']:.3f} px -> {'OK' if r['ok'] else 'FAIL'}")
+    return 0 if r["ok"] else 1
+
+
+def _pipeline(args):
+    from .face.pipeline import FacePipeline
+
+    if args.backend == "onnxruntime":
+        from .config import load_settings
+        from .models.prepare import cleaned_onnx
+
+        s = load_settings(Path(args.settings))
+        return FacePipeline.from_onnx(s, cleaned_onnx(s.detector), cleaned_onnx(s.recognizer))
+    return FacePipeline.from_config_dir(Path(args.config_dir))
+
+
+def cmd_embed(args) -> int:
+    from .face.image import read_image
+    from .face.template import decode
+
+    p = _pipeline(args)
+    for path in args.images:
+        try:
+            r = p.create_template([read_image(Path(path))])
+        except FrvtError as exc:
+            _log(f"{path}: {exc}")
+            continue
+        t = decode(r.templates[0])
+        e = r.eyes[0]
+        eyes = f"left=({e.xleft},{e.yleft}) right=({e.xright},{e.yright})" if e.left_assigned else "none"
+        _log(f"{path}: {r.code.name} template={len(r.templates[0])} bytes eyes {eyes} "
+             f"embedding={'failed' if t.failed else t.embedding[:4].round(4).tolist()}")
+    return 0
+
+
+def cmd_compare(args) -> int:
+    from .face.image import read_image
+    from .face.template import match, score_to_cosine
+
+    p = _pipeline(args)
+    t1 = p.create_template([read_image(Path(args.image1))]).templates[0]
+    t2 = p.create_template([read_image(Path(args.image2))]).templates[0]
+    score, status = match(t1, t2)
+    if status != "ok":
+        _log(f"score {score} ({status}: a template failed)")
+        return 0
+    cos = score_to_cosine(score)
+    thr = p.settings.recognizer.same_threshold
+    _log(f"score {score:.1f}  cosine {cos:.4f}  -> {'same' if cos >= thr else 'different'} "
+         f"person at cosine {thr}")
+    return 0
+
+
+def cmd_eval(args) -> int:
+    from tabulate import tabulate
+
+    from .evaluate import SUMMARY_HEADERS, evaluate, read_pairs, summary_row
+
+    p = _pipeline(args)
+    rows = []
+    for csv_path in args.pairs:
+        pairs = read_pairs(Path(csv_path))
+        if args.limit:
+            pairs = pairs[: args.limit]
+        name = Path(csv_path).parent.name
+        _log(f"{name}: {len(pairs)} pairs")
+        r = evaluate(p, pairs, p.settings.recognizer.same_threshold,
+                     progress=lambda i, n: print(f"\r  embedded {i}/{n} images", end="", flush=True))
+        print()
+        rows.append(summary_row(name, r))
+    _log(tabulate(rows, headers=SUMMARY_HEADERS, tablefmt="github"))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="frvt", description=DESCRIPTION,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--settings", default=str(paths.SETTINGS_FILE), help="settings file (default: frvt.toml)")
+    sub = ap.add_subparsers(dest="command", required=True, metavar="command")
+
+    def add(name, fn, help_):
+        p = sub.add_parser(name, help=help_, description=help_)
+        p.set_defaults(fn=fn)
+        return p
+
+    add("config", cmd_config, "print the resolved settings")
+    add("fetch", cmd_fetch, "download the pinned models and test images, check SHA-256, clean the ONNX")
+    p = add("compile", cmd_compile, "compile both models with TVM into config/ and check parity with onnxruntime")
+    p.add_argument("--cpu", default="", help="LLVM CPU name (default: [submission] target; 'host' = this CPU)")
+    p.add_argument("--config-dir", default=str(paths.SUB_CONFIG), help="output folder (default: config/)")
+    p.add_argument("--no-parity", action="store_true", help="skip the onnxruntime parity check")
+    p = add("parity", cmd_parity, "compare config/'s compiled models with onnxruntime on real faces")
+    p.add_argument("--config-dir", default=str(paths.SUB_CONFIG), help="compiled config folder")
+
+    def with_backend(p):
+        p.add_argument("--backend", choices=("tvm", "onnxruntime"), default="tvm",
+                       help="tvm: the compiled config/ (default); onnxruntime: the reference")
+        p.add_argument("--config-dir", default=str(paths.SUB_CONFIG), help="compiled config folder")
+        return p
+
+    p = with_backend(add("embed", cmd_embed, "detect, align and embed images; print eyes and template size"))
+    p.add_argument("images", nargs="+")
+    p = with_backend(add("compare", cmd_compare, "match two images and print the score"))
+    p.add_argument("image1")
+    p.add_argument("image2")
+    p = with_backend(add("eval", cmd_eval, "score pairs CSVs (img1,img2,label) and print accuracy tables"))
+    p.add_argument("pairs", nargs="+", help="pairs.csv files, e.g. ../shared/data/meds_openmpf/pairs.csv")
+    p.add_argument("--limit", type=int, default=0, help="use only the first N pairs of each file")
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.fn(args)
+    except FrvtError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130

@@ -1,0 +1,1 @@
+"""ONNX to TVM: import, tuning records, build, export, parity."""

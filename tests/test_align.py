@@ -1,0 +1,44 @@
+"""Alignment: the similarity estimate recovers known transforms and the warp lands landmarks on the template."""
+
+import numpy as np
+import pytest
+
+from frvt_submission.face.align import similarity_transform, warp
+
+TEMPLATE = np.array([[38.2946, 51.6963], [73.5318, 51.5014], [56.0252, 71.7366],
+                     [41.5493, 92.3655], [70.7299, 92.2041]])
+
+
+def _apply(m, pts):
+    return pts @ m[:, :2].T + m[:, 2]
+
+
+@pytest.mark.parametrize("angle,scale,tx,ty", [(0.0, 1.0, 0, 0), (0.3, 2.5, 100, -40), (-2.0, 0.4, 7, 300)])
+def test_recovers_known_similarity(angle, scale, tx, ty):
+    c, s = np.cos(angle), np.sin(angle)
+    known = np.array([[scale * c, -scale * s, tx], [scale * s, scale * c, ty]])
+    src = _apply(known, TEMPLATE)
+    # estimate the inverse: from the transformed points back to the template
+    m = similarity_transform(src, TEMPLATE)
+    np.testing.assert_allclose(_apply(m, src), TEMPLATE, atol=1e-9)
+    inv = similarity_transform(TEMPLATE, src)
+    np.testing.assert_allclose(inv, known, atol=1e-9)
+
+
+def test_never_reflects():
+    mirrored = TEMPLATE * [-1, 1]
+    m = similarity_transform(mirrored, TEMPLATE)
+    assert np.linalg.det(m[:, :2]) > 0  # a similarity, not a reflection
+
+
+def test_warp_puts_marked_pixels_on_template():
+    img = np.zeros((400, 300, 3), np.uint8)
+    c, s = np.cos(0.2), np.sin(0.2)
+    known = np.array([[2 * c, -2 * s, 60], [2 * s, 2 * c, 40]])
+    pts = _apply(known, TEMPLATE)
+    for x, y in pts:
+        img[int(round(y)) - 1:int(round(y)) + 2, int(round(x)) - 1:int(round(x)) + 2] = 255
+    crop = warp(img, pts, TEMPLATE, (112, 112))
+    assert crop.shape == (112, 112, 3)
+    for x, y in TEMPLATE:
+        assert crop[int(round(y)), int(round(x))].max() > 100

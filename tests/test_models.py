@@ -1,0 +1,73 @@
+"""Model sourcing: checksum errors name file and hash; the dequantize fold matches ONNX semantics."""
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+from onnx.reference import ReferenceEvaluator
+
+from frvt_submission.errors import ChecksumError, ConfigError
+from frvt_submission.models.clean import clean_model
+from frvt_submission.models.sources import sha256_of, verify
+
+
+def test_checksum_mismatch_names_file_and_expected(tmp_path):
+    f = tmp_path / "m.onnx"
+    f.write_bytes(b"not the model")
+    expected = "0" * 64
+    with pytest.raises(ChecksumError) as err:
+        verify(f, expected)
+    assert str(f) in str(err.value) and expected in str(err.value)
+    assert sha256_of(f) in str(err.value)
+
+
+def test_missing_file_names_expected_hash(tmp_path):
+    with pytest.raises(ConfigError, match="a" * 64):
+        verify(tmp_path / "absent.onnx", "a" * 64)
+
+
+def test_pinned_models_verify(settings):
+    from frvt_submission.models.sources import fetch_model
+
+    for spec in (settings.detector, settings.recognizer):
+        assert sha256_of(fetch_model(spec)) == spec.sha256
+
+
+def _blocked_conv_model(block_size):
+    rng = np.random.default_rng(0)
+    q = rng.integers(-128, 127, size=(4, 6, 3, 3), dtype=np.int8)
+    nblk = -(-6 // block_size)
+    scale = rng.uniform(0.01, 0.1, size=(4, nblk, 3, 3)).astype(np.float32)
+    zero = rng.integers(-3, 3, size=(4, nblk, 3, 3), dtype=np.int8)
+    inits = [numpy_helper.from_array(q, "wq"), numpy_helper.from_array(scale, "ws"),
+             numpy_helper.from_array(zero, "wz")]
+    nodes = [helper.make_node("DequantizeLinear", ["wq", "ws", "wz"], ["w"], axis=1, block_size=block_size),
+             helper.make_node("Conv", ["x", "w"], ["y"], pads=[1, 1, 1, 1])]
+    g = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 6, 8, 8]),
+                                      # a dangling input, as the SFace file has
+                                      helper.make_tensor_value_info("unused", TensorProto.FLOAT, [1])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4, 8, 8])], inits)
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 21)])
+
+
+@pytest.mark.parametrize("block_size", [2, 4, 6])
+def test_fold_matches_reference_semantics(tmp_path, block_size):
+    m = _blocked_conv_model(block_size)
+    src, dst = tmp_path / "q.onnx", tmp_path / "f.onnx"
+    onnx.save(m, str(src))
+    changes = clean_model(src, dst)
+    assert changes["folded_dequantize"] == 1 and changes["dropped_inputs"] == 1
+    cleaned = onnx.load(str(dst))
+    assert not any(n.op_type == "DequantizeLinear" for n in cleaned.graph.node)
+    assert [i.name for i in cleaned.graph.input] == ["x"]
+    x = np.random.default_rng(1).normal(size=(1, 6, 8, 8)).astype(np.float32)
+    ref = ReferenceEvaluator(m).run(None, {"x": x, "unused": np.zeros(1, np.float32)})[0]
+    got = ReferenceEvaluator(cleaned).run(None, {"x": x})[0]
+    np.testing.assert_allclose(got, ref, rtol=1e-5, atol=1e-5)
+
+
+def test_corrupt_onnx_is_a_config_error(tmp_path):
+    bad = tmp_path / "bad.onnx"
+    bad.write_bytes(b"\x08\x07garbage")
+    with pytest.raises(ConfigError, match="bad.onnx"):
+        clean_model(bad, tmp_path / "out.onnx")

@@ -1,0 +1,75 @@
+"""The face pipeline on real photos (onnxruntime reference backend): identity, eyes, rotations, grey."""
+
+import numpy as np
+import pytest
+
+from frvt_submission.errors import RefuseInput, ReturnCode
+from frvt_submission.face import template as T
+from frvt_submission.face.image import from_raw, read_image
+
+
+def _emb(p, img):
+    return T.decode(p.create_template([img]).templates[0]).embedding
+
+
+def test_same_and_different_people(reference_pipeline, test_images):
+    p = reference_pipeline
+    o1, o2, b = (_emb(p, read_image(test_images / n)) for n in ("obama.jpg", "obama3.jpg", "biden.jpg"))
+    thr = p.settings.recognizer.same_threshold
+    assert o1 @ o2 > thr + 0.2
+    assert o1 @ b < thr - 0.1
+
+
+def test_eye_pair_is_subjects_left_on_image_right(reference_pipeline, test_images):
+    img = read_image(test_images / "obama.jpg")
+    r = reference_pipeline.create_template([img])
+    e = r.eyes[0]
+    assert r.code == ReturnCode.Success and e.left_assigned and e.right_assigned
+    assert e.xleft > e.xright  # subject's left eye is on the image's right
+    assert abs(e.yleft - e.yright) < 0.2 * (e.xleft - e.xright)
+
+
+@pytest.mark.parametrize("turns", [1, 2, 3])
+def test_rotated_faces_are_found_and_mapped_back(reference_pipeline, test_images, turns):
+    img = read_image(test_images / "obama.jpg")
+    upright = reference_pipeline.create_template([img])
+    turned = np.ascontiguousarray(np.rot90(img, k=-turns))
+    r = reference_pipeline.create_template([turned])
+    assert r.code == ReturnCode.Success
+    cos = float(T.decode(r.templates[0]).embedding @ T.decode(upright.templates[0]).embedding)
+    assert cos > 0.95
+    # the subject's eyes keep their identity: the left-right vector turns with the image
+    e, u = r.eyes[0], upright.eyes[0]
+    v = np.array([e.xleft - e.xright, e.yleft - e.yright], float)
+    w = np.array([u.xleft - u.xright, u.yleft - u.yright], float)
+    ang = np.degrees(np.arctan2(v[1], v[0]) - np.arctan2(w[1], w[0])) % 360
+    assert min(abs(ang - 90 * turns), 360 - abs(ang - 90 * turns)) < 10
+
+
+def test_grey_and_raw_buffers(reference_pipeline, test_images):
+    img = read_image(test_images / "obama2.jpg")
+    grey = img.mean(axis=2).astype(np.uint8)
+    raw = from_raw(grey.shape[1], grey.shape[0], 8, grey.tobytes())
+    assert raw.shape == img.shape
+    e_grey, e_col = _emb(reference_pipeline, raw), _emb(reference_pipeline, img)
+    assert e_grey @ e_col > 0.8
+
+
+def test_blank_image_gives_failure_template(reference_pipeline):
+    r = reference_pipeline.create_template([np.zeros((480, 640, 3), np.uint8)])
+    assert r.code == ReturnCode.FaceDetectionError
+    assert T.decode(r.templates[0]).failed and not r.eyes[0].left_assigned
+
+
+def test_multi_image_template_with_one_bad_image(reference_pipeline, test_images):
+    imgs = [read_image(test_images / "obama.jpg"), RefuseInput("bad"), read_image(test_images / "obama3.jpg")]
+    r = reference_pipeline.create_template(imgs)
+    assert r.code == ReturnCode.Success and len(r.eyes) == 3
+    assert T.decode(r.templates[0]).n_images == 2 and not r.eyes[1].left_assigned
+
+
+@pytest.mark.parametrize("args", [(0, 5, 24, b"x" * 100), (5, 5, 16, b"x" * 100), (5, 5, 24, None),
+                                  (5, 5, 24, b"x" * 10)])
+def test_bad_raw_images_are_refused(args):
+    with pytest.raises(RefuseInput):
+        from_raw(*args)
