@@ -80,6 +80,27 @@ def cmd_parity(args) -> int:
     return 0 if r["ok"] else 1
 
 
+def cmd_build(args) -> int:
+    from .bridge.build import build_library
+    from .bridge.bundle import bundle_runtime
+    from .docs import write_version_file
+
+    s = _settings(args)
+    config_dir = Path(args.config_dir)
+    if not (config_dir / "models.json").is_file():
+        _log(f"error: {config_dir} has no compiled models; run `compile` first")
+        return 2
+    lib_dir = Path(args.lib_dir)
+    lib_dir.mkdir(parents=True, exist_ok=True)
+    for old in lib_dir.glob("libfrvt_11_*.so"):
+        old.unlink()  # exactly one libfrvt_11_*_???.so may exist
+    so = build_library(s, lib_dir, _log)
+    bundle_runtime(lib_dir, _log)
+    version = write_version_file(s, config_dir, paths.SUB_DOC)
+    _log(f"built {so}\nwrote {version}")
+    return 0
+
+
 def _pipeline(args):
     from .face.pipeline import FacePipeline
 
@@ -167,6 +188,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cpu", default="", help="LLVM CPU name (default: [submission] target; 'host' = this CPU)")
     p.add_argument("--config-dir", default=str(paths.SUB_CONFIG), help="output folder (default: config/)")
     p.add_argument("--no-parity", action="store_true", help="skip the onnxruntime parity check")
+    p = add("build", cmd_build, "build lib/libfrvt_11_<co>_<seq>.so (C++ + CFFI bridge), bundle its runtime, doc/")
+    p.add_argument("--config-dir", default=str(paths.SUB_CONFIG), help="compiled config folder")
+    p.add_argument("--lib-dir", default=str(paths.SUB_LIB), help="output folder (default: lib/)")
     p = add("parity", cmd_parity, "compare config/'s compiled models with onnxruntime on real faces")
     p.add_argument("--config-dir", default=str(paths.SUB_CONFIG), help="compiled config folder")
 

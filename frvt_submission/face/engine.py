@@ -42,6 +42,18 @@ def load_tvm_runtime(runtime_dir: Path | None = None) -> None:
     _runtime_loaded = lib
 
 
+ALIGNMENT = 64  # TVM kernels assume 64-byte aligned inputs (AVX-512 aligned loads)
+
+
+def aligned_empty(shape: tuple[int, ...], dtype=np.float32) -> np.ndarray:
+    """A C-contiguous array whose data starts on an ALIGNMENT boundary (numpy only promises 16)."""
+    dtype = np.dtype(dtype)
+    nbytes = int(np.prod(shape)) * dtype.itemsize
+    raw = np.empty(nbytes + ALIGNMENT, dtype=np.uint8)
+    offset = (-raw.ctypes.data) % ALIGNMENT
+    return raw[offset:offset + nbytes].view(dtype).reshape(shape)
+
+
 class TvmModel:
     """An exported Relax VM module (.so) called with one float32 NCHW array."""
 
@@ -59,11 +71,18 @@ class TvmModel:
             raise ConfigError(f"cannot load compiled model {so_path}: {exc}") from None
         self._keep = (module, vm)  # the VM must outlive the function handle
         self.output_names = list(output_names)
+        self._input: np.ndarray | None = None
+        self._tensor = None
 
     def __call__(self, x: np.ndarray) -> dict[str, np.ndarray]:
         import tvm_ffi
 
-        out = self._main(tvm_ffi.from_dlpack(np.ascontiguousarray(x, dtype=np.float32)))
+        if self._input is None or self._input.shape != x.shape:
+            # One aligned input buffer, reused: misaligned numpy memory crashed the kernels.
+            self._input = aligned_empty(x.shape)
+            self._tensor = tvm_ffi.from_dlpack(self._input)
+        np.copyto(self._input, x, casting="same_kind")
+        out = self._main(self._tensor)
         outs = [out] if hasattr(out, "__dlpack__") else list(out)
         if len(outs) != len(self.output_names):
             raise ConfigError(f"model returned {len(outs)} outputs, manifest lists {len(self.output_names)}")

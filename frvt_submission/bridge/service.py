@@ -1,0 +1,133 @@
+"""The Python side of each bridge function: one guard turns every exception into a status."""
+
+from __future__ import annotations
+
+import functools
+import traceback
+from pathlib import Path
+
+from ..errors import FrvtError, RefuseInput, ReturnCode
+
+# Set by the embedding init code: the CFFI ffi/lib of the embedded module.
+ffi = None
+lib = None
+_state: dict = {}
+
+
+def _set_status(status, code: int, info: str) -> None:
+    status.code = int(code)
+    raw = info.encode("utf-8", "replace")[: lib.FRVTB_INFO_SIZE - 1]
+    ffi.memmove(status.info, raw + b"\0", len(raw) + 1)
+
+
+def guarded(fn):
+    """Run fn(*args); FrvtError -> its ReturnCode (bridge OK), anything else -> FRVTB_PY_ERROR."""
+    @functools.wraps(fn)
+    def wrapper(*args):
+        status = args[-1]
+        try:
+            _set_status(status, ReturnCode.Success, "")
+            fn(*args)
+            return lib.FRVTB_OK
+        except FrvtError as exc:
+            _set_status(status, exc.return_code, f"{type(exc).__name__}: {exc}")
+            return lib.FRVTB_OK
+        except BaseException as exc:  # noqa: BLE001  nothing may cross the C boundary
+            last = traceback.extract_tb(exc.__traceback__)[-1:] if exc.__traceback__ else []
+            where = f" at {Path(last[0].filename).name}:{last[0].lineno}" if last else ""
+            try:
+                _set_status(status, ReturnCode.UnknownError, f"{type(exc).__name__}: {exc}{where}")
+            except BaseException:  # noqa: BLE001
+                pass
+            return lib.FRVTB_PY_ERROR
+    return wrapper
+
+
+def _pipeline():
+    p = _state.get("pipeline")
+    if p is None:
+        raise FrvtError("initialize() has not succeeded")
+    return p
+
+
+def _image(img):
+    """frvtb_image -> RGB array, or the RefuseInput that describes why it cannot be used."""
+    from ..face.image import from_raw
+
+    try:
+        if img.data == ffi.NULL:
+            raise RefuseInput("image has no data")
+        need = int(img.width) * int(img.height) * (int(img.depth) // 8)
+        if int(img.size) < need:
+            raise RefuseInput(f"image data has {int(img.size)} bytes, {need} needed")
+        data = ffi.buffer(img.data, need) if need > 0 else b""
+        return from_raw(int(img.width), int(img.height), int(img.depth), data)
+    except RefuseInput as exc:
+        return exc
+
+
+def _write_eyes(dst, eye) -> None:
+    dst.left_assigned, dst.right_assigned = int(eye.left_assigned), int(eye.right_assigned)
+    dst.xleft, dst.yleft = min(eye.xleft, 0xFFFF), min(eye.yleft, 0xFFFF)
+    dst.xright, dst.yright = min(eye.xright, 0xFFFF), min(eye.yright, 0xFFFF)
+
+
+def _write_bytes(dst, capacity: int, data: bytes) -> None:
+    if len(data) > capacity:
+        raise FrvtError(f"template of {len(data)} bytes exceeds the buffer of {capacity}")
+    ffi.memmove(dst, data, len(data))
+
+
+@guarded
+def initialize(config_dir, lib_dir, limits, status) -> None:
+    from ..face import template
+    from ..face.pipeline import FacePipeline
+
+    cfg = Path(ffi.string(config_dir).decode())
+    libd = Path(ffi.string(lib_dir).decode()) if lib_dir != ffi.NULL else None
+    runtime_dir = libd if libd is not None and (libd / "libtvm_runtime.so").is_file() else None
+    pipeline = FacePipeline.from_config_dir(cfg, runtime_dir)
+    from . import runtime_env
+
+    runtime_env.after_imports()
+    _state["pipeline"] = pipeline
+    limits.template_size = template.HEADER_SIZE + 4 * pipeline.settings.recognizer.embedding_size
+    limits.max_faces = pipeline.settings.detector.top_k
+    limits.abi_version = lib.FRVTB_ABI_VERSION
+
+
+@guarded
+def create_template(images, n_images, role, templ, capacity, templ_size, eyes, status) -> None:
+    pipeline = _pipeline()
+    decoded = [_image(images[i]) for i in range(int(n_images))]
+    result = pipeline.create_template(decoded)
+    _write_bytes(templ, int(capacity), result.templates[0])
+    templ_size[0] = len(result.templates[0])
+    for i, eye in enumerate(result.eyes):
+        _write_eyes(eyes[i], eye)
+    if result.code != ReturnCode.Success:
+        _set_status(status, result.code, result.info)
+
+
+@guarded
+def create_multi(image, role, templs, template_size, max_templates, sizes, eyes, n_templates,
+                 status) -> None:
+    pipeline = _pipeline()
+    result = pipeline.create_multi_person(_image(image[0]))
+    count = min(len(result.templates), int(max_templates))
+    for i in range(count):
+        _write_bytes(templs + i * int(template_size), int(template_size), result.templates[i])
+        sizes[i] = len(result.templates[i])
+        _write_eyes(eyes[i], result.eyes[i])
+    n_templates[0] = count
+    if result.code != ReturnCode.Success:
+        _set_status(status, result.code, result.info)
+
+
+def install(ffi_, lib_) -> None:
+    """Called by the embedding init code: bind each C declaration to its guarded function."""
+    global ffi, lib
+    ffi, lib = ffi_, lib_
+    ffi_.def_extern(name="frvtb_initialize", error=2)(initialize)
+    ffi_.def_extern(name="frvtb_create_template", error=2)(create_template)
+    ffi_.def_extern(name="frvtb_create_multi", error=2)(create_multi)

@@ -1,0 +1,33 @@
+"""The submission's doc/ folder: version.txt describing exactly what was built."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+from . import __version__, paths
+from .config import Settings
+
+
+def _git_revision() -> str:
+    try:
+        out = subprocess.run(["git", "-C", str(paths.ROOT), "rev-parse", "--short", "HEAD"],
+                             capture_output=True, text=True, timeout=10)
+        return out.stdout.strip() or "unknown"
+    except (OSError, subprocess.TimeoutExpired):
+        return "unknown"
+
+
+def write_version_file(settings: Settings, config_dir: Path, doc_dir: Path) -> Path:
+    manifest = json.loads((config_dir / "models.json").read_text())
+    sub = settings.submission
+    lines = [f"{sub.library_name} (frvt-submission {__version__}, git {_git_revision()})",
+             f"FRVT structs 3.1, FRVT 1:1 API 6.0"]
+    for name, entry in manifest.items():
+        lines.append(f"{name}: {entry['file']} sha256 {entry['sha256']} cpu {entry['cpu']} "
+                     f"tuned {entry['tuned']}")
+    doc_dir.mkdir(parents=True, exist_ok=True)
+    out = doc_dir / "version.txt"
+    out.write_text("\n".join(lines) + "\n")
+    return out
