@@ -101,6 +101,42 @@ def cmd_build(args) -> int:
     return 0
 
 
+def cmd_validate(args) -> int:
+    from tabulate import tabulate
+
+    from .validation.run import validate
+    from .validation.timing import TIMING_HEADERS
+
+    s = _settings(args)
+    out = Path(args.output)
+    rows, errors, warnings, timing = validate(s, paths.ROOT, out, [Path(p) for p in args.images], _log,
+                                              args.timing_images, args.timing_repeats)
+    if rows:
+        _log(tabulate(rows, headers=["phase", "forks", "rows", "non-zero codes", "max threads", "seconds",
+                                     "result"], tablefmt="github"))
+    if timing.get("table"):
+        _log(f"\nsingle-core timing (taskset -c 0), budget {s.submission.budget_template_ms} ms per template:")
+        _log(tabulate(timing["table"], headers=TIMING_HEADERS, tablefmt="github"))
+        _log(f"match: {timing['match_us']:.2f} us per call (budget {s.submission.budget_match_ms * 1000:.0f} us); "
+             f"threads {timing['threads']}; peak RSS {timing['peak_rss_mb']:.0f} MB")
+    for w in warnings:
+        _log(f"WARNING: {w}")
+    for e in errors:
+        _log(f"ERROR: {e}")
+    _log(f"validation: {len(errors)} error(s), {len(warnings)} warning(s); logs in {out}")
+    return 1 if errors else 0
+
+
+def cmd_package(args) -> int:
+    from .package import build_tarball
+
+    s = _settings(args)
+    outputs = build_tarball(s, paths.ROOT, Path(args.validation_output), Path(args.dist), _log)
+    for p in outputs:
+        _log(f"wrote {p}")
+    return 0
+
+
 def _pipeline(args):
     from .face.pipeline import FacePipeline
 
@@ -191,6 +227,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("build", cmd_build, "build lib/libfrvt_11_<co>_<seq>.so (C++ + CFFI bridge), bundle its runtime, doc/")
     p.add_argument("--config-dir", default=str(paths.SUB_CONFIG), help="compiled config folder")
     p.add_argument("--lib-dir", default=str(paths.SUB_LIB), help="output folder (default: lib/)")
+    p = add("validate", cmd_validate, "NIST-style validation run of lib/ + config/ + doc/, log checks, timing")
+    p.add_argument("--output", default=str(paths.SUB_VALIDATION / "output"), help="logs and templates folder")
+    p.add_argument("--images", nargs="*", default=[], help="extra image folders (e.g. NIST's common/images)")
+    p.add_argument("--timing-images", type=int, default=40, help="images in the timing check")
+    p.add_argument("--timing-repeats", type=int, default=1, help="calls per image in the timing check")
+    p = add("package", cmd_package, "make libfrvt_11_<co>_<seq>.v3.1.tar.gz (and .gpg when a key is set)")
+    p.add_argument("--validation-output", default=str(paths.SUB_VALIDATION / "output"))
+    p.add_argument("--dist", default=str(paths.ROOT / "dist"), help="where the archive is written")
     p = add("parity", cmd_parity, "compare config/'s compiled models with onnxruntime on real faces")
     p.add_argument("--config-dir", default=str(paths.SUB_CONFIG), help="compiled config folder")
 

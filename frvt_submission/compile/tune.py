@@ -1,0 +1,36 @@
+"""MetaSchedule tuning of one model for one CPU; records kept in tuning/<cpu>/<model>/ (resumable)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from ..config import ModelSpec
+from .tvm_build import import_onnx, prepare, target_tag
+
+# Each fresh builder worker imports tvm.s_tir.tensor_intrin (~28 s here), which
+# the stock 30 s timeout kills: every build then fails with only "Build errors".
+BUILDER_TIMEOUT_S = 300.0
+
+
+def tune_model(onnx_path: Path, spec: ModelSpec, target, db_dir: Path, trials: int,
+               per_task: int = 64, log=print) -> dict:
+    """Add `trials` measured candidates to db_dir (existing records seed the search)."""
+    from tvm.s_tir import meta_schedule as ms
+    from tvm.s_tir.meta_schedule.relax_integration import tune_relax
+
+    db_dir.mkdir(parents=True, exist_ok=True)
+    mod = prepare(import_onnx(onnx_path, spec), target)
+    t0 = time.perf_counter()
+    log(f"[{spec.name}] tuning {trials} trials for {target_tag(target)} into {db_dir}")
+    builder = ms.builder.LocalBuilder(max_workers=1, timeout_sec=BUILDER_TIMEOUT_S)
+    runner = ms.runner.LocalRunner(timeout_sec=60.0)
+    database = ms.database.JSONDatabase(path_workload=str(db_dir / "database_workload.json"),
+                                        path_tuning_record=str(db_dir / "database_tuning_record.json"),
+                                        allow_missing=True)
+    tune_relax(mod, params={}, target=target, work_dir=str(db_dir / "logs"),
+               max_trials_global=trials, max_trials_per_task=per_task, num_trials_per_iter=16,
+               builder=builder, runner=runner, database=database)
+    minutes = (time.perf_counter() - t0) / 60
+    log(f"[{spec.name}] tuning done in {minutes:.1f} min")
+    return {"model": spec.name, "trials": trials, "minutes": round(minutes, 1)}

@@ -1,0 +1,62 @@
+"""The submission archive: libfrvt_11_<co>_<seq>.v3.1.tar.gz (+ gpg encrypt-and-sign when configured)."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import tarfile
+from pathlib import Path
+
+from .config import Settings
+from .errors import FrvtError
+
+STRUCTS_VERSION = "3.1"
+
+
+def archive_name(settings: Settings) -> str:
+    sub = settings.submission
+    return f"libfrvt_11_{sub.company}_{sub.sequence}.v{STRUCTS_VERSION}.tar.gz"
+
+
+def build_tarball(settings: Settings, root: Path, validation_out: Path, dist: Path, log=print) -> list[Path]:
+    """./doc ./config ./lib ./validation (logs + os.txt of the last validation run)."""
+    for folder in ("doc", "config", "lib"):
+        if not (root / folder).is_dir():
+            raise FrvtError(f"{folder}/ is missing: run `make submission` (build) first")
+    if not (validation_out / "os.txt").is_file():
+        raise FrvtError(f"no validation run in {validation_out}: run validation/validate.sh first")
+    dist.mkdir(parents=True, exist_ok=True)
+    out = dist / archive_name(settings)
+    tmp = out.with_suffix(".part")
+    with tarfile.open(tmp, "w:gz") as tf:
+        for folder in ("doc", "config", "lib"):
+            tf.add(root / folder, arcname=f"./{folder}")
+        for f in sorted(validation_out.iterdir()):
+            if f.name in ("input",):  # the prepared inputs are ours, not NIST's concern
+                continue
+            tf.add(f, arcname=f"./validation/{f.name}")
+    tmp.replace(out)
+    log(f"archive: {out} ({out.stat().st_size / 1e6:.1f} MB)")
+    outputs = [out]
+    sub = settings.submission
+    if sub.gpg_key:
+        outputs.append(sign_and_encrypt(out, sub.gpg_key, sub.gpg_recipient))
+    return outputs
+
+
+def sign_and_encrypt(archive: Path, key: str, recipient: str, gpg_home: Path | None = None) -> Path:
+    """gpg --default-key KEY --output A.gpg --encrypt --recipient NIST --sign A (as NIST asks)."""
+    if not recipient:
+        raise FrvtError("gpg_key is set but gpg_recipient (NIST's key) is empty")
+    gpg = shutil.which("gpg")
+    if gpg is None:
+        raise FrvtError("gpg is not installed")
+    out = archive.with_name(archive.name + ".gpg")
+    cmd = [gpg, "--batch", "--yes", "--trust-model", "always"]
+    if gpg_home is not None:
+        cmd += ["--homedir", str(gpg_home)]
+    cmd += ["--default-key", key, "--output", str(out), "--encrypt", "--recipient", recipient, "--sign", str(archive)]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise FrvtError(f"gpg failed: {proc.stderr.strip()[-1000:]}")
+    return out

@@ -1,0 +1,1 @@
+"""Validation: NIST-format inputs, the phase runner, log checks, timing statistics."""
