@@ -31,6 +31,25 @@ compile: setup
 	@echo "== compile: TVM build of detector + recognizer into config/, parity vs onnxruntime"
 	$(FRVT) compile
 
+build: compile
+	@echo "== build: lib/ (C++ + CFFI bridge + bundled runtime) and doc/"
+	$(FRVT) build
+
+validate: setup
+	@echo "== validate: NIST-style run + single-core timing"
+	validation/validate.sh
+
+package: setup
+	@echo "== package: submission tarball"
+	$(FRVT) package
+
+submission: build validate package
+	@echo "== submission ready: see dist/"
+
+tune: setup
+	@echo "== tune: MetaSchedule records for this CPU into tuning/ (long)"
+	$(FRVT) tune
+
 test: setup
 	@echo "== test"
 	$(PY) -m pytest -q tests

@@ -137,6 +137,22 @@ def cmd_package(args) -> int:
     return 0
 
 
+def cmd_tune(args) -> int:
+    from .compile.build_models import records_dir
+    from .compile.tune import tune_model
+    from .compile.tvm_build import resolve_target, target_tag
+    from .models.prepare import cleaned_onnx
+
+    s = _settings(args)
+    target = resolve_target(args.cpu or s.submission.target)
+    for name in args.models:
+        spec = getattr(s, name)
+        tune_model(cleaned_onnx(spec, _log), spec, target, records_dir(target_tag(target), name), args.trials,
+                   args.per_task, _log)
+    _log("records kept in tuning/; run `compile` to apply them")
+    return 0
+
+
 def _pipeline(args):
     from .face.pipeline import FacePipeline
 
@@ -227,6 +243,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("build", cmd_build, "build lib/libfrvt_11_<co>_<seq>.so (C++ + CFFI bridge), bundle its runtime, doc/")
     p.add_argument("--config-dir", default=str(paths.SUB_CONFIG), help="compiled config folder")
     p.add_argument("--lib-dir", default=str(paths.SUB_LIB), help="output folder (default: lib/)")
+    p = add("tune", cmd_tune, "MetaSchedule tuning (resumable: records add up in tuning/<cpu>/<model>/)")
+    p.add_argument("--cpu", default="", help="LLVM CPU name (default: [submission] target)")
+    p.add_argument("--models", nargs="+", default=["recognizer", "detector"], choices=("detector", "recognizer"))
+    p.add_argument("--trials", type=int, default=400, help="measured candidates to add per model")
+    p.add_argument("--per-task", type=int, default=32, help="most trials one fused kernel gets per run")
     p = add("validate", cmd_validate, "NIST-style validation run of lib/ + config/ + doc/, log checks, timing")
     p.add_argument("--output", default=str(paths.SUB_VALIDATION / "output"), help="logs and templates folder")
     p.add_argument("--images", nargs="*", default=[], help="extra image folders (e.g. NIST's common/images)")

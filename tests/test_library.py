@@ -1,0 +1,173 @@
+"""The built library driven from the NIST-style C++ driver: templates, forks, matching, failures."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from frvt_submission import paths
+
+ROOT = paths.ROOT
+
+
+def _run(cmd, **kw):
+    return subprocess.run(cmd, capture_output=True, text=True, **kw)
+
+
+@pytest.fixture(scope="session")
+def built(settings, test_images):
+    """config/ + lib/ + doc/ (built once if absent) and the driver."""
+    lib = paths.SUB_LIB / settings.submission.library_name
+    if not (paths.SUB_CONFIG / "models.json").is_file():
+        r = _run([sys.executable, "-m", "frvt_submission", "compile"])
+        assert r.returncode == 0, r.stdout + r.stderr
+    if not lib.is_file():
+        r = _run([sys.executable, "-m", "frvt_submission", "build"])
+        assert r.returncode == 0, r.stdout + r.stderr
+    from frvt_submission.validation.run import build_driver
+
+    driver = build_driver(lib, paths.BUILD / "test-driver", lambda m: None)
+    return {"lib": lib, "driver": driver}
+
+
+@pytest.fixture(scope="session")
+def ppm_images(tmp_path_factory, test_images):
+    from frvt_submission.face.image import read_image
+    from frvt_submission.validation.inputs import write_pnm
+
+    d = tmp_path_factory.mktemp("ppm")
+    return {p.stem: write_pnm(read_image(p), d / p.stem) for p in sorted(test_images.iterdir()) if p.suffix != ".csv"}
+
+
+def drive(built, action, input_rows, out: Path, config=None, forks=1, role="enroll", env_extra=None):
+    out.mkdir(parents=True, exist_ok=True)
+    lst = out / f"{action}_{role}.txt"
+    lst.write_text("\n".join(input_rows) + "\n")
+    stem = {"createTemplate": role, "createMultiTemplates": "verif_multiperson", "match": "match"}[action]
+    cmd = [str(built["driver"]), action, "-c", str(config or paths.SUB_CONFIG), "-o", str(out), "-h", stem,
+           "-i", str(lst), "-t", str(forks), "-j", str(out)]
+    if action == "createTemplate":
+        cmd[2:2] = ["-x", role]
+    env = {"LD_LIBRARY_PATH": str(built["lib"].parent), "PATH": "/usr/bin:/bin", **(env_extra or {})}
+    r = _run(cmd, env=env, cwd=out)
+    rows = []
+    log = out / f"{stem}.log"
+    if log.is_file():
+        lines = log.read_text().splitlines()
+        rows = [dict(zip(lines[0].split(), ln.split())) for ln in lines[1:]]
+    return r, rows
+
+
+@pytest.mark.parametrize("forks", [1, 2])
+def test_enrol_and_match(built, ppm_images, tmp_path, forks):
+    names = ["obama", "obama2", "obama3", "biden"]
+    r, rows = drive(built, "createTemplate", [f"{n} {ppm_images[n]} facemugshot" for n in names], tmp_path,
+                    forks=forks)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == "" and r.stderr == ""  # the library is silent
+    assert [row["id"] for row in rows] == names
+    for row in rows:
+        assert row["returnCode"] == "0" and row["isLeftEyeAssigned"] == "1"
+        assert int(row["xleft"]) > int(row["xright"])  # subject's left eye is on the image right
+        assert int(row["templateSizeBytes"]) == 16 + 4 * 128
+    pairs = [f"{tmp_path / 'obama.template'} {tmp_path / 'obama3.template'}",
+             f"{tmp_path / 'obama.template'} {tmp_path / 'biden.template'}"]
+    r, m = drive(built, "match", pairs, tmp_path / "m", forks=forks)
+    assert r.returncode == 0, r.stderr
+    genuine, impostor = float(m[0]["simScore"]), float(m[1]["simScore"])
+    assert 0 <= impostor < genuine <= 1e6
+    assert {row["returnCode"] for row in m} == {"0"}
+
+
+def test_failure_templates_and_edge_images(built, tmp_path):
+    black = tmp_path / "black.ppm"
+    black.write_bytes(b"P6\n64 48\n255\n" + bytes(64 * 48 * 3))
+    tiny = tmp_path / "tiny.pgm"
+    tiny.write_bytes(b"P5\n7 9\n255\n" + bytes(range(63)))
+    r, rows = drive(built, "createTemplate", [f"b {black} faceunknown", f"t {tiny} faceunknown"], tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert [row["returnCode"] for row in rows] == ["8", "8"]  # FaceDetectionError, templates still written
+    assert all(row["isLeftEyeAssigned"] == "0" for row in rows)
+    r, m = drive(built, "match", [f"{tmp_path / 'b.template'} {tmp_path / 't.template'}"], tmp_path / "m")
+    assert r.returncode == 0
+    assert float(m[0]["simScore"]) == -1 and m[0]["returnCode"] == "7"  # VerifTemplateError
+
+
+def test_multi_image_and_multi_person(built, ppm_images, tmp_path):
+    row = f"p {ppm_images['obama']} facemugshot {ppm_images['obama2']} facemugshot {ppm_images['obama3']} facewild"
+    r, rows = drive(built, "createTemplate", [row], tmp_path)
+    assert r.returncode == 0 and len(rows) == 3 and {x["returnCode"] for x in rows} == {"0"}
+    r, rows = drive(built, "createMultiTemplates", [f"mp {ppm_images['biden']} faceunknown"], tmp_path / "mp")
+    assert r.returncode == 0, r.stderr
+    assert rows[0]["id"] == "mp_0" and rows[0]["numDetections"] == str(len(rows))
+    assert (tmp_path / "mp" / "mp_0.template").is_file()
+
+
+def test_renamed_read_only_config(built, ppm_images, tmp_path):
+    cfg = tmp_path / "dir with spaces" / "Xq3ZpL0aBc9dEf1GhIjK"
+    shutil.copytree(paths.SUB_CONFIG, cfg)
+    for p in [cfg, *cfg.rglob("*")]:
+        p.chmod(0o550 if p.is_dir() else 0o440)
+    before = sorted((p.name, p.stat().st_mtime) for p in cfg.rglob("*"))
+    r, rows = drive(built, "createTemplate", [f"o {ppm_images['obama']} facemugshot"], tmp_path / "o", config=cfg)
+    assert r.returncode == 0, r.stderr and rows[0]["returnCode"] == "0"
+    assert sorted((p.name, p.stat().st_mtime) for p in cfg.rglob("*")) == before  # nothing written
+
+
+def test_initialize_failures_are_config_errors(built, ppm_images, tmp_path):
+    row = [f"o {ppm_images['obama']} facemugshot"]
+    r, _ = drive(built, "createTemplate", row, tmp_path / "a", config=tmp_path / "missing")
+    assert r.returncode == 1 and "initialize() returned 2" in r.stderr and "not found" in r.stderr
+    bad = tmp_path / "corrupt"
+    shutil.copytree(paths.SUB_CONFIG, bad)
+    data = bytearray((bad / "detector.so").read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    (bad / "detector.so").write_bytes(bytes(data))
+    r, _ = drive(built, "createTemplate", row, tmp_path / "b", config=bad)
+    assert r.returncode == 1 and "initialize() returned 2" in r.stderr and "SHA-256" in r.stderr
+
+
+def test_python_exception_inside_a_call(built, ppm_images, tmp_path):
+    """A Python error in createFaceTemplate becomes an error status; the process carries on."""
+    cfg = tmp_path / "cfg"
+    shutil.copytree(paths.SUB_CONFIG, cfg)
+    manifest = json.loads((cfg / "models.json").read_text())
+    manifest["detector"]["outputs"] = [n.replace("cls_8", "renamed") for n in manifest["detector"]["outputs"]]
+    (cfg / "models.json").write_text(json.dumps(manifest))
+    names = ["obama", "biden"]
+    r, rows = drive(built, "createTemplate", [f"{n} {ppm_images[n]} facemugshot" for n in names], tmp_path / "o",
+                    config=cfg)
+    assert r.returncode == 0, r.stderr
+    assert [row["returnCode"] for row in rows] == ["1", "1"]  # UnknownError, both rows written
+    assert all(int(row["templateSizeBytes"]) == 16 for row in rows)  # failure templates
+
+
+def test_interpreter_that_cannot_start_is_not_success(built, ppm_images, tmp_path):
+    """CFFI zero-fills results when the embedded init fails: that must read as an error."""
+    lib = tmp_path / "lib"
+    subprocess.run(["cp", "-al", str(built["lib"].parent), str(lib)], check=True)
+    site = next(lib.glob("python/lib/python3*/site-packages"))
+    shutil.rmtree(site / "frvt_submission")
+    r, _ = drive({"lib": lib / built["lib"].name, "driver": built["driver"]}, "createTemplate",
+                 [f"o {ppm_images['obama']} facemugshot"], tmp_path / "o")
+    assert r.returncode == 1 and "did not start" in r.stderr
+
+
+def test_clean_environment_and_one_thread(built, ppm_images, tmp_path):
+    """Only LD_LIBRARY_PATH=./lib, run from the submission root, as NIST does."""
+    out = tmp_path / "o"
+    out.mkdir()
+    lst = out / "t.txt"
+    lst.write_text(f"o {ppm_images['obama']} facemugshot\n")
+    r = _run(["env", "-i", "LD_LIBRARY_PATH=./lib", str(built["driver"]), "timing", "-c", "./config", "-o",
+              str(out), "-h", "timing", "-i", str(lst), "-m", "1000"], cwd=ROOT)
+    assert r.returncode == 0, r.stderr
+    threads, rss = (out / "timing_resources.log").read_text().splitlines()[1].split()
+    assert threads == "1"
+    assert (out / "timing.log").read_text().splitlines()[1].split()[-1] == "0"
