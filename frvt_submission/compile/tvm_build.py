@@ -77,17 +77,25 @@ def prepare(mod, target):
         return tvm.transform.Sequential(pre_tuning_passes())(mod)
 
 
+def has_records(db_dir: Path | None) -> bool:
+    """A usable database: a workload file and at least one tuning record."""
+    if db_dir is None:
+        return False
+    records = Path(db_dir) / "database_tuning_record.json"
+    return (Path(db_dir) / "database_workload.json").is_file() and records.is_file() and records.stat().st_size > 0
+
+
 def apply_records(mod, target, db_dir: Path | None):
     """Apply a MetaSchedule database when one exists; fold pre-packed weights to constants."""
     import tvm
     from tvm.relax import transform
 
-    if db_dir is None or not (Path(db_dir) / "database_workload.json").is_file():
+    if not has_records(db_dir):
         return mod, False
-    post = [transform.MetaScheduleApplyDatabase(str(db_dir))]
-    if WEIGHT_PREPACK:
-        post += [transform.SplitLayoutRewritePreproc(), transform.FoldConstant()]
-    with target:
+    with target:  # the passes read the target when they are constructed
+        post = [transform.MetaScheduleApplyDatabase(str(db_dir))]
+        if WEIGHT_PREPACK:
+            post += [transform.SplitLayoutRewritePreproc(), transform.FoldConstant()]
         return tvm.transform.Sequential(post)(mod), True
 
 

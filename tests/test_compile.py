@@ -1,0 +1,44 @@
+"""Compile round trip: ONNX -> TVM -> exported .so -> reloaded by the runtime alone -> onnxruntime parity."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from frvt_submission.compile.parity import MIN_COSINE
+
+
+@pytest.fixture(scope="module")
+def compiled_dir(tmp_path_factory, test_images):
+    out = tmp_path_factory.mktemp("cfg")
+    r = subprocess.run([sys.executable, "-m", "frvt_submission", "compile", "--config-dir", str(out)],
+                       capture_output=True, text=True)
+    return out, r
+
+
+def test_compile_exports_and_reloads_with_parity(compiled_dir):
+    out, r = compiled_dir
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    line = [ln for ln in r.stdout.splitlines() if ln.startswith("parity")][0]
+    assert "-> OK" in line
+    cos = float(line.split("min cosine ")[1].split(",")[0])
+    assert cos >= MIN_COSINE
+    manifest = json.loads((out / "models.json").read_text())
+    assert set(manifest) == {"detector", "recognizer"}
+    assert manifest["detector"]["outputs"][:3] == ["cls_8", "cls_16", "cls_32"]
+    for entry in manifest.values():
+        so = out / entry["file"]
+        assert so.is_file() and so.read_bytes()[:4] == b"\x7fELF"
+
+
+def test_runtime_only_load_does_not_import_the_compiler(compiled_dir, test_images):
+    out, _ = compiled_dir
+    code = ("import sys; from frvt_submission.face.pipeline import FacePipeline; "
+            "from frvt_submission.face.image import read_image; "
+            f"p = FacePipeline.from_config_dir(__import__('pathlib').Path({str(out)!r})); "
+            f"r = p.create_template([read_image(__import__('pathlib').Path({str(test_images / 'obama.jpg')!r}))]); "
+            "print(r.code.name, len(r.templates[0]), 'tvm' in sys.modules, 'onnxruntime' in sys.modules)")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == ["Success", "528", "False", "False"]
