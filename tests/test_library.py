@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -14,35 +12,6 @@ import pytest
 from frvt_submission import paths
 
 ROOT = paths.ROOT
-
-
-def _run(cmd, **kw):
-    return subprocess.run(cmd, capture_output=True, text=True, **kw)
-
-
-@pytest.fixture(scope="session")
-def built(settings, test_images):
-    """config/ + lib/ + doc/ (built once if absent) and the driver."""
-    lib = paths.SUB_LIB / settings.submission.library_name
-    if not (paths.SUB_CONFIG / "models.json").is_file():
-        r = _run([sys.executable, "-m", "frvt_submission", "compile"])
-        assert r.returncode == 0, r.stdout + r.stderr
-    if not lib.is_file():
-        r = _run([sys.executable, "-m", "frvt_submission", "build"])
-        assert r.returncode == 0, r.stdout + r.stderr
-    from frvt_submission.validation.run import build_driver
-
-    driver = build_driver(lib, paths.BUILD / "test-driver", lambda m: None)
-    return {"lib": lib, "driver": driver}
-
-
-@pytest.fixture(scope="session")
-def ppm_images(tmp_path_factory, test_images):
-    from frvt_submission.face.image import read_image
-    from frvt_submission.validation.inputs import write_pnm
-
-    d = tmp_path_factory.mktemp("ppm")
-    return {p.stem: write_pnm(read_image(p), d / p.stem) for p in sorted(test_images.iterdir()) if p.suffix != ".csv"}
 
 
 def drive(built, action, input_rows, out: Path, config=None, forks=1, role="enroll", env_extra=None):
@@ -55,7 +24,7 @@ def drive(built, action, input_rows, out: Path, config=None, forks=1, role="enro
     if action == "createTemplate":
         cmd[2:2] = ["-x", role]
     env = {"LD_LIBRARY_PATH": str(built["lib"].parent), "PATH": "/usr/bin:/bin", **(env_extra or {})}
-    r = _run(cmd, env=env, cwd=out)
+    r = subprocess.run(cmd, env=env, cwd=out, capture_output=True, text=True)
     rows = []
     log = out / f"{stem}.log"
     if log.is_file():
@@ -165,8 +134,8 @@ def test_clean_environment_and_one_thread(built, ppm_images, tmp_path):
     out.mkdir()
     lst = out / "t.txt"
     lst.write_text(f"o {ppm_images['obama']} facemugshot\n")
-    r = _run(["env", "-i", "LD_LIBRARY_PATH=./lib", str(built["driver"]), "timing", "-c", "./config", "-o",
-              str(out), "-h", "timing", "-i", str(lst), "-m", "1000"], cwd=ROOT)
+    r = subprocess.run(["env", "-i", "LD_LIBRARY_PATH=./lib", str(built["driver"]), "timing", "-c", "./config", "-o",
+              str(out), "-h", "timing", "-i", str(lst), "-m", "1000"], cwd=ROOT, capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     threads, rss = (out / "timing_resources.log").read_text().splitlines()[1].split()
     assert threads == "1"

@@ -37,6 +37,27 @@ def check_layout(root: Path, settings: Settings) -> list[str]:
     return errors
 
 
+def check_isa(config_dir: Path) -> tuple[list, list[str]]:
+    """State the CPU the models were built for; any instruction Skylake-AVX512 lacks is an error."""
+    import json
+
+    from .isa import foreign_instructions
+
+    manifest = json.loads((config_dir / "models.json").read_text())
+    cpus = sorted({e["cpu"] for e in manifest.values()})
+    errors = []
+    total = 0
+    for entry in manifest.values():
+        found = foreign_instructions(config_dir / entry["file"])
+        total += sum(found.values())
+        if found:
+            errors.append(f"{entry['file']} (built for {entry['cpu']}) uses instructions NIST's "
+                          f"skylake-avx512 lacks: {dict(found.most_common(5))}; set [submission] target")
+    row = [f"ISA: models built for {', '.join(cpus)}; checked against skylake-avx512", "", "", total, "", "",
+           "ERROR" if errors else "ok"]
+    return row, errors
+
+
 def build_driver(library: Path, build_dir: Path, log) -> Path:
     build_dir.mkdir(parents=True, exist_ok=True)
     for cmd in (["cmake", "-S", str(paths.ROOT / "cpp_api" / "driver"), "-B", str(build_dir),
@@ -115,11 +136,13 @@ def validate(settings: Settings, root: Path, out: Path, extra_images: list[Path]
         shutil.rmtree(out)
     out.mkdir(parents=True)
     (out / "os.txt").write_text(_os_string() + "\n")
+    isa_row, isa_errors = check_isa(root / "config")
+    errors.extend(isa_errors)
     log("== preparing NIST-format inputs")
     inputs = prepare_inputs(out / "input", extra_images)
     driver = build_driver(root / "lib" / settings.submission.library_name, paths.BUILD / "validate11", log)
     runner = Runner(driver, root, out, log)
-    rows, warnings = [], []
+    rows, warnings = [isa_row], []
 
     def phase(name, action, stem, input_list, forks, config, kind, role="enroll", monitor=False, exact=True):
         code, secs, threads, text = runner.run(action, stem, input_list, forks, config, role, monitor)
