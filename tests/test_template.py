@@ -70,3 +70,31 @@ def test_c_header_carries_the_same_facts():
     h = T.c_header()
     assert f"0x{T.MAGIC:08X}u" in h and f"FRVT_TEMPLATE_HEADER_SIZE {T.HEADER_SIZE}" in h
     assert f"FRVT_TEMPLATE_VERSION {T.VERSION}" in h
+
+
+from hypothesis import given, settings as hsettings, strategies as st  # noqa: E402
+
+
+@hsettings(max_examples=3000, deadline=None)
+@given(st.binary(max_size=700))
+def test_decoder_fuzz_random_bytes(data):
+    """Any bytes: either a template or TemplateFormatError; match never raises."""
+    try:
+        t = T.decode(data)
+        assert t.failed or (t.embedding.size * 4 + T.HEADER_SIZE == len(data))
+    except TemplateFormatError:
+        pass
+    score, status = T.match(data, data)
+    assert status in ("ok", "failed", "format") and (status == "ok") == (0 <= score <= T.SCORE_MAX)
+
+
+@hsettings(max_examples=2000, deadline=None)
+@given(st.integers(0, T.HEADER_SIZE + 4 * 128 - 1), st.integers(0, 255), st.integers(0, 600))
+def test_decoder_fuzz_mutations(pos, value, cut):
+    data = bytearray(T.encode(_unit(11)))
+    data[pos] = value
+    data = bytes(data[: max(cut, 0)]) if cut < len(data) else bytes(data)
+    try:
+        T.decode(data)
+    except TemplateFormatError:
+        pass

@@ -10,6 +10,11 @@ import numpy as np
 from ..config import DetectorSpec
 
 
+# No face fits in fewer pixels than this (YuNet's smallest anchors are 8 px):
+# such images skip the detector, and the rotation retries, entirely.
+MIN_IMAGE_SIDE = 12
+
+
 @dataclass(frozen=True)
 class Face:
     """One detection in original-image coordinates."""
@@ -157,8 +162,13 @@ class Detector:
                 for i in keep]
 
     def detect_with_fallback(self, image: np.ndarray) -> list[Face]:
-        """A second, lower threshold when nothing is found recovers tight crops and small grey faces."""
-        faces = self.detect(image)
-        if not faces and self.spec.fallback_threshold < self.spec.score_threshold:
-            faces = self.detect(image, self.spec.fallback_threshold)
-        return faces
+        """Faces above score_threshold, else those above the lower fallback_threshold.
+
+        The lower threshold recovers tight crops and small grey faces; one
+        detector pass at the lower threshold yields both sets.
+        """
+        if min(image.shape[:2]) < MIN_IMAGE_SIDE:
+            return []
+        faces = self.detect(image, min(self.spec.fallback_threshold, self.spec.score_threshold))
+        strong = [f for f in faces if f.score >= self.spec.score_threshold]
+        return strong or faces
