@@ -39,6 +39,10 @@ validate: setup
 	@echo "== validate: NIST-style run + single-core timing"
 	validation/validate.sh
 
+timing: setup
+	@echo "== timing: NIST-style single-core measurement of the built library"
+	$(FRVT) time
+
 package: setup
 	@echo "== package: submission tarball"
 	$(FRVT) package

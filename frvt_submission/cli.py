@@ -20,6 +20,19 @@ def _log(msg: str) -> None:
     print(msg, flush=True)
 
 
+def _progress(verb: str, noun: str):
+    """A progress callback: a live counter on a terminal, a line per quarter in a log."""
+    tty = sys.stdout.isatty()
+
+    def report(i: int, n: int) -> None:
+        if tty:
+            print(f"\r  {verb} {i}/{n} {noun}", end="\n" if i == n else "", flush=True)
+        elif i == n or i % max(1, n // 4) == 0:
+            print(f"  {verb} {i}/{n} {noun}", flush=True)
+
+    return report
+
+
 def _settings(args):
     from .config import describe, load_settings
 
@@ -105,7 +118,7 @@ def cmd_validate(args) -> int:
     from tabulate import tabulate
 
     from .validation.run import validate
-    from .validation.timing import TIMING_HEADERS
+    from .validation.timing import STAGE_HEADERS, TIMING_HEADERS
 
     s = _settings(args)
     out = Path(args.output)
@@ -117,6 +130,8 @@ def cmd_validate(args) -> int:
     if timing.get("table"):
         _log(f"\nsingle-core timing (taskset -c 0), budget {s.submission.budget_template_ms} ms per template:")
         _log(tabulate(timing["table"], headers=TIMING_HEADERS, tablefmt="github"))
+        if timing.get("stages"):
+            _log(tabulate(timing["stages"], headers=STAGE_HEADERS, tablefmt="github"))
         _log(f"match: {timing['match_us']:.2f} us per call (budget {s.submission.budget_match_ms * 1000:.0f} us); "
              f"threads {timing['threads']}; peak RSS {timing['peak_rss_mb']:.0f} MB")
     for w in warnings:
@@ -125,6 +140,40 @@ def cmd_validate(args) -> int:
         _log(f"ERROR: {e}")
     _log(f"validation: {len(errors)} error(s), {len(warnings)} warning(s); logs in {out}")
     return 1 if errors else 0
+
+
+def cmd_time(args) -> int:
+    from tabulate import tabulate
+
+    from .validation.run import build_driver, run_timing
+    from .validation.timing import STAGE_HEADERS, TIMING_HEADERS, timing_inputs
+
+    s = _settings(args)
+    out = Path(args.output)
+    lib = paths.SUB_LIB / s.submission.library_name
+    if not lib.is_file():
+        _log(f"error: {lib} is missing: run `make build` first")
+        return 2
+    driver = build_driver(lib, paths.BUILD / "validate11", _log)
+    lst = timing_inputs(out / "input", args.images, args.large)
+    n = len(lst.read_text().splitlines())
+    _log(f"timing {n} images x {args.repeats} call(s), one process pinned to core {args.core} ...")
+    r = run_timing(driver, paths.ROOT, out, lst, s, args.repeats, args.core)
+    if "table" not in r:
+        for e in r.get("errors", []):
+            _log(f"ERROR: {e}")
+        return 1
+    _log(tabulate(r["table"], headers=TIMING_HEADERS, tablefmt="github"))
+    if r["stages"]:
+        _log(tabulate(r["stages"], headers=STAGE_HEADERS, tablefmt="github"))
+    _log(f"matchTemplates: {r['match_us']:.3f} us per call; threads {r['threads']}; "
+         f"peak RSS {r['peak_rss_mb']:.0f} MB")
+    _log(f"budget: median {r['median_ms']:.1f} ms vs {s.submission.budget_template_ms} ms, match "
+         f"{r['match_us']:.3f} us vs {s.submission.budget_match_ms * 1000:.0f} us -> "
+         f"{'PASS' if not r['errors'] else 'FAIL'}")
+    for e in r["errors"]:
+        _log(f"ERROR: {e}")
+    return 1 if r["errors"] else 0
 
 
 def cmd_package(args) -> int:
@@ -215,9 +264,7 @@ def cmd_eval(args) -> int:
             pairs = pairs[: args.limit]
         name = Path(csv_path).parent.name
         _log(f"{name}: {len(pairs)} pairs")
-        r = evaluate(p, pairs, p.settings.recognizer.same_threshold,
-                     progress=lambda i, n: print(f"\r  embedded {i}/{n} images", end="", flush=True))
-        print()
+        r = evaluate(p, pairs, p.settings.recognizer.same_threshold, progress=_progress("embedded", "images"))
         rows.append(summary_row(name, r))
     _log(tabulate(rows, headers=SUMMARY_HEADERS, tablefmt="github"))
     return 0
@@ -253,6 +300,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--images", nargs="*", default=[], help="extra image folders (e.g. NIST's common/images)")
     p.add_argument("--timing-images", type=int, default=40, help="images in the timing check")
     p.add_argument("--timing-repeats", type=int, default=1, help="calls per image in the timing check")
+    p = add("time", cmd_time, "NIST-style timing of the built library: one pinned core, per size class and stage")
+    p.add_argument("--output", default=str(paths.BUILD / "timing"), help="logs folder")
+    p.add_argument("--images", type=int, default=30, help="real images (registry + ../shared when present)")
+    p.add_argument("--large", type=int, default=4, help="of which upscaled to 3000x4500 (NIST sends such sizes)")
+    p.add_argument("--repeats", type=int, default=3, help="calls per image")
+    p.add_argument("--core", type=int, default=0, help="CPU core to pin the process to")
     p = add("package", cmd_package, "make libfrvt_11_<co>_<seq>.v3.1.tar.gz (and .gpg when a key is set)")
     p.add_argument("--validation-output", default=str(paths.SUB_VALIDATION / "output"))
     p.add_argument("--dist", default=str(paths.ROOT / "dist"), help="where the archive is written")

@@ -9,7 +9,7 @@
  *   FRVTB_PY_ERROR    (2)  Python raised; status->info says what
  * status->code carries an FRVT::ReturnCode value (0..17). */
 
-#define FRVTB_ABI_VERSION 1   /* bumped whenever a declaration here changes */
+#define FRVTB_ABI_VERSION 2   /* bumped whenever a declaration here changes */
 #define FRVTB_NOT_STARTED 0
 #define FRVTB_OK 1
 #define FRVTB_PY_ERROR 2
@@ -59,3 +59,7 @@ int32_t frvtb_create_multi(const frvtb_image *image, int32_t role,
                            uint8_t *templs, size_t template_size, size_t max_templates,
                            size_t *sizes, frvtb_eyes *eyes, size_t *n_templates,
                            frvtb_status *status);
+
+/* Milliseconds per stage of the last createFaceTemplate call, as text
+ * "convert=.. detect=.. align=.. embed=.. python=.." (timing tools only). */
+int32_t frvtb_last_stages(char *text, size_t capacity, frvtb_status *status);

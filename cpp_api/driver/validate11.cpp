@@ -2,6 +2,7 @@
 // fork per part of the input list, per-fork logs merged under one header.
 // Extra subcommand `timing`: NIST's single-process timing measurement.
 #include <dirent.h>
+#include <dlfcn.h>
 #include <signal.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
@@ -9,6 +10,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstring>
 #include <fstream>
 #include <iostream>
 #include <map>
@@ -185,7 +187,10 @@ int count_threads() {
 int run_timing(FRVT_11::Interface &impl, const Args &a, const std::vector<std::string> &lines) {
     using clock = std::chrono::steady_clock;
     std::ofstream out(a.out + "/" + a.stem + ".log");
-    out << "image width height depth ms returnCode\n";
+    out << "image width height depth ms returnCode stages\n";
+    // Optional vendor extension (not part of NIST's API): per-stage times.
+    using StagesFn = int (*)(char *, size_t);
+    const auto stages_fn = reinterpret_cast<StagesFn>(dlsym(RTLD_DEFAULT, "frvt11_ext_last_stages"));
     std::vector<std::vector<uint8_t>> templates;
     int max_threads = count_threads();
     for (const std::string &line : lines) {
@@ -204,8 +209,13 @@ int run_timing(FRVT_11::Interface &impl, const Args &a, const std::vector<std::s
             const ReturnStatus st = impl.createFaceTemplate(std::vector<Image>{img}, TemplateRole::Enrollment_11,
                                                             templ, eyes);
             const double ms = std::chrono::duration<double, std::milli>(clock::now() - t0).count();
+            char stages[512] = "-";
+            if (stages_fn == nullptr || stages_fn(stages, sizeof(stages)) != 1 || stages[0] == '\0')
+                std::strcpy(stages, "-");
+            for (char *c = stages; *c; ++c)
+                if (*c == ' ') *c = ',';
             out << w[1] << " " << img.width << " " << img.height << " " << int(img.depth) << " " << ms << " "
-                << code(st) << "\n";
+                << code(st) << " " << stages << "\n";
             if (r == 0 && st.code == ReturnCode::Success) templates.push_back(templ);
             max_threads = std::max(max_threads, count_threads());
         }

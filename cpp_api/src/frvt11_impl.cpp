@@ -201,3 +201,12 @@ ReturnStatus BridgeImplementation::matchTemplates(const std::vector<uint8_t> &ve
 std::shared_ptr<FRVT_11::Interface> FRVT_11::Interface::getImplementation() {
     return std::make_shared<frvt_bridge::BridgeImplementation>();
 }
+
+// Vendor extension outside NIST's interface, for the timing driver: the stage
+// times of the last createFaceTemplate call. Returns 1 when text was written.
+extern "C" __attribute__((visibility("default"))) int frvt11_ext_last_stages(char *text, size_t capacity) {
+    if (text == nullptr || capacity == 0) return 0;
+    text[0] = '\0';
+    frvtb_status status{};
+    return frvtb_last_stages(text, capacity, &status) == FRVTB_OK ? 1 : 0;
+}

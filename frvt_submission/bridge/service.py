@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import time
 import traceback
 from pathlib import Path
 
@@ -98,15 +99,26 @@ def initialize(config_dir, lib_dir, limits, status) -> None:
 
 @guarded
 def create_template(images, n_images, role, templ, capacity, templ_size, eyes, status) -> None:
+    t0 = time.perf_counter()
     pipeline = _pipeline()
     decoded = [_image(images[i]) for i in range(int(n_images))]
+    t1 = time.perf_counter()
     result = pipeline.create_template(decoded)
+    _state["stages"] = {"convert": (t1 - t0) * 1e3, **pipeline.stage_ms}
     _write_bytes(templ, int(capacity), result.templates[0])
     templ_size[0] = len(result.templates[0])
     for i, eye in enumerate(result.eyes):
         _write_eyes(eyes[i], eye)
     if result.code != ReturnCode.Success:
         _set_status(status, result.code, result.info)
+    _state["stages"]["python"] = (time.perf_counter() - t0) * 1e3
+
+
+@guarded
+def last_stages(text, capacity, status) -> None:
+    stages = _state.get("stages", {})
+    raw = " ".join(f"{k}={v:.3f}" for k, v in stages.items()).encode()[: int(capacity) - 1]
+    ffi.memmove(text, raw + b"\0", len(raw) + 1)
 
 
 @guarded
@@ -131,3 +143,4 @@ def install(ffi_, lib_) -> None:
     ffi_.def_extern(name="frvtb_initialize", error=2)(initialize)
     ffi_.def_extern(name="frvtb_create_template", error=2)(create_template)
     ffi_.def_extern(name="frvtb_create_multi", error=2)(create_multi)
+    ffi_.def_extern(name="frvtb_last_stages", error=2)(last_stages)

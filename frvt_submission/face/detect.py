@@ -23,6 +23,9 @@ class Face:
     score: float
     landmarks: np.ndarray  # 5x2: image-left eye, image-right eye, nose, image-left mouth, image-right mouth
 
+    def scaled(self, factor: float) -> "Face":
+        return Face(tuple(v * factor for v in self.box), self.score, self.landmarks * factor)
+
     def rotated_back(self, turns: int, width: int, height: int) -> "Face":
         """Map a face found in an image turned `turns` x 90 degrees clockwise back to the
         original (width x height) image."""
@@ -45,6 +48,20 @@ def unrotate_points(pts: np.ndarray, turns: int, width: int, height: int) -> np.
     if turns == 3:    # (x', y') = (y, W-1-x)
         return np.stack([width - 1 - y, x], axis=1)
     return pts.copy()
+
+
+def shrink_to_fit(image: np.ndarray, size: tuple[int, int], downscale: str) -> tuple[np.ndarray, float]:
+    """Downscale (never enlarge) so the image fits size (w, h) in either orientation."""
+    import cv2
+
+    h, w = image.shape[:2]
+    side = max(size)
+    scale = min(side / max(w, h), 1.0)
+    if scale >= 1.0:
+        return image, 1.0
+    nw, nh = max(1, round(w * scale)), max(1, round(h * scale))
+    interp = cv2.INTER_AREA if downscale == "area" else cv2.INTER_LINEAR
+    return cv2.resize(image, (nw, nh), interpolation=interp), scale
 
 
 def letterbox(image: np.ndarray, size: tuple[int, int], downscale: str) -> tuple[np.ndarray, float]:

@@ -11,7 +11,7 @@ import numpy as np
 from ..config import Settings
 from ..errors import FrvtError, ReturnCode
 from . import template
-from .detect import Detector, Face, choose_face
+from .detect import Detector, Face, choose_face, shrink_to_fit
 from .embed import Recognizer
 
 ROTATIONS = (1, 3, 2)  # clockwise quarter turns tried when an upright image has no face
@@ -92,19 +92,22 @@ class FacePipeline:
         orientation. Only when the upright best score is below rotation_score are
         the other three quarter turns tried.
         """
-        faces = self._timed("detect", self.detector.detect_with_fallback, image)
+        # Shrink once: every orientation is tried on the small copy (large photos
+        # were resized and rotated at full size for each orientation before).
+        small, scale = self._timed("resize", shrink_to_fit, image, self.detector.spec.input_size,
+                                   self.settings.pipeline.downscale)
+        faces = self._timed("detect", self.detector.detect_with_fallback, small)
         cfg = self.settings.pipeline
         best = max((f.score for f in faces), default=0.0)
-        if not cfg.try_rotations or best >= cfg.rotation_score:
-            return faces
-        h, w = image.shape[:2]
-        for turns in ROTATIONS:
-            turned = np.ascontiguousarray(np.rot90(image, k=-turns))
-            found = self._timed("detect", self.detector.detect_with_fallback, turned)
-            top = max((f.score for f in found), default=0.0)
-            if top > best:
-                best, faces = top, [f.rotated_back(turns, w, h) for f in found]
-        return faces
+        if cfg.try_rotations and best < cfg.rotation_score:
+            h, w = small.shape[:2]
+            for turns in ROTATIONS:
+                turned = np.ascontiguousarray(np.rot90(small, k=-turns))
+                found = self._timed("detect", self.detector.detect_with_fallback, turned)
+                top = max((f.score for f in found), default=0.0)
+                if top > best:
+                    best, faces = top, [f.rotated_back(turns, w, h) for f in found]
+        return [f.scaled(1.0 / scale) for f in faces] if scale != 1.0 else faces
 
     def embed(self, image: np.ndarray, face: Face) -> np.ndarray:
         crop = self._timed("align", self.recognizer.align, image, face.landmarks)

@@ -214,8 +214,14 @@ def _timing(driver, root, out, inputs, settings, n_images, repeats, log) -> dict
     lines = [ln for ln in inputs.enroll.read_text().splitlines() if ln.strip()][:n_images]
     lst = out / "input" / "timing.txt"
     lst.write_text("\n".join(lines) + "\n")
-    cmd = ["taskset", "-c", "0", str(driver), "timing", "-c", str(root / "config"), "-o", str(out), "-h", "timing",
-           "-i", str(lst), "-r", str(repeats)]
+    return run_timing(driver, root, out, lst, settings, repeats)
+
+
+def run_timing(driver: Path, root: Path, out: Path, input_list: Path, settings: Settings, repeats: int = 1,
+               core: int = 0) -> dict:
+    """NIST's measurement: one process pinned to one core, single-image calls, std::chrono per call."""
+    cmd = ["taskset", "-c", str(core), str(driver), "timing", "-c", str(root / "config"), "-o", str(out),
+           "-h", "timing", "-i", str(input_list), "-r", str(repeats)]
     proc = subprocess.run(cmd, cwd=root, env={"LD_LIBRARY_PATH": str(root / "lib"), "PATH": "/usr/bin:/bin"},
                           capture_output=True, text=True)
     if proc.returncode != 0:

@@ -18,6 +18,29 @@ def size_class(width: int, height: int) -> str:
     return "large (>=5 MP)"
 
 
+def timing_inputs(folder: Path, n_images: int, n_large: int) -> Path:
+    """A list of real photos as PPM at their own sizes, plus some enlarged to 3000x4500."""
+    import cv2
+
+    from ..face.image import read_image
+    from .inputs import collect_sources, write_pnm
+
+    folder.mkdir(parents=True, exist_ok=True)
+    photos = [p for p, src in collect_sources([]) if src.name != "frvt_edge"]
+    step = max(1, len(photos) // max(n_images, 1))
+    chosen = photos[::step][:n_images]
+    rows = []
+    for i, p in enumerate(chosen):
+        img = read_image(p)
+        if i < n_large:  # NIST sends 3000x4500-class photos; enlarge real ones to that size
+            img = cv2.resize(img, (3000, 4500) if img.shape[0] >= img.shape[1] else (4500, 3000),
+                             interpolation=cv2.INTER_LINEAR)
+        rows.append(f"t{i} {write_pnm(img, folder / f't{i:03d}_{p.stem}')} faceunknown")
+    lst = folder / "timing.txt"
+    lst.write_text("\n".join(rows) + "\n")
+    return lst
+
+
 def _read(path: Path) -> list[list[str]]:
     lines = path.read_text().splitlines() if path.is_file() else []
     return [ln.split() for ln in lines[1:] if ln.strip()]
@@ -34,6 +57,7 @@ def summarise_timing(out: Path, budget_template_ms: float, budget_match_ms: floa
     table = [[c, len(v), f"{np.median(v):.1f}", f"{np.percentile(v, 90):.1f}", f"{max(v):.1f}"]
              for c, v in sorted(classes.items())]
     table.append(["all", len(ms), f"{np.median(ms):.1f}", f"{np.percentile(ms, 90):.1f}", f"{ms.max():.1f}"])
+    stage_table = stage_breakdown(rows)
     match = _read(out / "timing_match.log")
     match_us = float(match[0][3]) if match else float("nan")
     res = _read(out / "timing_resources.log")
@@ -45,8 +69,28 @@ def summarise_timing(out: Path, budget_template_ms: float, budget_match_ms: floa
         errors.append(f"match time {match_us:.2f} us per call >= budget {budget_match_ms * 1000:.0f} us")
     if threads > 1:
         errors.append(f"{threads} threads in the timing process (1 expected)")
-    return {"table": table, "median_ms": float(np.median(ms)), "match_us": match_us, "threads": threads,
+    return {"table": table, "stages": stage_table, "median_ms": float(np.median(ms)), "match_us": match_us, "threads": threads,
             "peak_rss_mb": rss_kb / 1024, "errors": errors}
 
 
+def stage_breakdown(rows: list[list[str]]) -> list[list]:
+    """Median ms per stage; 'bridge' = C++ call time minus the time spent in Python."""
+    per: dict[str, list[float]] = {}
+    for r in rows:
+        if len(r) < 7 or r[6] == "-":
+            continue
+        stages = {k: float(v) for k, v in (kv.split("=") for kv in r[6].split(",") if "=" in kv)}
+        if "python" in stages:
+            stages["bridge"] = max(float(r[4]) - stages["python"], 0.0)
+            stages["other python"] = max(stages["python"] - sum(
+                v for k, v in stages.items() if k not in ("python", "bridge")), 0.0)
+            del stages["python"]
+        for k, v in stages.items():
+            per.setdefault(k, []).append(v)
+    order = ["convert", "resize", "detect", "align", "embed", "other python", "bridge"]
+    return [[k, f"{np.median(per[k]):.2f}", f"{np.percentile(per[k], 90):.2f}", f"{max(per[k]):.2f}"]
+            for k in order if k in per]
+
+
+STAGE_HEADERS = ["stage (per call)", "median ms", "p90 ms", "max ms"]
 TIMING_HEADERS = ["image size class", "calls", "median ms", "p90 ms", "max ms"]
