@@ -139,4 +139,31 @@ def test_clean_environment_and_one_thread(built, ppm_images, tmp_path):
     assert r.returncode == 0, r.stderr
     threads, rss = (out / "timing_resources.log").read_text().splitlines()[1].split()
     assert threads == "1"
-    assert (out / "timing.log").read_text().splitlines()[1].split()[-1] == "0"
+    assert (out / "timing.log").read_text().splitlines()[1].split()[5] == "0"  # returnCode column
+
+
+@pytest.mark.parametrize("remove,needle", [("pipeline.json", "missing"), ("models.json", "missing"),
+                                           ("recognizer.so", "missing model file")])
+def test_each_missing_config_file_is_a_config_error(built, ppm_images, tmp_path, remove, needle):
+    cfg = tmp_path / "cfg"
+    shutil.copytree(paths.SUB_CONFIG, cfg)
+    (cfg / remove).unlink()
+    r, _ = drive(built, "createTemplate", [f"o {ppm_images['obama']} facemugshot"], tmp_path / "o", config=cfg)
+    assert r.returncode == 1 and "initialize() returned 2" in r.stderr and needle in r.stderr
+
+
+def test_corrupt_pipeline_json_is_a_config_error(built, ppm_images, tmp_path):
+    cfg = tmp_path / "cfg"
+    shutil.copytree(paths.SUB_CONFIG, cfg)
+    (cfg / "pipeline.json").write_text('{"format": 1, "detector": {"colour": "XYZ"}}')
+    r, _ = drive(built, "createTemplate", [f"o {ppm_images['obama']} facemugshot"], tmp_path / "o", config=cfg)
+    assert r.returncode == 1 and "initialize() returned 2" in r.stderr
+
+
+def test_templates_are_deterministic_across_processes(built, ppm_images, tmp_path):
+    rows = [f"{n} {ppm_images[n]} facemugshot" for n in ("obama", "biden", "32bit")]
+    r1, _ = drive(built, "createTemplate", rows, tmp_path / "a", forks=1)
+    r2, _ = drive(built, "createTemplate", rows, tmp_path / "b", forks=3)
+    assert r1.returncode == 0 and r2.returncode == 0
+    for n in ("obama", "biden", "32bit"):
+        assert (tmp_path / "a" / f"{n}.template").read_bytes() == (tmp_path / "b" / f"{n}.template").read_bytes()

@@ -79,6 +79,13 @@ def bundle_runtime(lib_dir: Path, log=print) -> dict:
             _copy(src, site / extra)
     _copy(libpython(), lib_dir / libpython().name)
     _copy(tvm_runtime_lib(), lib_dir / "libtvm_runtime.so")
+    # libtvm_runtime.so needs libtvm_ffi.so: point lib/ at the copy tvm_ffi loads, so the
+    # loader resolves it on its own and both names are one file (one soname, loaded once).
+    ffi_link = lib_dir / "libtvm_ffi.so"
+    if ffi_link.is_symlink() or ffi_link.exists():
+        ffi_link.unlink()
+    ffi_link.symlink_to(Path("python") / "lib" / f"python{PY_VERSION}" / "site-packages" / "tvm_ffi" / "lib" /
+                        "libtvm_ffi.so")
 
     def mb(p: Path) -> float:
         return round(sum(f.stat().st_size for f in p.rglob("*") if f.is_file()) / 1e6, 1)

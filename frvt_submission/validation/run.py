@@ -58,6 +58,17 @@ def check_isa(config_dir: Path) -> tuple[list, list[str]]:
     return row, errors
 
 
+def check_self_contained(root: Path) -> tuple[list, list[str]]:
+    """Every shared object under lib/ resolves inside lib/ or the system (NIST installs nothing)."""
+    from .closure import check_closure, folder_mb
+
+    r = check_closure(root / "lib")
+    row = [f"self-contained lib/: {r['objects']} shared objects; lib {r['lib_mb']} MB, "
+           f"config {folder_mb(root / 'config')} MB", "", "", len(r["problems"]), "", "",
+           "ERROR" if r["problems"] else "ok"]
+    return row, [f"lib/ closure: {p}" for p in r["problems"]]
+
+
 def build_driver(library: Path, build_dir: Path, log) -> Path:
     build_dir.mkdir(parents=True, exist_ok=True)
     for cmd in (["cmake", "-S", str(paths.ROOT / "cpp_api" / "driver"), "-B", str(build_dir),
@@ -138,11 +149,13 @@ def validate(settings: Settings, root: Path, out: Path, extra_images: list[Path]
     (out / "os.txt").write_text(_os_string() + "\n")
     isa_row, isa_errors = check_isa(root / "config")
     errors.extend(isa_errors)
+    closure_row, closure_errors = check_self_contained(root)
+    errors.extend(closure_errors)
     log("== preparing NIST-format inputs")
     inputs = prepare_inputs(out / "input", extra_images)
     driver = build_driver(root / "lib" / settings.submission.library_name, paths.BUILD / "validate11", log)
     runner = Runner(driver, root, out, log)
-    rows, warnings = [isa_row], []
+    rows, warnings = [isa_row, closure_row], []
 
     def phase(name, action, stem, input_list, forks, config, kind, role="enroll", monitor=False, exact=True):
         code, secs, threads, text = runner.run(action, stem, input_list, forks, config, role, monitor)
