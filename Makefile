@@ -54,6 +54,12 @@ tune: setup
 	@echo "== tune: MetaSchedule records for this CPU into tuning/ (long)"
 	$(FRVT) tune
 
+bench: setup
+	@echo "== bench: single-core comparison with peers (writes docs/benchmark.md)"
+	$(PY) -m pip install --disable-pip-version-check -q --no-deps -r requirements-bench.txt
+	OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1 TVM_NUM_THREADS=1 \
+		taskset -c 0 $(FRVT) bench
+
 test: setup
 	@echo "== test"
 	$(PY) -m pytest -q tests

@@ -65,7 +65,7 @@ def cmd_compile(args) -> int:
     from .face.config_dir import write_config_dir
 
     s = _settings(args)
-    compiled = compile_all(s, args.cpu, _log)
+    compiled = compile_all(s, args.cpu, _log, use_records=not args.no_records)
     out = Path(args.config_dir)
     write_config_dir(s, compiled, out)
     _log(f"wrote {out}")
@@ -174,6 +174,38 @@ def cmd_time(args) -> int:
     for e in r["errors"]:
         _log(f"ERROR: {e}")
     return 1 if r["errors"] else 0
+
+
+def cmd_bench(args) -> int:
+    import subprocess
+
+    from .benchmark import report_markdown, run_benchmark
+    from .face.image import read_image
+    from .models.prepare import cleaned_onnx
+    from .testdata import test_images
+
+    s = _settings(args)
+    bench = paths.BUILD / "bench"
+    if not args.no_compile:  # compile in child processes: the compiler and runtime do not share a process
+        for variant, extra in (("untuned", ["--no-records"]), ("tuned", [])):
+            rc = subprocess.call([sys.executable, "-m", "frvt_submission", "--settings", args.settings, "compile",
+                                  "--no-parity", "--config-dir", str(bench / variant), *extra])
+            if rc != 0:
+                return rc
+    onnx_paths = {spec.name: cleaned_onnx(spec) for spec in (s.detector, s.recognizer)}
+    folder = test_images()
+    images = [read_image(p) for p in sorted(folder.iterdir()) if p.suffix != ".csv"]
+    if paths.SHARED_DATA.is_dir():
+        meds = sorted((paths.SHARED_DATA / "meds_openmpf").rglob("*.jpg"))[:: 10]
+        images += [read_image(p) for p in meds]
+    r = run_benchmark(s, onnx_paths, bench, images[: args.images], args.runs, _log)
+    text = report_markdown(r, "make bench")
+    out = Path(args.output)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text)
+    _log(text)
+    _log(f"wrote {out}")
+    return 0
 
 
 def cmd_package(args) -> int:
@@ -287,6 +319,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cpu", default="", help="LLVM CPU name (default: [submission] target; 'host' = this CPU)")
     p.add_argument("--config-dir", default=str(paths.SUB_CONFIG), help="output folder (default: config/)")
     p.add_argument("--no-parity", action="store_true", help="skip the onnxruntime parity check")
+    p.add_argument("--no-records", action="store_true", help="ignore tuning records (an untuned build)")
     p = add("build", cmd_build, "build lib/libfrvt_11_<co>_<seq>.so (C++ + CFFI bridge), bundle its runtime, doc/")
     p.add_argument("--config-dir", default=str(paths.SUB_CONFIG), help="compiled config folder")
     p.add_argument("--lib-dir", default=str(paths.SUB_LIB), help="output folder (default: lib/)")
@@ -306,6 +339,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--large", type=int, default=4, help="of which upscaled to 3000x4500 (NIST sends such sizes)")
     p.add_argument("--repeats", type=int, default=3, help="calls per image")
     p.add_argument("--core", type=int, default=0, help="CPU core to pin the process to")
+    p = add("bench", cmd_bench, "TVM untuned/tuned vs onnxruntime, OpenVINO, OpenCV DNN, MNN on one core")
+    p.add_argument("--output", default=str(paths.ROOT / "docs" / "benchmark.md"), help="markdown report")
+    p.add_argument("--images", type=int, default=12, help="real images for the end-to-end figure")
+    p.add_argument("--runs", type=int, default=15, help="timed runs per model and engine")
+    p.add_argument("--no-compile", action="store_true", help="reuse build/bench/{untuned,tuned}")
     p = add("package", cmd_package, "make libfrvt_11_<co>_<seq>.v3.1.tar.gz (and .gpg when a key is set)")
     p.add_argument("--validation-output", default=str(paths.SUB_VALIDATION / "output"))
     p.add_argument("--dist", default=str(paths.ROOT / "dist"), help="where the archive is written")

@@ -1,0 +1,244 @@
+"""Side-by-side single-core benchmark: TVM (untuned, tuned) vs onnxruntime, OpenVINO, OpenCV DNN, MNN.
+
+Run pinned to one core (`make bench` does `taskset -c 0` with every thread
+variable at 1). Per model: median latency, achieved GFLOP/s and the fraction of
+this core's measured FP32 peak; end to end: template creation per image with
+the same pre/post-processing around each engine. Ratios come from one run.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import statistics
+import subprocess
+import time
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from .config import ModelSpec, Settings
+
+Engine = Callable[[np.ndarray], dict[str, np.ndarray]]
+
+
+# -- work and peak ---------------------------------------------------------------
+def model_gflop(onnx_path: Path) -> float:
+    """2 x multiply-accumulates of Conv/Gemm/MatMul, from ONNX shape inference."""
+    import onnx
+    from onnx import numpy_helper, shape_inference
+
+    m = shape_inference.infer_shapes(onnx.load(str(onnx_path)))
+    shapes = {v.name: [d.dim_value for d in v.type.tensor_type.shape.dim]
+              for v in list(m.graph.value_info) + list(m.graph.output) + list(m.graph.input)}
+    inits = {i.name: numpy_helper.to_array(i).shape for i in m.graph.initializer}
+    def shape(name):  # weights may be initializers or (folded) Reshape outputs
+        return list(inits[name]) if name in inits else shapes.get(name)
+
+    macs = 0
+    for n in m.graph.node:
+        out, w = shapes.get(n.output[0]), shape(n.input[1]) if len(n.input) > 1 else None
+        if not out or not w:
+            continue
+        if n.op_type == "Conv":
+            macs += int(np.prod(out)) * int(np.prod(w[1:]))
+        elif n.op_type == "Gemm":
+            trans_b = any(a.name == "transB" and a.i for a in n.attribute)
+            macs += int(np.prod(out)) * int(w[1] if trans_b else w[0])
+        elif n.op_type == "MatMul":
+            macs += int(np.prod(out)) * int(w[-2])
+    return 2 * macs / 1e9
+
+
+def measured_peak_gflops(size: int = 1536, runs: int = 5) -> float:
+    """This core's practical FP32 peak: single-thread OpenBLAS SGEMM (numpy), best of runs."""
+    a = np.random.rand(size, size).astype(np.float32)
+    b = np.random.rand(size, size).astype(np.float32)
+    a @ b
+    best = min(_seconds(lambda: a @ b) for _ in range(runs))
+    return 2 * size ** 3 / best / 1e9
+
+
+def _seconds(fn) -> float:
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
+
+
+def median_ms(engine: Engine, x: np.ndarray, warmup: int = 3, runs: int = 15) -> float:
+    for _ in range(warmup):
+        engine(x)
+    return statistics.median(_seconds(lambda: engine(x)) for _ in range(runs)) * 1e3
+
+
+# -- engines -----------------------------------------------------------------------
+def tvm_engine(config_dir: Path, name: str) -> Engine:
+    from .face.config_dir import read_manifest, verified_model
+    from .face.engine import TvmModel
+
+    entry = read_manifest(config_dir)[name]
+    return TvmModel(verified_model(config_dir, entry), entry["outputs"])
+
+
+def ort_engine(onnx_path: Path) -> Engine:
+    from .face.engine import OrtModel
+
+    return OrtModel(onnx_path)
+
+
+def openvino_engine(onnx_path: Path) -> Engine:
+    import openvino as ov
+
+    core = ov.Core()
+    compiled = core.compile_model(str(onnx_path), "CPU", {"INFERENCE_NUM_THREADS": 1, "NUM_STREAMS": 1,
+                                                          "INFERENCE_PRECISION_HINT": "f32"})
+    names = _output_names(onnx_path)  # compiled outputs keep the graph's order
+    request = compiled.create_infer_request()
+
+    def run(x):
+        res = request.infer([x])
+        return {n: np.asarray(res[o]) for n, o in zip(names, compiled.outputs)}
+    return run
+
+
+def opencv_engine(onnx_path: Path) -> Engine:
+    import cv2
+
+    cv2.setNumThreads(1)
+    net = cv2.dnn.readNetFromONNX(str(onnx_path))
+    net.setPreferableBackend(cv2.dnn.DNN_BACKEND_OPENCV)
+    net.setPreferableTarget(cv2.dnn.DNN_TARGET_CPU)
+    names = _output_names(onnx_path)
+
+    def run(x):
+        net.setInput(x)
+        return dict(zip(names, net.forward(names)))
+    return run
+
+
+def _output_names(onnx_path: Path) -> list[str]:
+    import onnx
+
+    return [o.name for o in onnx.load(str(onnx_path), load_external_data=False).graph.output]
+
+
+def mnn_engine(onnx_path: Path, work: Path) -> Engine:
+    import MNN
+    import onnx
+
+    work.mkdir(parents=True, exist_ok=True)
+    out = work / (onnx_path.stem + ".mnn")
+    if not out.is_file():
+        proc = subprocess.run(["mnnconvert", "-f", "ONNX", "--modelFile", str(onnx_path), "--MNNModel", str(out),
+                               "--bizCode", "frvt"], capture_output=True, text=True)
+        if proc.returncode != 0 or not out.is_file():
+            raise RuntimeError(f"mnnconvert failed: {proc.stdout[-300:]}{proc.stderr[-300:]}")
+    g = onnx.load(str(onnx_path), load_external_data=False).graph
+    inputs, outputs = [g.input[0].name], _output_names(onnx_path)
+    rt = MNN.nn.create_runtime_manager(({"precision": "high", "numThread": 1, "backend": 0},))
+    module = MNN.nn.load_module_from_file(str(out), inputs, outputs, runtime_manager=rt)
+
+    def run(x):
+        var = MNN.expr.const(np.ascontiguousarray(x), list(x.shape), MNN.expr.NCHW)
+        res = module.forward([var])
+        return {n: np.asarray(r.read()) for n, r in zip(outputs, res)}
+    return run
+
+
+# -- the run -------------------------------------------------------------------------
+def engines_for(spec: ModelSpec, onnx_path: Path, bench_dir: Path) -> dict[str, Callable[[], Engine]]:
+    return {
+        "TVM untuned": lambda: tvm_engine(bench_dir / "untuned", spec.name),
+        "TVM tuned": lambda: tvm_engine(bench_dir / "tuned", spec.name),
+        "onnxruntime": lambda: ort_engine(onnx_path),
+        "OpenVINO": lambda: openvino_engine(onnx_path),
+        "OpenCV DNN": lambda: opencv_engine(onnx_path),
+        "MNN": lambda: mnn_engine(onnx_path, bench_dir / "mnn"),
+    }
+
+
+def run_benchmark(settings: Settings, onnx_paths: dict[str, Path], bench_dir: Path, images: list[np.ndarray],
+                  runs: int, log=print) -> dict:
+    from .face.detect import Detector
+    from .face.embed import Recognizer
+    from .face.pipeline import FacePipeline
+
+    peak = measured_peak_gflops()
+    log(f"measured FP32 peak of this core (1-thread SGEMM): {peak:.1f} GFLOP/s")
+    model_rows, loaded, notes = [], {}, []
+    for spec in (settings.detector, settings.recognizer):
+        gflop = model_gflop(onnx_paths[spec.name])
+        w, h = spec.input_size
+        x = (np.random.default_rng(0).random((1, 3, h, w)) * 255).astype(np.float32)
+        for engine_name, make in engines_for(spec, onnx_paths[spec.name], bench_dir).items():
+            try:
+                eng = make()
+                ms = median_ms(eng, x, runs=runs)
+            except Exception as exc:  # a peer that cannot load the model is reported, not fatal
+                notes.append(f"{engine_name} / {spec.name}: {type(exc).__name__}: {str(exc)[:160]}")
+                log(f"  {spec.name:10s} {engine_name:12s} failed: {str(exc)[:120]}")
+                continue
+            loaded[(engine_name, spec.name)] = eng
+            log(f"  {spec.name:10s} {engine_name:12s} {ms:8.2f} ms")
+            model_rows.append([spec.name, engine_name, ms, gflop / (ms / 1e3), gflop / (ms / 1e3) / peak])
+    e2e_rows = []
+    for engine_name in engines_for(settings.detector, Path(), bench_dir):
+        det, rec = loaded.get((engine_name, "detector")), loaded.get((engine_name, "recognizer"))
+        if det is None or rec is None:
+            continue
+        p = FacePipeline(settings, Detector(settings.detector, det, settings.pipeline.downscale),
+                         Recognizer(settings.recognizer, rec))
+        per_image = []
+        for img in images:
+            p.create_template([img])  # warm-up
+            per_image.append(statistics.median(_seconds(lambda: p.create_template([img])) for _ in range(3)) * 1e3)
+        e2e_rows.append([engine_name, statistics.median(per_image)])
+        log(f"  end to end {engine_name:12s} {statistics.median(per_image):8.1f} ms")
+    return {"peak": peak, "models": model_rows, "e2e": e2e_rows, "notes": notes, "images": len(images),
+            "cpu": _cpu_name(), "gflop": {s.name: model_gflop(onnx_paths[s.name])
+                                          for s in (settings.detector, settings.recognizer)}}
+
+
+def _cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def report_markdown(r: dict, command: str) -> str:
+    from tabulate import tabulate
+
+    peers = ("onnxruntime", "OpenVINO")
+    lines = [f"# Single-core benchmark", "",
+             f"CPU: {r['cpu']}, one pinned core (`taskset -c 0`), every engine at 1 thread, fp32. "
+             f"Peak: {r['peak']:.1f} GFLOP/s measured as single-thread OpenBLAS SGEMM (1536^3). "
+             f"GFLOP per inference: " + ", ".join(f"{k} {v:.3f}" for k, v in r["gflop"].items()) + ".",
+             f"Produced by `{command}` ({time.strftime('%Y-%m-%d')}).", ""]
+    for model in ("detector", "recognizer"):
+        rows = [row for row in r["models"] if row[0] == model]
+        best_peer = min((row[2] for row in rows if row[1] in peers), default=None)
+        table = [[row[1], f"{row[2]:.2f}", f"{row[3]:.1f}", f"{100 * row[4]:.1f}%",
+                  f"{row[2] / best_peer:.2f}" if best_peer else "n/a"] for row in rows]
+        lines += [f"## {model}", "", tabulate(table, headers=["engine", "median ms", "GFLOP/s", "of peak",
+                                                              "ratio to fastest peer"], tablefmt="github"), ""]
+    best_peer = min((row[1] for row in r["e2e"] if row[0] in peers), default=None)
+    table = [[row[0], f"{row[1]:.1f}", f"{row[1] / best_peer:.2f}" if best_peer else "n/a"] for row in r["e2e"]]
+    lines += [f"## End to end: template creation ({r['images']} real images, median of per-image medians)", "",
+              "Same decode/detect/align/embed code around each engine (Python pipeline, no C++ bridge; the bridge "
+              "adds about 0.1 ms).", "",
+              tabulate(table, headers=["engine", "median ms", "ratio to fastest peer"], tablefmt="github"), ""]
+    if r["notes"]:
+        lines += ["## Engines that could not run a model", ""] + [f"- {n}" for n in r["notes"]] + [""]
+    return "\n".join(lines)
+
+
+def single_thread_environment() -> dict:
+    env = dict(os.environ)
+    for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "TVM_NUM_THREADS"):
+        env[k] = "1"
+    return env

@@ -1,0 +1,43 @@
+"""Benchmark arithmetic: FLOP counting on a known graph, and the report's ratios."""
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+from frvt_submission.benchmark import model_gflop, report_markdown
+
+
+def test_flops_of_a_known_conv_and_gemm(tmp_path):
+    w = numpy_helper.from_array(np.zeros((4, 3, 3, 3), np.float32), "w")
+    shape = numpy_helper.from_array(np.array([4, 3, 3, 3], np.int64), "s")
+    g_w = numpy_helper.from_array(np.zeros((10, 256), np.float32), "gw")
+    nodes = [helper.make_node("Reshape", ["w", "s"], ["w2"]),  # weight reached through a Reshape
+             helper.make_node("Conv", ["x", "w2"], ["y"], pads=[1, 1, 1, 1]),
+             helper.make_node("Flatten", ["y"], ["f"]),
+             helper.make_node("Gemm", ["f", "gw"], ["z"], transB=1)]
+    g = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 8, 8])],
+                          [helper.make_tensor_value_info("z", TensorProto.FLOAT, [1, 10])], [w, shape, g_w])
+    p = tmp_path / "m.onnx"
+    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]), str(p))
+    conv_macs = 4 * 8 * 8 * 3 * 3 * 3
+    gemm_macs = 10 * 256
+    assert model_gflop(p) * 1e9 == 2 * (conv_macs + gemm_macs)
+
+
+def test_report_ratios_are_to_the_fastest_peer():
+    r = {"peak": 100.0, "cpu": "test cpu", "images": 2, "notes": ["MNN / detector: failed"],
+         "gflop": {"detector": 1.0, "recognizer": 1.0},
+         "models": [["detector", "TVM tuned", 10.0, 100.0, 1.0], ["detector", "onnxruntime", 20.0, 50.0, 0.5],
+                    ["detector", "OpenVINO", 40.0, 25.0, 0.25]],
+         "e2e": [["TVM tuned", 30.0], ["onnxruntime", 60.0]]}
+    text = report_markdown(r, "make bench")
+
+    def cells(prefix, section):
+        part = text.split(section, 1)[1]
+        line = next(ln for ln in part.splitlines() if ln.startswith(f"| {prefix}"))
+        return [c.strip() for c in line.strip("|").split("|")]
+
+    assert cells("TVM tuned", "## detector")[-1] == "0.5"  # 10 ms vs onnxruntime's 20 ms
+    assert cells("OpenVINO", "## detector")[-1] == "2"
+    assert cells("TVM tuned", "## End to end")[-1] == "0.5"
+    assert "MNN / detector: failed" in text
