@@ -167,3 +167,13 @@ def test_templates_are_deterministic_across_processes(built, ppm_images, tmp_pat
     assert r1.returncode == 0 and r2.returncode == 0
     for n in ("obama", "biden", "32bit"):
         assert (tmp_path / "a" / f"{n}.template").read_bytes() == (tmp_path / "b" / f"{n}.template").read_bytes()
+
+
+def test_clean_room_with_interpreter_venv_and_project_hidden(built, ppm_images):
+    """lib/ + config/ copied elsewhere; pyenv/venv/project covered by empty mounts; still works."""
+    from frvt_submission.validation.clean_room import run_clean_room
+
+    status, detail = run_clean_room(paths.ROOT, built["driver"], [ppm_images["obama"], ppm_images["biden"]])
+    if status == "skipped":
+        pytest.skip(detail)
+    assert status == "ok", detail

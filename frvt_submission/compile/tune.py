@@ -14,7 +14,7 @@ BUILDER_TIMEOUT_S = 300.0
 
 
 def tune_model(onnx_path: Path, spec: ModelSpec, target, db_dir: Path, trials: int,
-               per_task: int = 64, log=print) -> dict:
+               per_task: int = 64, log=print, population: int = 512, per_iter: int = 16) -> dict:
     """Add `trials` measured candidates to db_dir (existing records seed the search)."""
     from tvm.s_tir import meta_schedule as ms
     from tvm.s_tir.meta_schedule.relax_integration import tune_relax
@@ -28,9 +28,13 @@ def tune_model(onnx_path: Path, spec: ModelSpec, target, db_dir: Path, trials: i
     database = ms.database.JSONDatabase(path_workload=str(db_dir / "database_workload.json"),
                                         path_tuning_record=str(db_dir / "database_tuning_record.json"),
                                         allow_missing=True)
+    # On one core the evolutionary search, not measurement, dominates (~2 min per task
+    # and round at population 512); a smaller population trades search depth for rounds.
+    strategy = ms.search_strategy.EvolutionarySearch(population_size=population,
+                                                     genetic_num_iters=4 if population >= 512 else 2)
     tune_relax(mod, params={}, target=target, work_dir=str(db_dir / "logs"),
-               max_trials_global=trials, max_trials_per_task=per_task, num_trials_per_iter=16,
-               builder=builder, runner=runner, database=database)
+               max_trials_global=trials, max_trials_per_task=per_task, num_trials_per_iter=per_iter,
+               builder=builder, runner=runner, database=database, strategy=strategy)
     minutes = (time.perf_counter() - t0) / 60
     log(f"[{spec.name}] tuning done in {minutes:.1f} min")
     return {"model": spec.name, "trials": trials, "minutes": round(minutes, 1)}

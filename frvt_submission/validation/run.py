@@ -18,6 +18,7 @@ from .. import paths
 from ..config import Settings
 from ..errors import FrvtError
 from .inputs import Inputs, prepare_inputs
+from .clean_room import run_clean_room
 from .logs import Check, check_log
 from .timing import summarise_timing
 
@@ -190,10 +191,21 @@ def validate(settings: Settings, root: Path, out: Path, extra_images: list[Path]
           "multi", exact=False)
     mp_list = _multiperson_match_list(out, inputs)
     phase("multi-person match", "match", "match_multiperson", mp_list, 1, config, "match")
+    log("== phase: clean room (interpreter, venv and project hidden)")
+    status, detail = run_clean_room(root, driver, _first_images(inputs.enroll, 4))
+    if status == "ERROR":
+        errors.append(f"clean room: {detail}")
+    elif status == "skipped":
+        warnings.append(f"clean-room check skipped: {detail}")
+    rows.append(["clean room: only lib/ + config/ (" + detail[:60] + ")", 2, "", "", "", "", status])
     log("== phase: single-core timing")
     timing = _timing(driver, root, out, inputs, settings, timing_images, timing_repeats, log)
     errors.extend(timing.get("errors", []))
     return rows, errors, warnings, timing
+
+
+def _first_images(input_list: Path, n: int) -> list[Path]:
+    return [Path(ln.split()[1]) for ln in input_list.read_text().splitlines() if ln.strip()][:n]
 
 
 def _match_list(out: Path, inputs: Inputs) -> Path:
