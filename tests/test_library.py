@@ -169,6 +169,14 @@ def test_templates_are_deterministic_across_processes(built, ppm_images, tmp_pat
         assert (tmp_path / "a" / f"{n}.template").read_bytes() == (tmp_path / "b" / f"{n}.template").read_bytes()
 
 
+def test_clean_room_hides_only_outermost_folders():
+    """A venv inside the checkout (make setup's .venv) must not get its own mount."""
+    from frvt_submission.validation.clean_room import outermost
+
+    got = outermost({"/w/main", "/w/main/.venv", "/root/.pyenv/versions/3.11.7", "/w/mainline"})
+    assert got == ["/root/.pyenv/versions/3.11.7", "/w/main", "/w/mainline"]
+
+
 def test_clean_room_with_interpreter_venv_and_project_hidden(built, ppm_images):
     """lib/ + config/ copied elsewhere; pyenv/venv/project covered by empty mounts; still works."""
     from frvt_submission.validation.clean_room import run_clean_room

@@ -17,9 +17,15 @@ import tempfile
 from pathlib import Path
 
 
+def outermost(folders: set[str]) -> list[str]:
+    """Drop folders inside another: mounting over the outer one first would make the
+    inner mount point vanish (a venv inside the checkout is hidden with it)."""
+    return sorted(p for p in folders if not any(p != q and p.startswith(q.rstrip("/") + "/") for q in folders))
+
+
 def hidden_paths(root: Path) -> list[str]:
     found = {os.path.realpath(sys.base_prefix), os.path.realpath(sys.prefix), os.path.realpath(root)}
-    return sorted(p for p in found if os.path.isdir(p) and p != "/")
+    return outermost({p for p in found if os.path.isdir(p) and p != "/"})
 
 
 def run_clean_room(root: Path, driver: Path, images: list[Path]) -> tuple[str, str]:
