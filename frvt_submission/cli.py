@@ -229,7 +229,7 @@ def cmd_tune(args) -> int:
     for name in args.models:
         spec = getattr(s, name)
         tune_model(cleaned_onnx(spec, _log), spec, target, records_dir(target_tag(target), name), args.trials,
-                   args.per_task, _log, args.population, args.per_iter)
+                   args.per_task, _log, args.population, args.per_iter, args.minutes)
     _log("records kept in tuning/; run `compile` to apply them")
     return 0
 
@@ -330,6 +330,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--per-task", type=int, default=32, help="most trials one fused kernel gets per run")
     p.add_argument("--per-iter", type=int, default=16, help="candidates measured per search round")
     p.add_argument("--population", type=int, default=512, help="evolutionary search population (smaller = faster)")
+    p.add_argument("--minutes", type=float, default=None,
+                   help="time cap per model, checked once the first round over all tasks is measured")
     p = add("validate", cmd_validate, "NIST-style validation run of lib/ + config/ + doc/, log checks, timing")
     p.add_argument("--output", default=str(paths.SUB_VALIDATION / "output"), help="logs and templates folder")
     p.add_argument("--images", nargs="*", default=[], help="extra image folders (e.g. NIST's common/images)")

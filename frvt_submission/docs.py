@@ -26,7 +26,7 @@ def write_version_file(settings: Settings, config_dir: Path, doc_dir: Path) -> P
              f"FRVT structs 3.1, FRVT 1:1 API 6.0"]
     for name, entry in manifest.items():
         lines.append(f"{name}: {entry['file']} sha256 {entry['sha256']} cpu {entry['cpu']} "
-                     f"tuned {entry['tuned']}")
+                     f"tuned {entry['tuned']}" + (f" (records of {entry['records']})" if entry.get("records") else ""))
     doc_dir.mkdir(parents=True, exist_ok=True)
     out = doc_dir / "version.txt"
     out.write_text("\n".join(lines) + "\n")

@@ -42,3 +42,26 @@ def test_runtime_only_load_does_not_import_the_compiler(compiled_dir, test_image
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     assert r.stdout.split() == ["Success", "528", "False", "False"]
+
+
+def test_records_fall_back_to_another_cpus_when_the_target_has_none(tmp_path, monkeypatch):
+    from frvt_submission import paths
+    from frvt_submission.compile.build_models import pick_records
+
+    def db(cpu, model, records):
+        d = tmp_path / cpu / model
+        d.mkdir(parents=True)
+        (d / "database_workload.json").write_text("[]\n")
+        (d / "database_tuning_record.json").write_text(records)
+        return d
+
+    monkeypatch.setattr(paths, "TUNING_DB", tmp_path)
+    own = db("znver5", "recognizer", "[0]\n")
+    db("skylake-avx512", "recognizer", "")          # an empty database is not a fallback
+    other = db("cascadelake", "detector", "[0]\n")
+    said = []
+    assert pick_records("znver5", "recognizer", said.append) == own and said == []
+    assert pick_records("skylake-avx512", "recognizer", said.append) == own
+    assert pick_records("znver3", "detector", said.append) == other
+    assert "using cascadelake's" in said[-1]
+    assert pick_records("znver3", "embedder", said.append) is None

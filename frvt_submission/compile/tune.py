@@ -13,9 +13,36 @@ from .tvm_build import import_onnx, prepare, target_tag
 BUILDER_TIMEOUT_S = 300.0
 
 
+def time_cap(deadline: float, log=print):
+    """A measure callback that ends tuning once time.monotonic() passes deadline.
+
+    MetaSchedule joins measurements only after its first round over all tasks, so
+    the cap takes effect from then on. It terminates every other live task; the task
+    being joined cannot be terminated from here (the scheduler may be about to hand
+    it out again), so it runs on to its per-task budget at most.
+    """
+    from tvm.s_tir.meta_schedule.measure_callback import PyMeasureCallback
+    from tvm.ir.utils import derived_object
+
+    @derived_object
+    class TimeCap(PyMeasureCallback):
+        def apply(self, task_scheduler, task_id, measure_candidates, builder_results, runner_results):
+            if time.monotonic() < deadline:
+                return
+            live = [i for i, task in enumerate(task_scheduler.tasks_) if not task.is_terminated and i != task_id]
+            if live:
+                log(f"time cap reached: stopping {len(live)} task(s); task #{task_id} finishes its round")
+            for i in live:
+                task_scheduler.terminate_task(i)
+
+    return TimeCap()
+
+
 def tune_model(onnx_path: Path, spec: ModelSpec, target, db_dir: Path, trials: int,
-               per_task: int = 64, log=print, population: int = 512, per_iter: int = 16) -> dict:
-    """Add `trials` measured candidates to db_dir (existing records seed the search)."""
+               per_task: int = 64, log=print, population: int = 512, per_iter: int = 16,
+               minutes: float | None = None) -> dict:
+    """Add up to `trials` measured candidates to db_dir (existing records seed the search),
+    stopping early after `minutes` (see time_cap)."""
     from tvm.s_tir import meta_schedule as ms
     from tvm.s_tir.meta_schedule.relax_integration import tune_relax
 
@@ -32,9 +59,13 @@ def tune_model(onnx_path: Path, spec: ModelSpec, target, db_dir: Path, trials: i
     # and round at population 512); a smaller population trades search depth for rounds.
     strategy = ms.search_strategy.EvolutionarySearch(population_size=population,
                                                      genetic_num_iters=4 if population >= 512 else 2)
+    callbacks = list(ms.measure_callback.MeasureCallback.create("default"))
+    if minutes is not None:
+        callbacks.append(time_cap(time.monotonic() + minutes * 60, log))
     tune_relax(mod, params={}, target=target, work_dir=str(db_dir / "logs"),
                max_trials_global=trials, max_trials_per_task=per_task, num_trials_per_iter=per_iter,
-               builder=builder, runner=runner, database=database, strategy=strategy)
+               builder=builder, runner=runner, database=database, strategy=strategy,
+               measure_callbacks=callbacks)
     minutes = (time.perf_counter() - t0) / 60
     log(f"[{spec.name}] tuning done in {minutes:.1f} min")
     return {"model": spec.name, "trials": trials, "minutes": round(minutes, 1)}

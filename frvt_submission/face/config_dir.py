@@ -16,7 +16,7 @@ MODEL_FILES = {"detector": "detector.so", "recognizer": "recognizer.so"}
 
 
 def write_config_dir(settings: Settings, compiled: dict[str, dict], config_dir: Path) -> None:
-    """compiled: model name -> {"so": Path, "outputs": [...], "cpu": str, "tuned": bool}."""
+    """compiled: model name -> {"so": Path, "outputs": [...], "cpu": str, "tuned": bool, "records": str}."""
     config_dir.mkdir(parents=True, exist_ok=True)
     manifest = {}
     for name, fname in MODEL_FILES.items():
@@ -24,7 +24,8 @@ def write_config_dir(settings: Settings, compiled: dict[str, dict], config_dir: 
         dst = config_dir / fname
         shutil.copyfile(info["so"], dst)
         manifest[name] = {"file": fname, "sha256": sha256_of(dst), "outputs": list(info["outputs"]),
-                          "cpu": info["cpu"], "tuned": bool(info["tuned"])}
+                          "cpu": info["cpu"], "tuned": bool(info["tuned"]),
+                          "records": info.get("records", "")}
     (config_dir / MANIFEST_FILE).write_text(json.dumps(manifest, indent=1) + "\n")
     (config_dir / PIPELINE_FILE).write_text(json.dumps(runtime_dict(settings), indent=1) + "\n")
 
