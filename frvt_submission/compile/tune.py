@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import math
+import os
 import time
 from pathlib import Path
 
@@ -11,6 +14,34 @@ from .tvm_build import import_onnx, prepare, target_tag
 # Each fresh builder worker imports tvm.s_tir.tensor_intrin (~28 s here), which
 # the stock 30 s timeout kills: every build then fails with only "Build errors".
 BUILDER_TIMEOUT_S = 300.0
+
+
+# Records kept per workload after a run: the best seeds the next run's search and
+# is what compile applies; every trial's record would grow the repository by MBs.
+KEEP_PER_WORKLOAD = 2
+RECORDS_FILE = "database_tuning_record.json"
+
+
+def compact_records(db_dir: Path, keep: int = KEEP_PER_WORKLOAD) -> tuple[int, int]:
+    """Keep the `keep` fastest valid records per workload; return (lines before, after).
+
+    A record line is [workload index, [trace, run seconds, target, args]]; failed
+    trials carry no finite run time and are dropped.
+    """
+    path = db_dir / RECORDS_FILE
+    lines = [ln for ln in path.read_text().splitlines() if ln.strip()]
+    by_workload: dict[int, list[tuple[float, str]]] = {}
+    for ln in lines:
+        workload, record = json.loads(ln)
+        secs = [float(x) for x in record[1] or []]
+        mean = sum(secs) / len(secs) if secs else math.inf
+        if math.isfinite(mean) and mean < 1e9:
+            by_workload.setdefault(workload, []).append((mean, ln))
+    kept = [ln for w in sorted(by_workload) for _, ln in sorted(by_workload[w])[:keep]]
+    tmp = path.with_suffix(".part")
+    tmp.write_text("".join(ln + "\n" for ln in kept))
+    os.replace(tmp, path)
+    return len(lines), len(kept)
 
 
 def time_cap(deadline: float, log=print):
@@ -67,5 +98,7 @@ def tune_model(onnx_path: Path, spec: ModelSpec, target, db_dir: Path, trials: i
                builder=builder, runner=runner, database=database, strategy=strategy,
                measure_callbacks=callbacks)
     minutes = (time.perf_counter() - t0) / 60
-    log(f"[{spec.name}] tuning done in {minutes:.1f} min")
-    return {"model": spec.name, "trials": trials, "minutes": round(minutes, 1)}
+    before, after = compact_records(db_dir)
+    log(f"[{spec.name}] tuning done in {minutes:.1f} min; {before} records compacted to the best "
+        f"{KEEP_PER_WORKLOAD} per workload ({after})")
+    return {"model": spec.name, "trials": trials, "minutes": round(minutes, 1), "records": before, "kept": after}
