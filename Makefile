@@ -10,7 +10,7 @@ FRVT   := $(PY) -m frvt_submission
 help:
 	@echo "make submission  set up, compile, build, validate, time and package (the main job)"
 	@echo "make test        run all tests (sets up the environment first when needed)"
-	@echo "make tune        MetaSchedule tuning for this CPU (long; records go to tuning/)"
+	@echo "make tune        MetaSchedule tuning for this CPU, TUNE_MINUTES per model (default 30; records go to tuning/)"
 	@echo "make bench       TVM vs peers benchmark table (long)"
 	@echo "make setup | fetch | compile | build | validate | timing | package | clean"
 
@@ -50,9 +50,10 @@ package: setup
 submission: build validate package
 	@echo "== submission ready: see dist/"
 
+TUNE_MINUTES ?= 30
 tune: setup
-	@echo "== tune: MetaSchedule records for this CPU into tuning/ (long)"
-	$(FRVT) tune
+	@echo "== tune: MetaSchedule records for this CPU into tuning/ ($(TUNE_MINUTES) min per model; resumable)"
+	taskset -c 0 $(FRVT) tune --minutes $(TUNE_MINUTES)
 
 bench: setup
 	@echo "== bench: single-core comparison with peers (writes docs/benchmark.md)"

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from . import paths
+from .compile.tune import POPULATION
 from .errors import FrvtError
 
 DESCRIPTION = """\
@@ -326,10 +327,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("tune", cmd_tune, "MetaSchedule tuning (resumable: records add up in tuning/<cpu>/<model>/)")
     p.add_argument("--cpu", default="", help="LLVM CPU name (default: [submission] target)")
     p.add_argument("--models", nargs="+", default=["recognizer", "detector"], choices=("detector", "recognizer"))
-    p.add_argument("--trials", type=int, default=400, help="measured candidates to add per model")
-    p.add_argument("--per-task", type=int, default=32, help="most trials one fused kernel gets per run")
+    p.add_argument("--trials", type=int, default=2000, help="measured candidates to add per model")
+    p.add_argument("--per-task", type=int, default=64, help="most trials one fused kernel gets per run")
     p.add_argument("--per-iter", type=int, default=16, help="candidates measured per search round")
-    p.add_argument("--population", type=int, default=512, help="evolutionary search population (smaller = faster)")
+    p.add_argument("--population", type=int, default=POPULATION,
+                   help="evolutionary search population (larger = deeper search, slower rounds)")
     p.add_argument("--minutes", type=float, default=None,
                    help="time cap per model, checked once the first round over all tasks is measured")
     p = add("validate", cmd_validate, "NIST-style validation run of lib/ + config/ + doc/, log checks, timing")

@@ -20,6 +20,9 @@ BUILDER_TIMEOUT_S = 300.0
 # is what compile applies; every trial's record would grow the repository by MBs.
 KEEP_PER_WORKLOAD = 2
 RECORDS_FILE = "database_tuning_record.json"
+# On one core the evolutionary search, not measurement, dominates: ~2 min per task
+# and round at population 512, ~25 s at 128 (with 16 candidates measured per round).
+POPULATION = 128
 
 
 def compact_records(db_dir: Path, keep: int = KEEP_PER_WORKLOAD) -> tuple[int, int]:
@@ -70,7 +73,7 @@ def time_cap(deadline: float, log=print):
 
 
 def tune_model(onnx_path: Path, spec: ModelSpec, target, db_dir: Path, trials: int,
-               per_task: int = 64, log=print, population: int = 512, per_iter: int = 16,
+               per_task: int = 64, log=print, population: int = POPULATION, per_iter: int = 16,
                minutes: float | None = None) -> dict:
     """Add up to `trials` measured candidates to db_dir (existing records seed the search),
     stopping early after `minutes` (see time_cap)."""
@@ -86,8 +89,6 @@ def tune_model(onnx_path: Path, spec: ModelSpec, target, db_dir: Path, trials: i
     database = ms.database.JSONDatabase(path_workload=str(db_dir / "database_workload.json"),
                                         path_tuning_record=str(db_dir / "database_tuning_record.json"),
                                         allow_missing=True)
-    # On one core the evolutionary search, not measurement, dominates (~2 min per task
-    # and round at population 512); a smaller population trades search depth for rounds.
     strategy = ms.search_strategy.EvolutionarySearch(population_size=population,
                                                      genetic_num_iters=4 if population >= 512 else 2)
     callbacks = list(ms.measure_callback.MeasureCallback.create("default"))
