@@ -56,6 +56,17 @@ def test_tune_with_time_cap_then_compile_applies_records(tmp_path):
     assert any("time cap reached" in s for s in said)
     assert result["records"] < 200                  # the cap, not the trial budget, ended it
     assert max(counts.values()) <= 2 and result["kept"] == sum(counts.values())  # compacted
+    curve = (db / "curve.csv").read_text().splitlines()
+    assert curve[0] == "trials,minutes,estimated_ms" and len(curve) >= 2
+    trials, _, est = curve[-1].split(",")
+    assert int(trials) == result["records"] and float(est) > 0
+
+    # A resumed run continues the curve (cumulative trials, seeded with the kept records).
+    again = tune_model(model, spec, target, db, trials=200, per_task=8, per_iter=4, population=16, minutes=0,
+                       log=said.append)
+    rows = [ln.split(",") for ln in (db / "curve.csv").read_text().splitlines()[1:]]
+    assert [int(r[0]) for r in rows] == sorted(int(r[0]) for r in rows)
+    assert int(rows[-1][0]) == result["records"] + again["records"] - result["kept"]
 
     out = tmp_path / "tiny.so"
     facts = compile_model(model, spec, target, out, db, log=said.append)

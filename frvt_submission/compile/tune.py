@@ -47,36 +47,88 @@ def compact_records(db_dir: Path, keep: int = KEEP_PER_WORKLOAD) -> tuple[int, i
     return len(lines), len(kept)
 
 
-def time_cap(deadline: float, log=print):
-    """A measure callback that ends tuning once time.monotonic() passes deadline.
+CURVE_FILE = "curve.csv"  # trials,minutes,estimated_ms: cumulative over runs
+
+
+def _curve_offset(curve: Path) -> tuple[int, float]:
+    rows = curve.read_text().splitlines()[1:] if curve.is_file() else []
+    if not rows:
+        return 0, 0.0
+    trials, minutes, _ = rows[-1].split(",")
+    return int(trials), float(minutes)
+
+
+def _seed_best(database, tasks) -> dict[int, float]:
+    """Best known time (ms) per task from earlier runs' records, so a resumed curve starts there."""
+    best = {}
+    for i, task in enumerate(tasks):
+        mod = task.ctx.mod
+        if database is None or not database.has_workload(mod):
+            continue
+        top = database.get_top_k(database.commit_workload(mod), 1)
+        secs = [float(x) for x in (top[0].run_secs or [])] if top else []
+        if secs:
+            best[i] = 1e3 * sum(secs) / len(secs)
+    return best
+
+
+def progress(name: str, curve: Path, log=print, deadline: float | None = None, database=None):
+    """A measure callback: after each measured round, log and record the scheduler's
+    estimate of the whole model's latency (sum of task weight x best kernel time), and
+    end tuning once time.monotonic() passes deadline.
 
     MetaSchedule joins measurements only after its first round over all tasks, so
-    the cap takes effect from then on. It terminates every other live task; the task
-    being joined cannot be terminated from here (the scheduler may be about to hand
-    it out again), so it runs on to its per-task budget at most.
+    both act from then on. The cap terminates every other live task; the task being
+    joined cannot be terminated from here (the scheduler may be about to hand it out
+    again), so it runs on to its per-task budget at most.
     """
-    from tvm.s_tir.meta_schedule.measure_callback import PyMeasureCallback
     from tvm.ir.utils import derived_object
+    from tvm.s_tir.meta_schedule.measure_callback import PyMeasureCallback
+
+    trials0, minutes0 = _curve_offset(curve)
+    if not curve.is_file():
+        curve.write_text("trials,minutes,estimated_ms\n")
+    t0 = time.monotonic()
+
+    best_ms: dict[int, float] = {}
+    measured = [0]
+    seeded = [False]
 
     @derived_object
-    class TimeCap(PyMeasureCallback):
+    class Progress(PyMeasureCallback):
         def apply(self, task_scheduler, task_id, measure_candidates, builder_results, runner_results):
-            if time.monotonic() < deadline:
+            tasks = list(task_scheduler.tasks_)
+            if not seeded[0]:
+                best_ms.update(_seed_best(database, tasks))
+                seeded[0] = True
+            measured[0] += len(runner_results)
+            for r in runner_results:
+                secs = [float(x) for x in (r.run_secs or [])]
+                if r.error_msg is None and secs:
+                    best_ms[task_id] = min(best_ms.get(task_id, math.inf), 1e3 * sum(secs) / len(secs))
+            if len(best_ms) == len(tasks):
+                est = sum(float(t.task_weight) * best_ms[i] for i, t in enumerate(tasks))
+                trials = trials0 + measured[0]
+                minutes = minutes0 + (time.monotonic() - t0) / 60
+                with curve.open("a") as f:
+                    f.write(f"{trials},{minutes:.1f},{est:.3f}\n")
+                log(f"[{name}] {trials} trials, {minutes:.1f} min: estimated {est:.2f} ms")
+            if deadline is None or time.monotonic() < deadline:
                 return
-            live = [i for i, task in enumerate(task_scheduler.tasks_) if not task.is_terminated and i != task_id]
+            live = [i for i, t in enumerate(tasks) if not t.is_terminated and i != task_id]
             if live:
-                log(f"time cap reached: stopping {len(live)} task(s); task #{task_id} finishes its round")
+                log(f"[{name}] time cap reached: stopping {len(live)} task(s); task #{task_id} finishes its round")
             for i in live:
                 task_scheduler.terminate_task(i)
 
-    return TimeCap()
+    return Progress()
 
 
 def tune_model(onnx_path: Path, spec: ModelSpec, target, db_dir: Path, trials: int,
                per_task: int = 64, log=print, population: int = POPULATION, per_iter: int = 16,
                minutes: float | None = None) -> dict:
     """Add up to `trials` measured candidates to db_dir (existing records seed the search),
-    stopping early after `minutes` (see time_cap)."""
+    stopping early after `minutes` (see progress)."""
     from tvm.s_tir import meta_schedule as ms
     from tvm.s_tir.meta_schedule.relax_integration import tune_relax
 
@@ -91,9 +143,9 @@ def tune_model(onnx_path: Path, spec: ModelSpec, target, db_dir: Path, trials: i
                                         allow_missing=True)
     strategy = ms.search_strategy.EvolutionarySearch(population_size=population,
                                                      genetic_num_iters=4 if population >= 512 else 2)
+    deadline = None if minutes is None else time.monotonic() + minutes * 60
     callbacks = list(ms.measure_callback.MeasureCallback.create("default"))
-    if minutes is not None:
-        callbacks.append(time_cap(time.monotonic() + minutes * 60, log))
+    callbacks.append(progress(spec.name, db_dir / CURVE_FILE, log, deadline, database))
     tune_relax(mod, params={}, target=target, work_dir=str(db_dir / "logs"),
                max_trials_global=trials, max_trials_per_task=per_task, num_trials_per_iter=per_iter,
                builder=builder, runner=runner, database=database, strategy=strategy,
