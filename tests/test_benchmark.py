@@ -4,7 +4,12 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from frvt_submission.benchmark import model_gflop, report_markdown
+import shutil
+from pathlib import Path
+
+import pytest
+
+from frvt_submission.benchmark import fma_peak_gflops, model_gflop, report_markdown
 
 
 def test_flops_of_a_known_conv_and_gemm(tmp_path):
@@ -25,7 +30,7 @@ def test_flops_of_a_known_conv_and_gemm(tmp_path):
 
 
 def test_report_ratios_are_to_the_fastest_peer():
-    r = {"peak": 100.0, "cpu": "test cpu", "images": 2, "notes": ["MNN / detector: failed"],
+    r = {"peak": 100.0, "lanes": 16, "sgemm": 80.0, "cpu": "test cpu", "images": 2, "notes": ["MNN / detector: failed"],
          "gflop": {"detector": 1.0, "recognizer": 1.0},
          "models": [["detector", "TVM tuned", 10.0, 100.0, 1.0], ["detector", "onnxruntime", 20.0, 50.0, 0.5],
                     ["detector", "OpenVINO", 40.0, 25.0, 0.25]],
@@ -41,3 +46,13 @@ def test_report_ratios_are_to_the_fastest_peer():
     assert cells("OpenVINO", "## detector")[-1] == "2"
     assert cells("TVM tuned", "## End to end")[-1] == "0.5"
     assert "MNN / detector: failed" in text
+
+
+@pytest.mark.skipif(shutil.which("gcc") is None, reason="needs gcc")
+def test_fma_peak_uses_the_widest_vectors_this_cpu_has(tmp_path):
+    flags = Path("/proc/cpuinfo").read_text().split()
+    if "fma" not in flags:
+        pytest.skip("no FMA on this CPU")
+    gflops, lanes = fma_peak_gflops(tmp_path)
+    assert lanes == (16 if "avx512f" in flags else 8)
+    assert gflops > 0
