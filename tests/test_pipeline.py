@@ -73,3 +73,17 @@ def test_multi_image_template_with_one_bad_image(reference_pipeline, test_images
 def test_bad_raw_images_are_refused(args):
     with pytest.raises(RefuseInput):
         from_raw(*args)
+
+
+@pytest.mark.parametrize("colour, mean, scale", [("BGR", (0.0, 0.0, 0.0), (1.0, 1.0, 1.0)),
+                                                 ("RGB", (127.5, 120.0, 0.0), (1 / 128, 0.5, 2.0))])
+def test_to_tensor_orders_channels_and_normalises(colour, mean, scale):
+    from frvt_submission.face.detect import to_tensor
+
+    img = np.random.default_rng(3).integers(0, 256, (37, 53, 3), dtype=np.uint8)
+    got = to_tensor(img, colour, mean, scale)
+    src = img[:, :, ::-1] if colour == "BGR" else img
+    want = ((src.astype(np.float32) - np.float32(mean)) * np.float32(scale)).transpose(2, 0, 1)[None]
+    assert got.shape == (1, 3, 37, 53) and got.dtype == np.float32 and got.flags["C_CONTIGUOUS"]
+    np.testing.assert_array_equal(got, want)
+    assert got[0, 0, 5, 7] == (np.float32(img[5, 7, 2 if colour == "BGR" else 0]) - np.float32(mean[0])) * np.float32(scale[0])
