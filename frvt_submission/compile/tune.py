@@ -72,15 +72,20 @@ def _seed_best(database, tasks) -> dict[int, float]:
     return best
 
 
+class TimeCapReached(Exception):
+    """Raised through MetaSchedule to end a tuning run at its time cap."""
+
+
 def progress(name: str, curve: Path, log=print, deadline: float | None = None, database=None):
     """A measure callback: after each measured round, log and record the scheduler's
     estimate of the whole model's latency (sum of task weight x best kernel time), and
     end tuning once time.monotonic() passes deadline.
 
     MetaSchedule joins measurements only after its first round over all tasks, so
-    both act from then on. The cap terminates every other live task; the task being
-    joined cannot be terminated from here (the scheduler may be about to hand it out
-    again), so it runs on to its per-task budget at most.
+    both act from then on. The cap raises TimeCapReached once every task's first
+    round is in the database (this callback runs after AddToDatabase); tune_model
+    catches it. Terminating tasks from here instead crashed the scheduler: it may
+    hand out a task that a later join in the same pass terminated.
     """
     from tvm.ir.utils import derived_object
     from tvm.s_tir.meta_schedule.measure_callback import PyMeasureCallback
@@ -93,6 +98,7 @@ def progress(name: str, curve: Path, log=print, deadline: float | None = None, d
     best_ms: dict[int, float] = {}
     measured = [0]
     seeded = [False]
+    joined: set[int] = set()
 
     @derived_object
     class Progress(PyMeasureCallback):
@@ -102,6 +108,7 @@ def progress(name: str, curve: Path, log=print, deadline: float | None = None, d
                 best_ms.update(_seed_best(database, tasks))
                 seeded[0] = True
             measured[0] += len(runner_results)
+            joined.add(task_id)
             for r in runner_results:
                 secs = [float(x) for x in (r.run_secs or [])]
                 if r.error_msg is None and secs:
@@ -113,13 +120,8 @@ def progress(name: str, curve: Path, log=print, deadline: float | None = None, d
                 with curve.open("a") as f:
                     f.write(f"{trials},{minutes:.1f},{est:.3f}\n")
                 log(f"[{name}] {trials} trials, {minutes:.1f} min: estimated {est:.2f} ms")
-            if deadline is None or time.monotonic() < deadline:
-                return
-            live = [i for i, t in enumerate(tasks) if not t.is_terminated and i != task_id]
-            if live:
-                log(f"[{name}] time cap reached: stopping {len(live)} task(s); task #{task_id} finishes its round")
-            for i in live:
-                task_scheduler.terminate_task(i)
+            if deadline is not None and time.monotonic() >= deadline and len(joined) == len(tasks):
+                raise TimeCapReached(f"[{name}] time cap reached after {measured[0]} trials")
 
     return Progress()
 
@@ -146,10 +148,15 @@ def tune_model(onnx_path: Path, spec: ModelSpec, target, db_dir: Path, trials: i
     deadline = None if minutes is None else time.monotonic() + minutes * 60
     callbacks = list(ms.measure_callback.MeasureCallback.create("default"))
     callbacks.append(progress(spec.name, db_dir / CURVE_FILE, log, deadline, database))
-    tune_relax(mod, params={}, target=target, work_dir=str(db_dir / "logs"),
-               max_trials_global=trials, max_trials_per_task=per_task, num_trials_per_iter=per_iter,
-               builder=builder, runner=runner, database=database, strategy=strategy,
-               measure_callbacks=callbacks)
+    try:
+        tune_relax(mod, params={}, target=target, work_dir=str(db_dir / "logs"),
+                   max_trials_global=trials, max_trials_per_task=per_task, num_trials_per_iter=per_iter,
+                   builder=builder, runner=runner, database=database, strategy=strategy,
+                   measure_callbacks=callbacks)
+    except Exception as exc:  # TVM's FFI may re-wrap the callback's exception; recognise it by text
+        if not isinstance(exc, TimeCapReached) and "time cap reached" not in str(exc):
+            raise
+        log(f"[{spec.name}] time cap reached: stopping (measured rounds are in the database)")
     minutes = (time.perf_counter() - t0) / 60
     before, after = compact_records(db_dir)
     log(f"[{spec.name}] tuning done in {minutes:.1f} min; {before} records compacted to the best "
