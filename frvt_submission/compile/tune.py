@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 from ..config import ModelSpec
-from .tvm_build import import_onnx, prepare, target_tag
+from .tvm_build import RECORDS_FILE, WORKLOADS_FILE, import_onnx, prepare, target_tag
 
 # Each fresh builder worker imports tvm.s_tir.tensor_intrin (~28 s here), which
 # the stock 30 s timeout kills: every build then fails with only "Build errors".
@@ -19,7 +19,6 @@ BUILDER_TIMEOUT_S = 300.0
 # Records kept per workload after a run: the best seeds the next run's search and
 # is what compile applies; every trial's record would grow the repository by MBs.
 KEEP_PER_WORKLOAD = 2
-RECORDS_FILE = "database_tuning_record.json"
 # On one core the evolutionary search, not measurement, dominates: ~2 min per task
 # and round at population 512, ~25 s at 128 (with 16 candidates measured per round).
 POPULATION = 128
@@ -140,8 +139,8 @@ def tune_model(onnx_path: Path, spec: ModelSpec, target, db_dir: Path, trials: i
     log(f"[{spec.name}] tuning {trials} trials for {target_tag(target)} into {db_dir}")
     builder = ms.builder.LocalBuilder(max_workers=1, timeout_sec=BUILDER_TIMEOUT_S)
     runner = ms.runner.LocalRunner(timeout_sec=60.0)
-    database = ms.database.JSONDatabase(path_workload=str(db_dir / "database_workload.json"),
-                                        path_tuning_record=str(db_dir / "database_tuning_record.json"),
+    database = ms.database.JSONDatabase(path_workload=str(db_dir / WORKLOADS_FILE),
+                                        path_tuning_record=str(db_dir / RECORDS_FILE),
                                         allow_missing=True)
     strategy = ms.search_strategy.EvolutionarySearch(population_size=population,
                                                      genetic_num_iters=4 if population >= 512 else 2)

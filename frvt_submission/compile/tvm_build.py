@@ -15,6 +15,10 @@ from ..errors import CompileError
 # or the records' workloads would not match.
 WEIGHT_PREPACK = True
 
+# A MetaSchedule JSON database: the names MetaScheduleApplyDatabase(work_dir) expects.
+WORKLOADS_FILE = "database_workload.json"
+RECORDS_FILE = "database_tuning_record.json"
+
 
 def host_cpu() -> str:
     from tvm.target import codegen
@@ -81,8 +85,8 @@ def has_records(db_dir: Path | None) -> bool:
     """A usable database: a workload file and at least one tuning record."""
     if db_dir is None:
         return False
-    records = Path(db_dir) / "database_tuning_record.json"
-    return (Path(db_dir) / "database_workload.json").is_file() and records.is_file() and records.stat().st_size > 0
+    records = Path(db_dir) / RECORDS_FILE
+    return (Path(db_dir) / WORKLOADS_FILE).is_file() and records.is_file() and records.stat().st_size > 0
 
 
 def apply_records(mod, target, db_dir: Path | None):
