@@ -188,9 +188,9 @@ def run_benchmark(settings: Settings, onnx_paths: dict[str, Path], bench_dir: Pa
         log(f"FMA peak loop unavailable ({exc}); using SGEMM as the peak")
         peak, lanes = sgemm, 0
     log(f"FP32 peak of this core: {peak:.1f} GFLOP/s (FMA loop, {lanes} lanes); 1-thread SGEMM {sgemm:.1f}")
-    model_rows, loaded, notes = [], {}, []
+    model_rows, loaded, notes, gflops = [], {}, [], {}
     for spec in (settings.detector, settings.recognizer):
-        gflop = model_gflop(onnx_paths[spec.name])
+        gflop = gflops[spec.name] = model_gflop(onnx_paths[spec.name])
         w, h = spec.input_size
         x = (np.random.default_rng(0).random((1, 3, h, w)) * 255).astype(np.float32)
         for engine_name, make in engines_for(spec, onnx_paths[spec.name], bench_dir).items():
@@ -218,8 +218,7 @@ def run_benchmark(settings: Settings, onnx_paths: dict[str, Path], bench_dir: Pa
         e2e_rows.append([engine_name, statistics.median(per_image)])
         log(f"  end to end {engine_name:12s} {statistics.median(per_image):8.1f} ms")
     return {"peak": peak, "lanes": lanes, "sgemm": sgemm, "models": model_rows, "e2e": e2e_rows, "notes": notes, "images": len(images),
-            "cpu": _cpu_name(), "gflop": {s.name: model_gflop(onnx_paths[s.name])
-                                          for s in (settings.detector, settings.recognizer)}}
+            "cpu": _cpu_name(), "gflop": gflops}
 
 
 def _cpu_name() -> str:

@@ -156,8 +156,8 @@ def tune_model(onnx_path: Path, spec: ModelSpec, target, db_dir: Path, trials: i
         if not isinstance(exc, TimeCapReached) and "time cap reached" not in str(exc):
             raise
         log(f"[{spec.name}] time cap reached: stopping (measured rounds are in the database)")
-    minutes = (time.perf_counter() - t0) / 60
+    elapsed = (time.perf_counter() - t0) / 60
     before, after = compact_records(db_dir)
-    log(f"[{spec.name}] tuning done in {minutes:.1f} min; {before} records compacted to the best "
+    log(f"[{spec.name}] tuning done in {elapsed:.1f} min; {before} records compacted to the best "
         f"{KEEP_PER_WORKLOAD} per workload ({after})")
-    return {"model": spec.name, "trials": trials, "minutes": round(minutes, 1), "records": before, "kept": after}
+    return {"model": spec.name, "trials": trials, "minutes": round(elapsed, 1), "records": before, "kept": after}
