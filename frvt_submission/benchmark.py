@@ -21,7 +21,9 @@ import numpy as np
 
 from .config import ModelSpec, Settings
 
-Engine = Callable[[np.ndarray], dict[str, np.ndarray]]
+from .face.engine import Engine, tensor_input
+
+TensorRun = Callable[[np.ndarray], dict[str, np.ndarray]]  # a peer over the float NCHW tensor
 
 
 # -- work and peak ---------------------------------------------------------------
@@ -96,13 +98,13 @@ def tvm_engine(config_dir: Path, name: str) -> Engine:
     return TvmModel(verified_model(config_dir, entry), entry["outputs"])
 
 
-def ort_engine(onnx_path: Path) -> Engine:
+def ort_engine(onnx_path: Path) -> TensorRun:
     from .face.engine import OrtModel
 
     return OrtModel(onnx_path)
 
 
-def openvino_engine(onnx_path: Path) -> Engine:
+def openvino_engine(onnx_path: Path) -> TensorRun:
     import openvino as ov
 
     core = ov.Core()
@@ -117,7 +119,7 @@ def openvino_engine(onnx_path: Path) -> Engine:
     return run
 
 
-def opencv_engine(onnx_path: Path) -> Engine:
+def opencv_engine(onnx_path: Path) -> TensorRun:
     import cv2
 
     cv2.setNumThreads(1)
@@ -138,7 +140,7 @@ def _output_names(onnx_path: Path) -> list[str]:
     return [o.name for o in onnx.load(str(onnx_path), load_external_data=False).graph.output]
 
 
-def mnn_engine(onnx_path: Path, work: Path) -> Engine:
+def mnn_engine(onnx_path: Path, work: Path) -> TensorRun:
     import MNN
     import onnx
 
@@ -165,13 +167,15 @@ def mnn_engine(onnx_path: Path, work: Path) -> Engine:
 
 # -- the run -------------------------------------------------------------------------
 def engines_for(spec: ModelSpec, onnx_path: Path, bench_dir: Path) -> dict[str, Callable[[], Engine]]:
+    """Every engine takes the uint8 image: TVM's graph converts it itself, the peers get
+    numpy's float NCHW tensor (to_tensor), as the pipeline would give them."""
     return {
         "TVM untuned": lambda: tvm_engine(bench_dir / "untuned", spec.name),
         "TVM tuned": lambda: tvm_engine(bench_dir / "tuned", spec.name),
-        "onnxruntime": lambda: ort_engine(onnx_path),
-        "OpenVINO": lambda: openvino_engine(onnx_path),
-        "OpenCV DNN": lambda: opencv_engine(onnx_path),
-        "MNN": lambda: mnn_engine(onnx_path, bench_dir / "mnn"),
+        "onnxruntime": lambda: tensor_input(ort_engine(onnx_path), spec),
+        "OpenVINO": lambda: tensor_input(openvino_engine(onnx_path), spec),
+        "OpenCV DNN": lambda: tensor_input(opencv_engine(onnx_path), spec),
+        "MNN": lambda: tensor_input(mnn_engine(onnx_path, bench_dir / "mnn"), spec),
     }
 
 
@@ -192,7 +196,7 @@ def run_benchmark(settings: Settings, onnx_paths: dict[str, Path], bench_dir: Pa
     for spec in (settings.detector, settings.recognizer):
         gflop = gflops[spec.name] = model_gflop(onnx_paths[spec.name])
         w, h = spec.input_size
-        x = (np.random.default_rng(0).random((1, 3, h, w)) * 255).astype(np.float32)
+        x = np.random.default_rng(0).integers(0, 256, (h, w, 3), dtype=np.uint8)
         for engine_name, make in engines_for(spec, onnx_paths[spec.name], bench_dir).items():
             try:
                 eng = make()
@@ -242,6 +246,9 @@ def report_markdown(r: dict, command: str) -> str:
              f"(1536^3) reaches {r['sgemm']:.1f}. "
              f"GFLOP per inference: " + ", ".join(f"{k} {v:.3f}" for k, v in r["gflop"].items()) + ".",
              f"Produced by `{command}` ({time.strftime('%Y-%m-%d')}).", ""]
+    lines += ["Per model, every engine is timed from the uint8 image to the network's outputs: the TVM "
+              "graph converts the image itself (colour order, normalisation, NCHW float; "
+              "`compile/image_input.py`), the peers get numpy's conversion (`to_tensor`) as in the pipeline.", ""]
     for model in ("detector", "recognizer"):
         rows = [row for row in r["models"] if row[0] == model]
         best_peer = min((row[2] for row in rows if row[1] in peers), default=None)

@@ -78,7 +78,7 @@ def test_bad_raw_images_are_refused(args):
 @pytest.mark.parametrize("colour, mean, scale", [("BGR", (0.0, 0.0, 0.0), (1.0, 1.0, 1.0)),
                                                  ("RGB", (127.5, 120.0, 0.0), (1 / 128, 0.5, 2.0))])
 def test_to_tensor_orders_channels_and_normalises(colour, mean, scale):
-    from frvt_submission.face.detect import to_tensor
+    from frvt_submission.face.engine import to_tensor
 
     img = np.random.default_rng(3).integers(0, 256, (37, 53, 3), dtype=np.uint8)
     got = to_tensor(img, colour, mean, scale)

@@ -74,9 +74,12 @@ def test_tune_with_time_cap_then_compile_applies_records(tmp_path):
     assert facts["tuned"] is True
     import onnxruntime as ort
 
-    x = np.random.default_rng(1).standard_normal((1, 3, 32, 32)).astype(np.float32)
+    from frvt_submission.face.engine import to_tensor
+
+    image = np.random.default_rng(1).integers(0, 256, (32, 32, 3), dtype=np.uint8)
+    x = to_tensor(image, spec.colour, spec.mean, spec.scale)
     want = ort.InferenceSession(str(model), providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
-    got = TvmModel(out, ["y"])(x)["y"]
+    got = TvmModel(out, ["y"])(image)["y"]
     np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-3)
 
 

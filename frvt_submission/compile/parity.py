@@ -10,7 +10,7 @@ from ..config import Settings
 from ..face.config_dir import read_manifest, verified_model
 from ..face.detect import Detector
 from ..face.embed import Recognizer
-from ..face.engine import OrtModel, TvmModel
+from ..face.engine import OrtModel, TvmModel, tensor_input
 from ..face.image import read_image
 from ..models.prepare import cleaned_onnx
 
@@ -31,9 +31,9 @@ def check_parity(settings: Settings, config_dir: Path, images: list[Path]) -> di
     def tvm(name):
         return TvmModel(verified_model(config_dir, manifest[name]), manifest[name]["outputs"])
 
-    ref_det = Detector(det_s, OrtModel(cleaned_onnx(det_s)), settings.pipeline.downscale)
+    ref_det = Detector(det_s, tensor_input(OrtModel(cleaned_onnx(det_s)), det_s), settings.pipeline.downscale)
     tvm_det = Detector(det_s, tvm("detector"), settings.pipeline.downscale)
-    ref_rec = Recognizer(rec_s, OrtModel(cleaned_onnx(rec_s)))
+    ref_rec = Recognizer(rec_s, tensor_input(OrtModel(cleaned_onnx(rec_s)), rec_s))
     tvm_rec = Recognizer(rec_s, tvm("recognizer"))
     cosines, box_px, kps_px, faces_seen = [], [], [], 0
     for path in images:

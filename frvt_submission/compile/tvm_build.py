@@ -43,17 +43,21 @@ def target_tag(target) -> str:
 
 
 def import_onnx(onnx_path: Path, spec: ModelSpec):
-    """Import a cleaned ONNX model with a fixed 1x3xHxW input; weights become constants."""
+    """Import a cleaned ONNX model, fed from the uint8 1xHxWx3 RGB image (see image_input);
+    weights become constants."""
     import onnx
     from tvm.relax.frontend.onnx import from_onnx
+
+    from .image_input import IMAGE_INPUT, with_image_input
 
     model = onnx.load(str(onnx_path))
     inputs = [i.name for i in model.graph.input]
     if len(inputs) != 1:
         raise CompileError(f"{onnx_path}: expected one image input, found {inputs}")
     w, h = spec.input_size
+    model = with_image_input(model, spec.colour, spec.mean, spec.scale, (w, h))
     try:
-        return from_onnx(model, shape_dict={inputs[0]: [1, 3, h, w]}, keep_params_in_input=False)
+        return from_onnx(model, shape_dict={IMAGE_INPUT: [1, h, w, 3]}, keep_params_in_input=False)
     except Exception as exc:
         raise CompileError(f"{onnx_path}: TVM ONNX import failed: {exc}") from None
 

@@ -8,7 +8,6 @@ import numpy as np
 
 from ..config import RecognizerSpec
 from .align import warp
-from .detect import to_tensor
 
 
 class Recognizer:
@@ -21,7 +20,7 @@ class Recognizer:
 
     def embed_aligned(self, crop: np.ndarray) -> np.ndarray:
         s = self.spec
-        out = self.infer(to_tensor(crop, s.colour, s.mean, s.scale))
+        out = self.infer(crop)
         vec = np.asarray(next(iter(out.values())), dtype=np.float32).reshape(-1)
         if vec.size != s.embedding_size:
             raise ValueError(f"recognizer gave {vec.size} values, embedding_size is {s.embedding_size}")

@@ -70,11 +70,12 @@ class FacePipeline:
     @classmethod
     def from_onnx(cls, settings: Settings, detector_onnx: Path, recognizer_onnx: Path) -> "FacePipeline":
         """The reference path: the same pre/post-processing with onnxruntime inference."""
-        from .engine import OrtModel
+        from .engine import OrtModel, tensor_input
 
+        det, rec = settings.detector, settings.recognizer
         return cls(settings,
-                   Detector(settings.detector, OrtModel(detector_onnx), settings.pipeline.downscale),
-                   Recognizer(settings.recognizer, OrtModel(recognizer_onnx)))
+                   Detector(det, tensor_input(OrtModel(detector_onnx), det), settings.pipeline.downscale),
+                   Recognizer(rec, tensor_input(OrtModel(recognizer_onnx), rec)))
 
     # -- stages -------------------------------------------------------------
     def _timed(self, stage: str, fn, *args):

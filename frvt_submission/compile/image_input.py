@@ -1,0 +1,52 @@
+"""Put a model's input conversion (colour order, mean/scale, NCHW float) inside its graph, ahead of the network.
+
+The compiled model then takes the pipeline's uint8 HxWx3 RGB image as it is:
+TVM fuses the conversion into one kernel over 1 byte per value, where numpy
+wrote a float tensor that the model then read again (face.engine.to_tensor is
+the numpy version, used for the peers; parity checks that the two agree).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+IMAGE_INPUT = "image"  # name of the compiled graph's input: uint8 1xHxWx3, RGB
+
+
+def with_image_input(model, colour: str, mean, scale, size: tuple[int, int]):
+    """A copy of an ONNX model with one 1x3xHxW float input, fed from IMAGE_INPUT instead."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    model = onnx.ModelProto.FromString(model.SerializeToString())
+    g = model.graph
+    tensor_in = g.input[0].name
+    w, h = size
+    nodes, t = [], IMAGE_INPUT
+
+    def const(name, values, dtype):
+        g.initializer.append(numpy_helper.from_array(np.asarray(values, dtype=dtype), f"{IMAGE_INPUT}_{name}"))
+        return f"{IMAGE_INPUT}_{name}"
+
+    def step(op, inputs, name, **attrs):
+        out = f"{IMAGE_INPUT}_{name}"
+        nodes.append(helper.make_node(op, inputs, [out], **attrs))
+        return out
+
+    if colour == "BGR":
+        t = step("Gather", [t, const("bgr", [2, 1, 0], np.int64)], "ordered", axis=3)
+    t = step("Cast", [t], "float", to=TensorProto.FLOAT)
+    if any(m != 0.0 for m in mean):
+        t = step("Sub", [t, const("mean", np.reshape(mean, (1, 1, 1, 3)), np.float32)], "centred")
+    if any(s != 1.0 for s in scale):
+        t = step("Mul", [t, const("scale", np.reshape(scale, (1, 1, 1, 3)), np.float32)], "scaled")
+    nodes.append(helper.make_node("Transpose", [t], [tensor_in], perm=[0, 3, 1, 2]))
+
+    image = helper.make_tensor_value_info(IMAGE_INPUT, TensorProto.UINT8, [1, h, w, 3])
+    rest = list(g.input)[1:]
+    del g.input[:]
+    g.input.extend([image] + rest)
+    body = list(g.node)
+    del g.node[:]
+    g.node.extend(nodes + body)
+    return model

@@ -1,0 +1,61 @@
+"""The in-graph input conversion equals numpy's to_tensor, under onnxruntime and compiled by TVM."""
+
+import numpy as np
+import pytest
+
+onnx = pytest.importorskip("onnx")
+ort = pytest.importorskip("onnxruntime")
+
+CASES = [("BGR", (0.0, 0.0, 0.0), (1.0, 1.0, 1.0)), ("RGB", (127.5, 120.0, 3.0), (1 / 128, 0.5, 2.0))]
+
+
+def _identity_like(path, h=24, w=40):
+    """A 1x1 conv with distinct per-channel weights: any channel mix-up or layout error shows."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    weight = numpy_helper.from_array(np.diag([1.0, 10.0, 100.0]).astype(np.float32).reshape(3, 3, 1, 1), "w")
+    graph = helper.make_graph([helper.make_node("Conv", ["x", "w"], ["y"])], "probe",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, h, w])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 3, h, w])], [weight])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.save(model, str(path))
+    return path, (w, h)
+
+
+def _run_ort(model_or_path, feed):
+    blob = model_or_path.SerializeToString() if hasattr(model_or_path, "SerializeToString") else str(model_or_path)
+    return ort.InferenceSession(blob, providers=["CPUExecutionProvider"]).run(None, feed)[0]
+
+
+@pytest.mark.parametrize("colour, mean, scale", CASES)
+def test_image_input_graph_matches_to_tensor(tmp_path, colour, mean, scale):
+    from frvt_submission.compile.image_input import IMAGE_INPUT, with_image_input
+    from frvt_submission.face.engine import to_tensor
+
+    path, size = _identity_like(tmp_path / "probe.onnx")
+    image = np.random.default_rng(5).integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)
+    adapted = with_image_input(onnx.load(str(path)), colour, mean, scale, size)
+    onnx.checker.check_model(adapted)
+    assert [i.name for i in adapted.graph.input] == [IMAGE_INPUT]
+    want = _run_ort(path, {"x": to_tensor(image, colour, mean, scale)})
+    got = _run_ort(adapted, {IMAGE_INPUT: image[None]})
+    np.testing.assert_allclose(got, want, rtol=1e-6)
+
+
+@pytest.mark.parametrize("colour, mean, scale", CASES)
+def test_compiled_model_takes_the_image(tmp_path, colour, mean, scale):
+    from frvt_submission.compile.tvm_build import compile_model, resolve_target
+    from frvt_submission.config import ModelSpec
+    from frvt_submission.face.engine import TvmModel, to_tensor
+
+    path, size = _identity_like(tmp_path / "probe.onnx")
+    spec = ModelSpec(name="probe", input_size=size, colour=colour, mean=mean, scale=scale)
+    out = tmp_path / "probe.so"
+    compile_model(path, spec, resolve_target("host"), out, None, log=lambda msg: None)
+    image = np.random.default_rng(6).integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)
+    model = TvmModel(out, ["y"])
+    np.testing.assert_allclose(model(image)["y"], _run_ort(path, {"x": to_tensor(image, colour, mean, scale)}),
+                               rtol=1e-5, atol=1e-4)
+    with pytest.raises(ValueError, match="uint8 HxWx3"):
+        model(to_tensor(image, colour, mean, scale))
