@@ -33,8 +33,9 @@ def with_image_input(model, colour: str, mean, scale, size: tuple[int, int]):
         nodes.append(helper.make_node(op, inputs, [out], **attrs))
         return out
 
-    if colour == "BGR":
-        t = step("Gather", [t, const("bgr", [2, 1, 0], np.int64)], "ordered", axis=3)
+    if colour == "BGR":  # channels reversed by a step -1 slice: TVM fuses it with the cast
+        t = step("Slice", [t, const("first", [-1], np.int64), const("last", [-4], np.int64),
+                           const("axis", [3], np.int64), const("step", [-1], np.int64)], "ordered")
     t = step("Cast", [t], "float", to=TensorProto.FLOAT)
     if any(m != 0.0 for m in mean):
         t = step("Sub", [t, const("mean", np.reshape(mean, (1, 1, 1, 3)), np.float32)], "centred")
