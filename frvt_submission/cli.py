@@ -230,7 +230,7 @@ def cmd_tune(args) -> int:
     for name in args.models:
         spec = getattr(s, name)
         tune_model(cleaned_onnx(spec, _log), spec, target, records_dir(target_tag(target), name), args.trials,
-                   args.per_task, _log, args.population, args.per_iter, args.minutes)
+                   args.per_task, _log, args.population, args.per_iter, args.minutes, args.new_only)
     _log("records kept in tuning/; run `compile` to apply them")
     return 0
 
@@ -334,6 +334,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="evolutionary search population (larger = deeper search, slower rounds)")
     p.add_argument("--minutes", type=float, default=None,
                    help="time cap per model, checked once the first round over all tasks is measured")
+    p.add_argument("--new-only", action="store_true",
+                   help="tune only kernels without a record yet (after a change to the graph or passes); "
+                        "quick, and leaves curve.csv alone")
     p = add("validate", cmd_validate, "NIST-style validation run of lib/ + config/ + doc/, log checks, timing")
     p.add_argument("--output", default=str(paths.SUB_VALIDATION / "output"), help="logs and templates folder")
     p.add_argument("--images", nargs="*", default=[], help="extra image folders (e.g. NIST's common/images)")

@@ -71,11 +71,24 @@ def _seed_best(database, tasks) -> dict[int, float]:
     return best
 
 
+def untuned_kernels(mod, target, database) -> list[str]:
+    """Names of the model's tuning tasks that have no successful record in database."""
+    from tvm.s_tir.meta_schedule.relax_integration import extract_tasks
+
+    missing = []
+    for task in extract_tasks(mod, target):
+        kernel = task.dispatched[0]
+        top = database.get_top_k(database.commit_workload(kernel), 1) if database.has_workload(kernel) else []
+        if not top or not top[0].run_secs or float(top[0].run_secs[0]) >= 1e9:
+            missing.append(task.task_name)
+    return missing
+
+
 class TimeCapReached(Exception):
     """Raised through MetaSchedule to end a tuning run at its time cap."""
 
 
-def progress(name: str, curve: Path, log=print, deadline: float | None = None, database=None):
+def progress(name: str, curve: Path | None, log=print, deadline: float | None = None, database=None):
     """A measure callback: after each measured round, log and record the scheduler's
     estimate of the whole model's latency (sum of task weight x best kernel time), and
     end tuning once time.monotonic() passes deadline.
@@ -89,8 +102,8 @@ def progress(name: str, curve: Path, log=print, deadline: float | None = None, d
     from tvm.ir.utils import derived_object
     from tvm.s_tir.meta_schedule.measure_callback import PyMeasureCallback
 
-    trials0, minutes0 = _curve_offset(curve)
-    if not curve.is_file():
+    trials0, minutes0 = _curve_offset(curve) if curve else (0, 0.0)
+    if curve and not curve.is_file():
         curve.write_text("trials,minutes,estimated_ms\n")
     t0 = time.monotonic()
 
@@ -112,13 +125,18 @@ def progress(name: str, curve: Path, log=print, deadline: float | None = None, d
                 secs = [float(x) for x in (r.run_secs or [])]
                 if r.error_msg is None and secs:
                     best_ms[task_id] = min(best_ms.get(task_id, math.inf), 1e3 * sum(secs) / len(secs))
-            if len(best_ms) == len(tasks):
-                est = sum(float(t.task_weight) * best_ms[i] for i, t in enumerate(tasks))
+            # Estimate once every task has a time or has been tried: a kernel whose every
+            # candidate failed must not hold the curve back; the log names how many.
+            if len(best_ms) == len(tasks) or len(joined) == len(tasks):
+                est = sum(float(t.task_weight) * best_ms[i] for i, t in enumerate(tasks) if i in best_ms)
                 trials = trials0 + measured[0]
                 minutes = minutes0 + (time.monotonic() - t0) / 60
-                with curve.open("a") as f:
-                    f.write(f"{trials},{minutes:.1f},{est:.3f}\n")
-                log(f"[{name}] {trials} trials, {minutes:.1f} min: estimated {est:.2f} ms")
+                if curve:
+                    with curve.open("a") as f:
+                        f.write(f"{trials},{minutes:.1f},{est:.3f}\n")
+                failing = len(tasks) - len(best_ms)
+                log(f"[{name}] {trials} trials, {minutes:.1f} min: estimated {est:.2f} ms"
+                    + (f" ({failing} kernel(s) without a successful measurement yet)" if failing else ""))
             if deadline is not None and time.monotonic() >= deadline and len(joined) == len(tasks):
                 raise TimeCapReached(f"[{name}] time cap reached after {measured[0]} trials")
 
@@ -127,9 +145,10 @@ def progress(name: str, curve: Path, log=print, deadline: float | None = None, d
 
 def tune_model(onnx_path: Path, spec: ModelSpec, target, db_dir: Path, trials: int,
                per_task: int = 64, log=print, population: int = POPULATION, per_iter: int = 16,
-               minutes: float | None = None) -> dict:
+               minutes: float | None = None, new_only: bool = False) -> dict:
     """Add up to `trials` measured candidates to db_dir (existing records seed the search),
-    stopping early after `minutes` (see progress)."""
+    stopping early after `minutes` (see progress). new_only: only the kernels without a
+    valid record (the estimate then covers just those, so curve.csv is not written)."""
     from tvm.s_tir import meta_schedule as ms
     from tvm.s_tir.meta_schedule.relax_integration import tune_relax
 
@@ -146,9 +165,15 @@ def tune_model(onnx_path: Path, spec: ModelSpec, target, db_dir: Path, trials: i
                                                      genetic_num_iters=4 if population >= 512 else 2)
     deadline = None if minutes is None else time.monotonic() + minutes * 60
     callbacks = list(ms.measure_callback.MeasureCallback.create("default"))
-    callbacks.append(progress(spec.name, db_dir / CURVE_FILE, log, deadline, database))
+    only = untuned_kernels(mod, target, database) if new_only else []
+    if new_only and not only:
+        log(f"[{spec.name}] every kernel has a record: nothing new to tune")
+        return {"model": spec.name, "trials": 0, "minutes": 0.0, "records": 0, "kept": 0}
+    if only:
+        log(f"[{spec.name}] tuning only the kernels without records: {', '.join(only)}")
+    callbacks.append(progress(spec.name, None if new_only else db_dir / CURVE_FILE, log, deadline, database))
     try:
-        tune_relax(mod, params={}, target=target, work_dir=str(db_dir / "logs"),
+        tune_relax(mod, params={}, target=target, work_dir=str(db_dir / "logs"), op_names=only or None,
                    max_trials_global=trials, max_trials_per_task=per_task, num_trials_per_iter=per_iter,
                    builder=builder, runner=runner, database=database, strategy=strategy,
                    measure_callbacks=callbacks)
