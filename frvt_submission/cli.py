@@ -224,13 +224,15 @@ def cmd_tune(args) -> int:
     from .compile.tune import tune_model
     from .compile.tvm_build import resolve_target, target_tag
     from .models.prepare import cleaned_onnx
+    from .models.sources import fetch_model
 
     s = _settings(args)
     target = resolve_target(args.cpu or s.submission.target)
     for name in args.models:
         spec = getattr(s, name)
         tune_model(cleaned_onnx(spec, _log), spec, target, records_dir(target_tag(target), name), args.trials,
-                   args.per_task, _log, args.population, args.per_iter, args.minutes, args.new_only)
+                   args.per_task, _log, args.population, args.per_iter, args.minutes, args.new_only,
+                   original=fetch_model(spec))
     _log("records kept in tuning/; run `compile` to apply them")
     return 0
 

@@ -7,6 +7,7 @@ from pathlib import Path
 from .. import paths
 from ..config import Settings
 from ..models.prepare import cleaned_onnx, output_names
+from ..models.sources import fetch_model
 from .tvm_build import compile_model, has_records, resolve_target, target_tag
 
 
@@ -38,7 +39,7 @@ def compile_all(settings: Settings, cpu: str = "", log=print, use_records: bool 
         onnx_path = cleaned_onnx(spec, log)
         out = paths.COMPILED / tag / ("" if use_records else "untuned") / f"{spec.name}.so"
         db = pick_records(tag, spec.name, log) if use_records else None
-        facts = compile_model(onnx_path, spec, target, out, db, log)
+        facts = compile_model(onnx_path, spec, target, out, db, log, original=fetch_model(spec))
         compiled[spec.name] = {"so": out, "outputs": output_names(onnx_path), "cpu": tag,
                                "tuned": facts["tuned"], "records": db.parent.name if facts["tuned"] else "",
                                "onnx": onnx_path}

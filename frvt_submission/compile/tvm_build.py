@@ -42,11 +42,15 @@ def target_tag(target) -> str:
     return str(target.attrs.get("mcpu", "generic"))
 
 
-def import_onnx(onnx_path: Path, spec: ModelSpec):
+def import_onnx(onnx_path: Path, spec: ModelSpec, original: Path | None = None):
     """Import a cleaned ONNX model, fed from the uint8 1xHxWx3 RGB image (see image_input);
-    weights become constants."""
+    weights become constants. With the original (quantized) model, dense layers whose
+    weights were blockwise int8 there keep them (see int8_dense)."""
     import onnx
     from tvm.relax.frontend.onnx import from_onnx
+    from tvm.relax.transform import FoldConstant
+
+    from .int8_dense import blockwise_gemm_weights, use_int8_dense
 
     from .image_input import IMAGE_INPUT, with_image_input
 
@@ -57,9 +61,14 @@ def import_onnx(onnx_path: Path, spec: ModelSpec):
     w, h = spec.input_size
     model = with_image_input(model, spec.colour, spec.mean, spec.scale, (w, h))
     try:
-        return from_onnx(model, shape_dict={IMAGE_INPUT: [1, h, w, 3]}, keep_params_in_input=False)
+        mod = from_onnx(model, shape_dict={IMAGE_INPUT: [1, h, w, 3]}, keep_params_in_input=False)
     except Exception as exc:
         raise CompileError(f"{onnx_path}: TVM ONNX import failed: {exc}") from None
+    if original is None:
+        return mod
+    # Folded first so that each transposed Gemm weight is one constant to compare.
+    mod, _ = use_int8_dense(FoldConstant()(mod), blockwise_gemm_weights(original))
+    return mod
 
 
 def pre_tuning_passes():
@@ -68,6 +77,10 @@ def pre_tuning_passes():
     from tvm.relax import transform
 
     passes = [
+        # BatchNorm after a conv becomes part of its weights and bias: otherwise it
+        # decomposes into a per-element subtract, divide, multiply and add epilogue.
+        transform.FoldBatchnormToConv2D(),
+        transform.FoldConstant(),
         transform.DecomposeOpsForInference(),
         transform.CanonicalizeBindings(),
         relax.get_pipeline("zero"),
@@ -108,13 +121,14 @@ def apply_records(mod, target, db_dir: Path | None):
 
 
 def compile_model(onnx_path: Path, spec: ModelSpec, target, out_so: Path,
-                  db_dir: Path | None = None, log: Callable[[str], None] = print) -> dict:
+                  db_dir: Path | None = None, log: Callable[[str], None] = print,
+                  original: Path | None = None) -> dict:
     """Import, prepare, apply records, build and export one model; return build facts."""
     from tvm import relax
 
     t0 = time.perf_counter()
     log(f"[{spec.name}] import {onnx_path.name}")
-    mod = import_onnx(onnx_path, spec)
+    mod = import_onnx(onnx_path, spec, original)
     log(f"[{spec.name}] legalize + fuse for {target_tag(target)}")
     mod = prepare(mod, target)
     mod, tuned = apply_records(mod, target, db_dir)

@@ -1,0 +1,80 @@
+"""Dense layers keep their blockwise int8 weights in the TVM graph, with the same results."""
+
+import numpy as np
+import pytest
+
+onnx = pytest.importorskip("onnx")
+ort = pytest.importorskip("onnxruntime")
+
+O, BLOCK = 24, 64
+
+
+def _quantized_gemm(path, h=4, w=4):
+    """image-sized input -> Flatten -> Gemm whose weight is a blocked DequantizeLinear (as SFace's last layer)."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(0)
+    q = rng.integers(-128, 128, (O, 3 * h * w), dtype=np.int8)
+    blocks = -(-q.shape[1] // BLOCK)
+    scale = (rng.random((O, blocks)) * 0.02 + 0.001).astype(np.float32)
+    zero = rng.integers(-5, 5, (O, blocks), dtype=np.int8)
+    bias = rng.standard_normal(O).astype(np.float32)
+    inits = [numpy_helper.from_array(q, "wq"), numpy_helper.from_array(scale, "ws"),
+             numpy_helper.from_array(zero, "wz"), numpy_helper.from_array(bias, "b")]
+    nodes = [helper.make_node("DequantizeLinear", ["wq", "ws", "wz"], ["w"], axis=1, block_size=BLOCK),
+             helper.make_node("Flatten", ["x"], ["f"]),
+             helper.make_node("Gemm", ["f", "w", "b"], ["y"], transB=1)]
+    graph = helper.make_graph(nodes, "qgemm", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, h, w])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, O])], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 21)])
+    model.ir_version = 10
+    onnx.save(model, str(path))
+    return path, (w, h)
+
+
+@pytest.fixture()
+def models(tmp_path):
+    from frvt_submission.models.clean import clean_model
+
+    original, size = _quantized_gemm(tmp_path / "q.onnx", 8, 12)  # K = 288: the last block is partial
+    cleaned = tmp_path / "q_fp32.onnx"
+    clean_model(original, cleaned)
+    return original, cleaned, size
+
+
+def test_the_dense_layer_is_rewritten_only_when_its_weights_match(models):
+    from frvt_submission.compile.int8_dense import blockwise_gemm_weights
+    from frvt_submission.compile.tvm_build import import_onnx
+    from frvt_submission.config import ModelSpec
+
+    original, cleaned, size = models
+    weights = blockwise_gemm_weights(original)
+    assert [(w.q.shape, w.block) for w in weights] == [((O, 3 * size[0] * size[1]), BLOCK)]
+    spec = ModelSpec(name="q", input_size=size)
+    assert "dense_int8_blockwise" in import_onnx(cleaned, spec, original).script()
+    assert "dense_int8_blockwise" not in import_onnx(cleaned, spec).script()
+    # Different weights in the cleaned model (a user's edit): the int8 copy must not replace them.
+    m = onnx.load(str(cleaned))
+    for init in m.graph.initializer:
+        if init.name == "w":
+            arr = onnx.numpy_helper.to_array(init).copy()
+            arr[0, 0] += 1.0
+            init.CopyFrom(onnx.numpy_helper.from_array(arr, "w"))
+    edited = cleaned.with_name("edited.onnx")
+    onnx.save(m, str(edited))
+    assert "dense_int8_blockwise" not in import_onnx(edited, spec, original).script()
+
+
+def test_compiled_int8_dense_matches_onnxruntime(models, tmp_path):
+    from frvt_submission.compile.tvm_build import compile_model, resolve_target
+    from frvt_submission.config import ModelSpec
+    from frvt_submission.face.engine import TvmModel, to_tensor
+
+    original, cleaned, size = models
+    spec = ModelSpec(name="q", input_size=size)
+    out = tmp_path / "q.so"
+    compile_model(cleaned, spec, resolve_target("host"), out, None, log=lambda msg: None, original=original)
+    image = np.random.default_rng(2).integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)
+    x = to_tensor(image, spec.colour, spec.mean, spec.scale)
+    want = ort.InferenceSession(str(cleaned), providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+    np.testing.assert_allclose(TvmModel(out, ["y"])(image)["y"], want, rtol=1e-4, atol=1e-3)
