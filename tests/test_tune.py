@@ -73,8 +73,9 @@ def test_tune_with_time_cap_then_compile_applies_records(tmp_path):
 
     # --new-only: nothing to do while every kernel has a record; with one kernel's
     # records gone, only that kernel is tuned and the curve is left alone.
-    assert tune_model(model, spec, target, db, trials=200, per_task=8, per_iter=4, population=16,
-                      new_only=True, log=said.append)["records"] == 0
+    nothing = tune_model(model, spec, target, db, trials=200, per_task=8, per_iter=4, population=16,
+                         new_only=True, log=said.append)
+    assert nothing["records"] == 0, (nothing, _trials_per_workload(db), said[-5:])
     records = db / "database_tuning_record.json"
     lines = records.read_text().splitlines()
     records.write_text("".join(ln + "\n" for ln in lines if json.loads(ln)[0] != 0))
@@ -83,8 +84,8 @@ def test_tune_with_time_cap_then_compile_applies_records(tmp_path):
     tune_model(model, spec, target, db, trials=4, per_task=4, per_iter=4, population=16, new_only=True,
                log=said.append)
     after = _trials_per_workload(db)
-    assert 0 not in before and after.get(0, 0) >= 1
-    assert {w: n for w, n in after.items() if w != 0} == before
+    assert 0 not in before and after.get(0, 0) >= 1, (before, after, said[-5:])
+    assert {w: n for w, n in after.items() if w != 0} == before, (before, after)
     assert (db / "curve.csv").read_text() == curve_before
 
     out = tmp_path / "tiny.so"
