@@ -20,6 +20,11 @@ WORKLOADS_FILE = "database_workload.json"
 RECORDS_FILE = "database_tuning_record.json"
 
 
+# NIST's timing machine (Xeon Gold 6140). Code built for another CPU is limited
+# to the features this one has: one instruction it lacks is a crash there.
+NIST_CPU = "skylake-avx512"
+
+
 def host_cpu() -> str:
     from tvm.target import codegen
 
@@ -27,12 +32,22 @@ def host_cpu() -> str:
 
 
 def resolve_target(cpu: str):
-    """A single-core LLVM target; TVM 0.27 accepts only the dict form with num-cores."""
+    """A single-core LLVM target for cpu's scheduling, without the features NIST_CPU lacks
+    (e.g. Zen 5's AVX512-VBMI byte permutes, which LLVM picks for int8 weights).
+    TVM 0.27 accepts only the dict form with num-cores."""
     import tvm
+    from tvm.target import codegen
 
     mcpu = host_cpu() if cpu in ("", "host") else cpu
     try:
-        return tvm.target.Target({"kind": "llvm", "mcpu": mcpu, "num-cores": 1})
+        target = tvm.target.Target({"kind": "llvm", "mcpu": mcpu, "num-cores": 1})
+        nist = tvm.target.Target({"kind": "llvm", "mcpu": NIST_CPU, "num-cores": 1})
+        extra = {str(f) for f in codegen.llvm_get_cpu_features(target)} - \
+                {str(f) for f in codegen.llvm_get_cpu_features(nist)}
+        if not extra:
+            return target
+        return tvm.target.Target({"kind": "llvm", "mcpu": mcpu, "num-cores": 1,
+                                  "mattr": [f"-{f}" for f in sorted(extra)]})
     except Exception as exc:  # TVM raises its own error types for bad attributes
         raise CompileError(f"LLVM target for cpu {mcpu!r} rejected: {exc}") from None
 

@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 from .. import paths
+from ..compile.tvm_build import NIST_CPU
 from ..config import Settings
 from ..errors import FrvtError
 from .inputs import Inputs, prepare_inputs
@@ -53,8 +54,8 @@ def check_isa(config_dir: Path) -> tuple[list, list[str]]:
         total += sum(found.values())
         if found:
             errors.append(f"{entry['file']} (built for {entry['cpu']}) uses instructions NIST's "
-                          f"skylake-avx512 lacks: {dict(found.most_common(5))}; set [submission] target")
-    row = [f"ISA: models built for {', '.join(cpus)}; checked against skylake-avx512", "", "", total, "", "",
+                          f"{NIST_CPU} lacks: {dict(found.most_common(5))}; set [submission] target")
+    row = [f"ISA: models built for {', '.join(cpus)}; checked against {NIST_CPU}", "", "", total, "", "",
            "ERROR" if errors else "ok"]
     return row, errors
 
