@@ -240,7 +240,7 @@ def report_markdown(r: dict, command: str) -> str:
 
     peers = ("onnxruntime", "OpenVINO")
     lines = [f"# Single-core benchmark", "",
-             f"CPU: {r['cpu']}, one pinned core (`taskset -c 0`), every engine at 1 thread, fp32. "
+             f"CPU: {r['cpu']}, one pinned core (`taskset -c 0`), every engine at 1 thread, fp32 arithmetic (TVM's dense layer reads the model's int8 weights and computes in fp32). "
              f"Peak: {r['peak']:.1f} GFLOP/s, measured by independent FMA chains on {r['lanes']}-lane vectors "
              f"(`cpp_api/tools/fma_peak.c`, built with -march=native); single-thread OpenBLAS SGEMM "
              f"(1536^3) reaches {r['sgemm']:.1f}. "
