@@ -77,4 +77,6 @@ def test_compiled_int8_dense_matches_onnxruntime(models, tmp_path):
     image = np.random.default_rng(2).integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)
     x = to_tensor(image, spec.colour, spec.mean, spec.scale)
     want = ort.InferenceSession(str(cleaned), providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
-    np.testing.assert_allclose(TvmModel(out, ["y"])(image)["y"], want, rtol=1e-4, atol=1e-3)
+    # Summation order differs from onnxruntime's: fp32 rounding relative to the output scale.
+    np.testing.assert_allclose(TvmModel(out, ["y"])(image)["y"], want, rtol=1e-4,
+                               atol=1e-5 * float(np.abs(want).max()))

@@ -99,7 +99,9 @@ def test_tune_with_time_cap_then_compile_applies_records(tmp_path):
     x = to_tensor(image, spec.colour, spec.mean, spec.scale)
     want = ort.InferenceSession(str(model), providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
     got = TvmModel(out, ["y"])(image)["y"]
-    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-3)
+    # Pixel inputs (0-255) and unit weights give sums near 1e4: fp32 rounding in a
+    # different summation order is ~1e-3 there, so tolerate it relative to that scale.
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5 * float(np.abs(want).max()))
 
 
 def test_compaction_keeps_the_fastest_valid_records_per_workload(tmp_path):
