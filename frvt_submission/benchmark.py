@@ -20,8 +20,8 @@ from typing import Callable
 import numpy as np
 
 from .config import ModelSpec, Settings
-
 from .face.engine import Engine, tensor_input
+from .models.prepare import output_names
 
 TensorRun = Callable[[np.ndarray], dict[str, np.ndarray]]  # a peer over the float NCHW tensor
 
@@ -110,7 +110,7 @@ def openvino_engine(onnx_path: Path) -> TensorRun:
     core = ov.Core()
     compiled = core.compile_model(str(onnx_path), "CPU", {"INFERENCE_NUM_THREADS": 1, "NUM_STREAMS": 1,
                                                           "INFERENCE_PRECISION_HINT": "f32"})
-    names = _output_names(onnx_path)  # compiled outputs keep the graph's order
+    names = output_names(onnx_path)  # compiled outputs keep the graph's order
     request = compiled.create_infer_request()
 
     def run(x):
@@ -126,18 +126,12 @@ def opencv_engine(onnx_path: Path) -> TensorRun:
     net = cv2.dnn.readNetFromONNX(str(onnx_path))
     net.setPreferableBackend(cv2.dnn.DNN_BACKEND_OPENCV)
     net.setPreferableTarget(cv2.dnn.DNN_TARGET_CPU)
-    names = _output_names(onnx_path)
+    names = output_names(onnx_path)
 
     def run(x):
         net.setInput(x)
         return dict(zip(names, net.forward(names)))
     return run
-
-
-def _output_names(onnx_path: Path) -> list[str]:
-    import onnx
-
-    return [o.name for o in onnx.load(str(onnx_path), load_external_data=False).graph.output]
 
 
 def mnn_engine(onnx_path: Path, work: Path) -> TensorRun:
@@ -154,7 +148,7 @@ def mnn_engine(onnx_path: Path, work: Path) -> TensorRun:
         if proc.returncode != 0 or not out.is_file():
             raise RuntimeError(f"mnnconvert failed: {proc.stdout[-300:]}{proc.stderr[-300:]}")
     g = onnx.load(str(onnx_path), load_external_data=False).graph
-    inputs, outputs = [g.input[0].name], _output_names(onnx_path)
+    inputs, outputs = [g.input[0].name], output_names(onnx_path)
     rt = MNN.nn.create_runtime_manager(({"precision": "high", "numThread": 1, "backend": 0},))
     module = MNN.nn.load_module_from_file(str(out), inputs, outputs, runtime_manager=rt)
 

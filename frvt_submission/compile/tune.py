@@ -23,6 +23,8 @@ KEEP_PER_WORKLOAD = 2
 # On one core the evolutionary search, not measurement, dominates: ~2 min per task
 # and round at population 512, ~25 s at 128 (with 16 candidates measured per round).
 POPULATION = 128
+# MetaSchedule records a failed trial with a run time of 1e10 s.
+FAILED_RUN_S = 1e9
 
 
 def compact_records(db_dir: Path, keep: int = KEEP_PER_WORKLOAD) -> tuple[int, int]:
@@ -38,7 +40,7 @@ def compact_records(db_dir: Path, keep: int = KEEP_PER_WORKLOAD) -> tuple[int, i
         workload, record = json.loads(ln)
         secs = [float(x) for x in record[1] or []]
         mean = sum(secs) / len(secs) if secs else math.inf
-        if math.isfinite(mean) and mean < 1e9:
+        if math.isfinite(mean) and mean < FAILED_RUN_S:
             by_workload.setdefault(workload, []).append((mean, ln))
     kept = [ln for w in sorted(by_workload) for _, ln in sorted(by_workload[w])[:keep]]
     tmp = path.with_suffix(".part")
@@ -58,31 +60,27 @@ def _curve_offset(curve: Path) -> tuple[int, float]:
     return int(trials), float(minutes)
 
 
+def best_record_ms(database, kernel) -> float | None:
+    """Mean time (ms) of kernel's fastest successful record in database; None when it has none."""
+    if database is None or not database.has_workload(kernel):
+        return None
+    top = database.get_top_k(database.commit_workload(kernel), 1)
+    secs = [float(x) for x in (top[0].run_secs or [])] if top else []
+    mean = sum(secs) / len(secs) if secs else math.inf
+    return 1e3 * mean if mean < FAILED_RUN_S else None
+
+
 def _seed_best(database, tasks) -> dict[int, float]:
     """Best known time (ms) per task from earlier runs' records, so a resumed curve starts there."""
-    best = {}
-    for i, task in enumerate(tasks):
-        mod = task.ctx.mod
-        if database is None or not database.has_workload(mod):
-            continue
-        top = database.get_top_k(database.commit_workload(mod), 1)
-        secs = [float(x) for x in (top[0].run_secs or [])] if top else []
-        if secs:
-            best[i] = 1e3 * sum(secs) / len(secs)
-    return best
+    known = {i: best_record_ms(database, task.ctx.mod) for i, task in enumerate(tasks)}
+    return {i: ms for i, ms in known.items() if ms is not None}
 
 
 def untuned_kernels(mod, target, database) -> list[str]:
     """Names of the model's tuning tasks that have no successful record in database."""
     from tvm.s_tir.meta_schedule.relax_integration import extract_tasks
 
-    missing = []
-    for task in extract_tasks(mod, target):
-        kernel = task.dispatched[0]
-        top = database.get_top_k(database.commit_workload(kernel), 1) if database.has_workload(kernel) else []
-        if not top or not top[0].run_secs or float(top[0].run_secs[0]) >= 1e9:
-            missing.append(task.task_name)
-    return missing
+    return [t.task_name for t in extract_tasks(mod, target) if best_record_ms(database, t.dispatched[0]) is None]
 
 
 class TimeCapReached(Exception):
