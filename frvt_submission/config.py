@@ -14,6 +14,9 @@ from .errors import ConfigError
 RUNTIME_FORMAT = 1  # version of config/pipeline.json
 
 
+LAYOUTS = ("NCHW", "NHWC")  # conv layouts a model can be compiled with
+
+
 @dataclass(frozen=True)
 class ModelSpec:
     """One ONNX network: where it comes from and how its input is prepared."""
@@ -23,6 +26,7 @@ class ModelSpec:
     colour: str = "BGR"
     mean: tuple[float, float, float] = (0.0, 0.0, 0.0)
     scale: tuple[float, float, float] = (1.0, 1.0, 1.0)
+    layout: str = "NCHW"  # conv layout TVM compiles with (compile/layout.py)
     wheel: str = ""
     member: str = ""
     path: str = ""
@@ -114,6 +118,8 @@ def _check_model(spec: ModelSpec, section: str) -> None:
         raise ConfigError(f"[{section}] input_size must be [width, height] positive integers")
     if spec.colour not in ("BGR", "RGB"):
         raise ConfigError(f"[{section}] colour must be BGR or RGB, got {spec.colour!r}")
+    if spec.layout not in LAYOUTS:
+        raise ConfigError(f"[{section}] layout must be one of {', '.join(LAYOUTS)}, got {spec.layout!r}")
     if len(spec.mean) != 3 or len(spec.scale) != 3:
         raise ConfigError(f"[{section}] mean and scale need three values")
     if spec.sha256 and not re.fullmatch(r"[0-9a-f]{64}", spec.sha256):

@@ -152,7 +152,7 @@ def tune_model(onnx_path: Path, spec: ModelSpec, target, db_dir: Path, trials: i
     from tvm.s_tir.meta_schedule.relax_integration import tune_relax
 
     db_dir.mkdir(parents=True, exist_ok=True)
-    mod = prepare(import_onnx(onnx_path, spec, original), target)
+    mod = prepare(import_onnx(onnx_path, spec, original), target, spec.layout)
     t0 = time.perf_counter()
     log(f"[{spec.name}] tuning {trials} trials for {target_tag(target)} into {db_dir}")
     builder = reusing_builder(BUILDER_TIMEOUT_S)

@@ -86,10 +86,12 @@ def import_onnx(onnx_path: Path, spec: ModelSpec, original: Path | None = None):
     return mod
 
 
-def pre_tuning_passes():
+def pre_tuning_passes(layout: str = "NCHW"):
     """Passes run before tuning and before applying records (must be identical for both)."""
     from tvm import relax
     from tvm.relax import transform
+
+    from .layout import layout_passes
 
     passes = [
         # BatchNorm after a conv becomes part of its weights and bias: otherwise it
@@ -98,6 +100,7 @@ def pre_tuning_passes():
         transform.FoldConstant(),
         transform.DecomposeOpsForInference(),
         transform.CanonicalizeBindings(),
+        *layout_passes(layout),
         relax.get_pipeline("zero"),
     ]
     if WEIGHT_PREPACK:
@@ -105,12 +108,13 @@ def pre_tuning_passes():
     return passes
 
 
-def prepare(mod, target):
-    """Legalize + fuse into TIR tasks: the module that tuning extracts its tasks from."""
+def prepare(mod, target, layout: str = "NCHW"):
+    """Convert the conv layout, legalize + fuse into TIR tasks: the module that tuning
+    extracts its tasks from."""
     import tvm
 
     with target:
-        return tvm.transform.Sequential(pre_tuning_passes())(mod)
+        return tvm.transform.Sequential(pre_tuning_passes(layout))(mod)
 
 
 def has_records(db_dir: Path | None) -> bool:
@@ -145,7 +149,7 @@ def compile_model(onnx_path: Path, spec: ModelSpec, target, out_so: Path,
     log(f"[{spec.name}] import {onnx_path.name}")
     mod = import_onnx(onnx_path, spec, original)
     log(f"[{spec.name}] legalize + fuse for {target_tag(target)}")
-    mod = prepare(mod, target)
+    mod = prepare(mod, target, spec.layout)
     mod, tuned = apply_records(mod, target, db_dir)
     log(f"[{spec.name}] tuning records {'applied from ' + str(db_dir) if tuned else 'absent: untuned build'}")
     try:
