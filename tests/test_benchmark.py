@@ -56,3 +56,21 @@ def test_fma_peak_uses_the_widest_vectors_this_cpu_has(tmp_path):
     gflops, lanes = fma_peak_gflops(tmp_path)
     assert lanes == (16 if "avx512f" in flags else 8)
     assert gflops > 0
+
+
+def test_openvino_image_graph_peer_matches_numpy_input(tmp_path, settings):
+    """The image-graph peer runs the real recognizer from the uint8 image and agrees with
+    OpenVINO fed numpy's tensor: the fairness row measures the same network."""
+    pytest.importorskip("openvino")
+    from frvt_submission.benchmark import IMAGE_GRAPH_PEER, PEERS, engines_for
+    from frvt_submission.models.prepare import cleaned_onnx
+
+    spec = settings.recognizer
+    engines = engines_for(spec, cleaned_onnx(spec), tmp_path)
+    assert IMAGE_GRAPH_PEER in PEERS
+    w, h = spec.input_size
+    image = np.random.default_rng(8).integers(0, 256, (h, w, 3), dtype=np.uint8)
+    got, want = engines[IMAGE_GRAPH_PEER]()(image), engines["OpenVINO"]()(image)
+    assert got.keys() == want.keys()
+    for name in want:
+        np.testing.assert_allclose(got[name], want[name], rtol=1e-4, atol=1e-5 * np.abs(want[name]).max())
