@@ -1,5 +1,6 @@
 """Tuning end to end on a tiny real network: records written, the time cap obeyed, records applied."""
 
+import dataclasses
 import json
 
 import numpy as np
@@ -116,3 +117,12 @@ def test_compaction_keeps_the_fastest_valid_records_per_workload(tmp_path):
     assert compact_records(tmp_path, keep=2) == (6, 3)
     kept = [json.loads(ln) for ln in (tmp_path / RECORDS_FILE).read_text().splitlines()]
     assert [(w, r[0][0][0]) for w, r in kept] == [(0, "b"), (0, "c"), (1, "d")]
+
+    # Every kernel was tuned; the same records after a layout change match no kernel,
+    # and compile says so instead of shipping default schedules silently.
+    assert facts["kernels_without_records"] == 0
+    said.clear()
+    nhwc = compile_model(model, dataclasses.replace(spec, layout="NHWC"), target, tmp_path / "nhwc.so", db,
+                         log=said.append)
+    assert nhwc["tuned"] is True and nhwc["kernels_without_records"] >= 2
+    assert any("no tuning record" in s and "--new-only" in s for s in said), said

@@ -139,6 +139,15 @@ def apply_records(mod, target, db_dir: Path | None):
         return tvm.transform.Sequential(post)(mod), True
 
 
+def kernels_without_records(mod) -> list[str]:
+    """The module's kernels that no tuning record scheduled (after apply_records): they
+    build with TVM's default schedule, often 10-50x slower than a tuned one."""
+    from tvm.tirx import PrimFunc
+
+    return sorted(gv.name_hint for gv, f in mod.functions_items()
+                  if isinstance(f, PrimFunc) and not (f.attrs and f.attrs.get("tirx.is_scheduled")))
+
+
 def compile_model(onnx_path: Path, spec: ModelSpec, target, out_so: Path,
                   db_dir: Path | None = None, log: Callable[[str], None] = print,
                   original: Path | None = None) -> dict:
@@ -152,6 +161,11 @@ def compile_model(onnx_path: Path, spec: ModelSpec, target, out_so: Path,
     mod = prepare(mod, target, spec.layout)
     mod, tuned = apply_records(mod, target, db_dir)
     log(f"[{spec.name}] tuning records {'applied from ' + str(db_dir) if tuned else 'absent: untuned build'}")
+    missing = kernels_without_records(mod) if tuned else []
+    if missing:
+        log(f"[{spec.name}] warning: {len(missing)} kernel(s) have no tuning record and get TVM's default "
+            f"schedule: {', '.join(missing[:6])}{' ...' if len(missing) > 6 else ''} (the graph, passes or "
+            f"layout changed since tuning?). Run `python -m frvt_submission tune --models {spec.name} --new-only`.")
     try:
         exe = relax.build(mod, target=target)
     except Exception as exc:
@@ -162,7 +176,7 @@ def compile_model(onnx_path: Path, spec: ModelSpec, target, out_so: Path,
     tmp.replace(out_so)
     facts = {
         "model": spec.name, "onnx": onnx_path.name, "target": str(target), "cpu": target_tag(target),
-        "tuned": tuned, "seconds": round(time.perf_counter() - t0, 2),
+        "tuned": tuned, "kernels_without_records": len(missing), "seconds": round(time.perf_counter() - t0, 2),
     }
     out_so.with_suffix(".json").write_text(json.dumps(facts, indent=1))
     log(f"[{spec.name}] exported {out_so} in {facts['seconds']} s")
