@@ -24,6 +24,7 @@ def test_default_settings_load(settings):
     ('company = "oneml"', 'company = "One ML"', "company"),
     ('sequence = "001"', 'sequence = "1"', "sequence"),
     ('colour = "BGR"', 'colour = "XYZ"', "colour"),
+    ('layout = "NHWC"', 'layout = "NWHC"', "layout"),
     ('top_k = 50', 'top_k = 50\nbogus = 1', "unknown key"),
     ('score_threshold = 0.6', 'score_threshold = "high"', "score_threshold"),
     ('face_selection = "central"', 'face_selection = "random"', "face_selection"),
