@@ -104,6 +104,15 @@ def test_tune_with_time_cap_then_compile_applies_records(tmp_path):
     # different summation order is ~1e-3 there, so tolerate it relative to that scale.
     np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5 * float(np.abs(want).max()))
 
+    # Every kernel was tuned; the same records after a layout change match no kernel,
+    # and compile says so instead of shipping default schedules silently.
+    assert facts["kernels_without_records"] == 0
+    said.clear()
+    nhwc = compile_model(model, dataclasses.replace(spec, layout="NHWC"), target, tmp_path / "nhwc.so", db,
+                         log=said.append)
+    assert nhwc["tuned"] is True and nhwc["kernels_without_records"] >= 2
+    assert any("no tuning record" in s and "--new-only" in s for s in said), said
+
 
 def test_compaction_keeps_the_fastest_valid_records_per_workload(tmp_path):
     from frvt_submission.compile.tune import RECORDS_FILE, compact_records
@@ -118,11 +127,3 @@ def test_compaction_keeps_the_fastest_valid_records_per_workload(tmp_path):
     kept = [json.loads(ln) for ln in (tmp_path / RECORDS_FILE).read_text().splitlines()]
     assert [(w, r[0][0][0]) for w, r in kept] == [(0, "b"), (0, "c"), (1, "d")]
 
-    # Every kernel was tuned; the same records after a layout change match no kernel,
-    # and compile says so instead of shipping default schedules silently.
-    assert facts["kernels_without_records"] == 0
-    said.clear()
-    nhwc = compile_model(model, dataclasses.replace(spec, layout="NHWC"), target, tmp_path / "nhwc.so", db,
-                         log=said.append)
-    assert nhwc["tuned"] is True and nhwc["kernels_without_records"] >= 2
-    assert any("no tuning record" in s and "--new-only" in s for s in said), said
