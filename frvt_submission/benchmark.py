@@ -266,7 +266,7 @@ def report_markdown(r: dict, command: str) -> str:
              f"GFLOP per inference: " + ", ".join(f"{k} {v:.3f}" for k, v in r["gflop"].items()) + ".",
              f"Produced by `{command}` ({time.strftime('%Y-%m-%d')}).", ""]
     lines += ["Per model, every engine is timed from the uint8 image to the network's outputs: the TVM "
-              "graph converts the image itself (colour order, normalisation, NCHW float; "
+              "graph converts the image itself (colour order, normalisation, float conversion; "
               "`compile/image_input.py`), the peers get numpy's conversion (`to_tensor`) as in the pipeline; "
               f"\"{IMAGE_GRAPH_PEER}\" is OpenVINO running that same image-input graph, so the fused "
               "conversion is not TVM's advantage alone.", ""]
