@@ -175,7 +175,7 @@ def mnn_engine(onnx_path: Path, work: Path) -> TensorRun:
 
 # -- the run -------------------------------------------------------------------------
 IMAGE_GRAPH_PEER = "OpenVINO, image graph"
-# The peers the done-when of issue 5 names (the fastest single-thread engines).
+# The engines the TVM rows' ratios are taken against: the fastest single-thread peers.
 PEERS = ("onnxruntime", "OpenVINO", IMAGE_GRAPH_PEER)
 
 
@@ -257,7 +257,6 @@ def _cpu_name() -> str:
 def report_markdown(r: dict, command: str) -> str:
     from tabulate import tabulate
 
-    peers = PEERS
     lines = [f"# Single-core benchmark", "",
              f"CPU: {r['cpu']}, one pinned core (`taskset -c 0`), every engine at 1 thread, fp32 arithmetic (TVM's dense layer reads the model's int8 weights and computes in fp32). "
              f"Peak: {r['peak']:.1f} GFLOP/s, measured by independent FMA chains on {r['lanes']}-lane vectors "
@@ -272,12 +271,12 @@ def report_markdown(r: dict, command: str) -> str:
               "conversion is not TVM's advantage alone.", ""]
     for model in ("detector", "recognizer"):
         rows = [row for row in r["models"] if row[0] == model]
-        best_peer = min((row[2] for row in rows if row[1] in peers), default=None)
+        best_peer = min((row[2] for row in rows if row[1] in PEERS), default=None)
         table = [[row[1], f"{row[2]:.2f}", f"{row[3]:.1f}", f"{100 * row[4]:.1f}%",
                   f"{row[2] / best_peer:.2f}" if best_peer else "n/a"] for row in rows]
         lines += [f"## {model}", "", tabulate(table, headers=["engine", "median ms", "GFLOP/s", "of peak",
                                                               "ratio to fastest peer"], tablefmt="github"), ""]
-    best_peer = min((row[1] for row in r["e2e"] if row[0] in peers), default=None)
+    best_peer = min((row[1] for row in r["e2e"] if row[0] in PEERS), default=None)
     table = [[row[0], f"{row[1]:.1f}", f"{row[1] / best_peer:.2f}" if best_peer else "n/a"] for row in r["e2e"]]
     lines += [f"## End to end: template creation ({r['images']} real images, median of per-image medians)", "",
               "Same decode/detect/align/embed code around each engine (Python pipeline, no C++ bridge; the bridge "

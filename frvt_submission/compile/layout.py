@@ -5,8 +5,10 @@ NHWC its output channels are contiguous, so the tuned kernel vectorizes along
 them with no tail and keeps the pixels' channel vectors in cache. In NCHW the
 vector axis is the image width (14 or 7 in SFace's deep layers). Tuned alone
 on this machine, SFace's 1x1 conv 512->512 at 14x14 (+bias, PReLU) took
-0.544 ms in NCHW and 0.437 ms in NHWC, 160 trials each. Which layout wins is
-per model, so it is a model setting (`layout` in frvt.toml).
+0.544 ms in NCHW and 0.437 ms in NHWC, 160 trials each. Whole models, tuned
+for their estimate to flatten: SFace 6.89 ms NCHW vs 5.01 NHWC, YuNet 5.13 vs
+4.16 (tuning/README.md). Which layout wins is per model, so it is a model
+setting (`layout` in frvt.toml).
 """
 
 from __future__ import annotations
