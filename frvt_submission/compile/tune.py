@@ -27,6 +27,13 @@ POPULATION = 128
 FAILED_RUN_S = 1e9
 
 
+def run_ms(run_secs) -> float | None:
+    """Mean of a trial's measured run times in ms; None for a failed or unmeasured trial."""
+    secs = [float(x) for x in run_secs or []]
+    mean = sum(secs) / len(secs) if secs else math.inf
+    return 1e3 * mean if mean < FAILED_RUN_S else None
+
+
 def compact_records(db_dir: Path, keep: int = KEEP_PER_WORKLOAD) -> tuple[int, int]:
     """Keep the `keep` fastest valid records per workload; return (lines before, after).
 
@@ -38,10 +45,9 @@ def compact_records(db_dir: Path, keep: int = KEEP_PER_WORKLOAD) -> tuple[int, i
     by_workload: dict[int, list[tuple[float, str]]] = {}
     for ln in lines:
         workload, record = json.loads(ln)
-        secs = [float(x) for x in record[1] or []]
-        mean = sum(secs) / len(secs) if secs else math.inf
-        if math.isfinite(mean) and mean < FAILED_RUN_S:
-            by_workload.setdefault(workload, []).append((mean, ln))
+        ms = run_ms(record[1])
+        if ms is not None:
+            by_workload.setdefault(workload, []).append((ms, ln))
     kept = [ln for w in sorted(by_workload) for _, ln in sorted(by_workload[w])[:keep]]
     tmp = path.with_suffix(".part")
     tmp.write_text("".join(ln + "\n" for ln in kept))
@@ -65,9 +71,7 @@ def best_record_ms(database, kernel) -> float | None:
     if database is None or not database.has_workload(kernel):
         return None
     top = database.get_top_k(database.commit_workload(kernel), 1)
-    secs = [float(x) for x in (top[0].run_secs or [])] if top else []
-    mean = sum(secs) / len(secs) if secs else math.inf
-    return 1e3 * mean if mean < FAILED_RUN_S else None
+    return run_ms(top[0].run_secs) if top else None
 
 
 def _seed_best(database, tasks) -> dict[int, float]:
@@ -121,9 +125,9 @@ def progress(name: str, curve: Path | None, log=print, deadline: float | None = 
             measured[0] += len(runner_results)
             joined.add(task_id)
             for r in runner_results:
-                secs = [float(x) for x in (r.run_secs or [])]
-                if r.error_msg is None and secs:
-                    best_ms[task_id] = min(best_ms.get(task_id, math.inf), 1e3 * sum(secs) / len(secs))
+                ms = run_ms(r.run_secs) if r.error_msg is None else None
+                if ms is not None:
+                    best_ms[task_id] = min(best_ms.get(task_id, math.inf), ms)
             # Estimate once every task has a time or has been tried: a kernel whose every
             # candidate failed must not hold the curve back; the log names how many.
             if len(best_ms) == len(tasks) or len(joined) == len(tasks):
