@@ -58,6 +58,6 @@ def test_layout_keeps_the_output(tmp_path, layout):
     compile_model(path, spec, target, out, None, log=lambda msg: None)
     image = np.random.default_rng(4).integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)
     sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    want = sess.run(None, {"x": to_tensor(image, "RGB", (0.0, 0.0, 0.0), (1.0, 1.0, 1.0))})[0]
+    want = sess.run(None, {"x": to_tensor(image, spec.colour, spec.mean, spec.scale)})[0]
     got = TvmModel(out, ["y"])(image)["y"]
     np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5 * np.abs(want).max())

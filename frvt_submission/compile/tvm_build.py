@@ -65,9 +65,8 @@ def import_onnx(onnx_path: Path, spec: ModelSpec, original: Path | None = None):
     from tvm.relax.frontend.onnx import from_onnx
     from tvm.relax.transform import FoldConstant
 
-    from .int8_dense import blockwise_gemm_weights, use_int8_dense
-
     from .image_input import IMAGE_INPUT, with_image_input
+    from .int8_dense import blockwise_gemm_weights, use_int8_dense
 
     model = onnx.load(str(onnx_path))
     inputs = [i.name for i in model.graph.input]
