@@ -73,7 +73,7 @@ def fma_peak_gflops(work: Path) -> tuple[float, int]:
     exe = work / "fma_peak"
     subprocess.run(["gcc", "-O2", "-march=native", "-o", str(exe), str(paths.ROOT / "cpp_api" / "tools" / "fma_peak.c")],
                    check=True, capture_output=True)
-    gflops, lanes, _ = subprocess.run([str(exe)], check=True, capture_output=True, text=True).stdout.split()
+    gflops, lanes, _chains, _sink = subprocess.run([str(exe)], check=True, capture_output=True, text=True).stdout.split()
     return float(gflops), int(lanes)
 
 
