@@ -220,19 +220,40 @@ def cmd_package(args) -> int:
 
 
 def cmd_tune(args) -> int:
-    from .compile.build_models import records_dir
+    from .compile.build_models import records_dir, tuning_folder
+    from .compile.isa_class import class_cpu, target_class
     from .compile.tune import tune_model
-    from .compile.tvm_build import resolve_target, target_tag
+    from .compile.tvm_build import resolve_target
     from .models.prepare import cleaned_onnx
     from .models.sources import fetch_model
 
     s = _settings(args)
-    target = resolve_target(args.cpu or s.submission.target)
+    if args.cpu:
+        target = resolve_target(args.cpu)
+    else:  # a class is tuned by compiling for its own CPU: the records then fit every CPU of the class
+        isa = args.isa or target_class(resolve_target(s.submission.target))
+        if isa is None:
+            raise FrvtError(f"target {s.submission.target!r} is below AVX2: name a class with --isa or a CPU with --cpu")
+        target = resolve_target(class_cpu(isa))
+    folder = tuning_folder(target, bool(args.cpu))
+    _log(f"tune: records for {folder} ({target_class(target)} class), compiled for {target}")
+    runner = None
+    if args.rpc:
+        from .compile.rpc import rpc_runner
+
+        runner = rpc_runner(args.rpc, args.key, _log)
+    else:
+        from .compile.isa_class import host_can_run
+
+        runs, missing = host_can_run(target)
+        if not runs:  # every candidate would die of an illegal instruction
+            raise FrvtError(f"this CPU lacks {', '.join(missing)}, which code for {folder} uses: tune on a "
+                            f"{target_class(target)} machine, or measure there with --rpc HOST:PORT --key KEY")
     for name in args.models:
         spec = getattr(s, name)
-        tune_model(cleaned_onnx(spec, _log), spec, target, records_dir(target_tag(target), name), args.trials,
+        tune_model(cleaned_onnx(spec, _log), spec, target, records_dir(folder, name), args.trials,
                    args.per_task, _log, args.population, args.per_iter, args.minutes, args.new_only,
-                   original=fetch_model(spec))
+                   original=fetch_model(spec), runner=runner)
     _log("records kept in tuning/; run `compile` to apply them")
     return 0
 
@@ -326,8 +347,17 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("build", cmd_build, "build lib/libfrvt_11_<co>_<seq>.so (C++ + CFFI bridge), bundle its runtime, doc/")
     p.add_argument("--config-dir", default=str(paths.SUB_CONFIG), help="compiled config folder")
     p.add_argument("--lib-dir", default=str(paths.SUB_LIB), help="output folder (default: lib/)")
-    p = add("tune", cmd_tune, "MetaSchedule tuning (resumable: records add up in tuning/<cpu>/<model>/)")
-    p.add_argument("--cpu", default="", help="LLVM CPU name (default: [submission] target)")
+    p = add("tune", cmd_tune, "MetaSchedule tuning (resumable: records add up in tuning/<class>/<model>/)")
+    p.add_argument("--isa", choices=("avx2", "avx512"), default=None,
+                   help="instruction-set class to tune, compiled for its CPU (avx2: haswell, avx512: "
+                        "skylake-avx512, NIST's); default: the class of [submission] target. The machine "
+                        "measuring must have that class: an AVX-512 machine can tune avx2, not the reverse")
+    p.add_argument("--cpu", default="",
+                   help="tune for one LLVM CPU instead of a class (host-specific records in tuning/<cpu>/)")
+    p.add_argument("--rpc", default="", metavar="HOST:PORT",
+                   help="build candidates here, measure them on the machines registered with this TVM RPC "
+                        "tracker (scripts/rpc_tracker.sh, scripts/rpc_server.sh), all in parallel")
+    p.add_argument("--key", default="frvt", help="the tracker key of the measuring machines (default: frvt)")
     p.add_argument("--models", nargs="+", default=["recognizer", "detector"], choices=("detector", "recognizer"))
     p.add_argument("--trials", type=int, default=2000, help="measured candidates to add per model")
     p.add_argument("--per-task", type=int, default=64, help="most trials one fused kernel gets per run")

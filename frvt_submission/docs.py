@@ -19,6 +19,20 @@ def _git_revision() -> str:
         return "unknown"
 
 
+def tuning_summary(entry: dict) -> str:
+    """One line on how a model's kernels were scheduled, from its models.json entry."""
+    records = entry.get("records")
+    text = f"tuned {bool(entry.get('tuned'))}"
+    if records:
+        text += f" (records {records}, class {entry.get('records_class')})"
+    missing = entry.get("unscheduled") or []
+    if records and missing:
+        text += f"; {len(missing)} kernel(s) without records: {', '.join(missing)}"
+    elif records and not entry.get("tuned"):
+        text += "; the records were tuned for another model"
+    return text
+
+
 def write_version_file(settings: Settings, config_dir: Path, doc_dir: Path) -> Path:
     manifest = json.loads((config_dir / "models.json").read_text())
     sub = settings.submission
@@ -26,7 +40,7 @@ def write_version_file(settings: Settings, config_dir: Path, doc_dir: Path) -> P
              f"FRVT structs 3.1, FRVT 1:1 API 6.0"]
     for name, entry in manifest.items():
         lines.append(f"{name}: {entry['file']} sha256 {entry['sha256']} cpu {entry['cpu']} "
-                     f"tuned {entry['tuned']}" + (f" (records of {entry['records']})" if entry.get("records") else ""))
+                     f"class {entry.get('isa_class')} {tuning_summary(entry)}")
     doc_dir.mkdir(parents=True, exist_ok=True)
     out = doc_dir / "version.txt"
     out.write_text("\n".join(lines) + "\n")

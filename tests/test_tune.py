@@ -44,8 +44,10 @@ def test_tune_with_time_cap_then_compile_applies_records(tmp_path):
     from frvt_submission.config import ModelSpec
     from frvt_submission.face.engine import TvmModel
 
+    from frvt_submission.models.sources import sha256_of
+
     model = _tiny_cnn(tmp_path / "tiny.onnx")
-    spec = ModelSpec(name="tiny", input_size=(32, 32))
+    spec = ModelSpec(name="tiny", input_size=(32, 32), sha256=sha256_of(model))
     target = resolve_target("host")
     db = tmp_path / "db"
     said = []
@@ -91,7 +93,7 @@ def test_tune_with_time_cap_then_compile_applies_records(tmp_path):
 
     out = tmp_path / "tiny.so"
     facts = compile_model(model, spec, target, out, db, log=said.append)
-    assert facts["tuned"] is True
+    assert facts["tuned"] is True and facts["records_model"] == spec.sha256
     import onnxruntime as ort
 
     from frvt_submission.face.engine import to_tensor
@@ -110,8 +112,17 @@ def test_tune_with_time_cap_then_compile_applies_records(tmp_path):
     said.clear()
     nhwc = compile_model(model, dataclasses.replace(spec, layout="NHWC"), target, tmp_path / "nhwc.so", db,
                          log=said.append)
-    assert nhwc["tuned"] is True and nhwc["kernels_without_records"] >= 2
+    assert nhwc["records_applied"] is True and nhwc["tuned"] is False
+    assert nhwc["kernels_without_records"] >= 2 and len(nhwc["unscheduled"]) == nhwc["kernels_without_records"]
     assert any("no tuning record" in s and "--new-only" in s for s in said), said
+
+    # Records are matched to the model by its hash, not by the folder's role name:
+    # the same kernels scheduled by another model's records do not make a tuned build.
+    said.clear()
+    other = compile_model(model, dataclasses.replace(spec, sha256="0" * 64), target, tmp_path / "other.so", db,
+                          log=said.append)
+    assert other["kernels_without_records"] == 0 and other["tuned"] is False
+    assert any("not tuned for this model" in s for s in said), said
 
 
 def test_compaction_keeps_the_fastest_valid_records_per_workload(tmp_path):
@@ -127,3 +138,125 @@ def test_compaction_keeps_the_fastest_valid_records_per_workload(tmp_path):
     kept = [json.loads(ln) for ln in (tmp_path / RECORDS_FILE).read_text().splitlines()]
     assert [(w, r[0][0][0]) for w, r in kept] == [(0, "b"), (0, "c"), (1, "d")]
 
+
+
+def _records(root, folder, model="m"):
+    d = root / folder / model
+    d.mkdir(parents=True)
+    (d / "database_workload.json").write_text("[]\n")
+    (d / "database_tuning_record.json").write_text("[]\n")
+
+
+@pytest.mark.parametrize("cpu, folders, picked, klass", [
+    ("haswell", ["avx2", "avx512", "znver5"], "avx2", "avx2"),
+    ("haswell", ["avx512", "znver5"], None, None),          # never a wider class's schedules
+    ("znver3", ["avx2", "znver3", "avx512"], "znver3", "avx2"),  # the CPU's own first
+    ("skylake-avx512", ["avx2", "avx512", "znver5"], "avx512", "avx512"),
+    ("skylake-avx512", ["avx2", "znver5"], "znver5", "avx512"),  # another CPU of the class
+    ("skylake-avx512", ["avx2", "znver3"], "avx2", "avx2"),      # a narrower class, the class folder first
+    ("znver5", ["avx2", "avx512", "znver5"], "znver5", "avx512"),
+])
+def test_records_are_picked_by_instruction_set_class(tmp_path, monkeypatch, cpu, folders, picked, klass):
+    from frvt_submission import paths
+    from frvt_submission.compile.build_models import pick_records
+    from frvt_submission.compile.isa_class import target_class
+    from frvt_submission.compile.tvm_build import resolve_target
+
+    monkeypatch.setattr(paths, "TUNING_DB", tmp_path)
+    for f in folders:
+        _records(tmp_path, f)
+    said = []
+    db, got_class = pick_records(resolve_target(cpu), "m", said.append)
+    assert (db.parent.name if db else None, got_class) == (picked, klass), said
+    if picked and picked not in (cpu, target_class(resolve_target(cpu))):
+        assert said and f"tuning/{picked}" in said[0]  # a stand-in is always named
+
+
+def test_isa_classes_of_known_cpus():
+    from frvt_submission.compile.isa_class import class_cpu, cpu_class
+
+    assert [cpu_class(c) for c in ("haswell", "znver3", "skylake-avx512", "znver5", "nehalem")] == \
+        ["avx2", "avx2", "avx512", "avx512", None]
+    # Each class is tuned for a CPU of exactly that class.
+    assert cpu_class(class_cpu("avx2")) == "avx2" and cpu_class(class_cpu("avx512")) == "avx512"
+
+
+def _free_port():
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_tuning_measures_on_rpc_servers_and_compile_applies_their_records(tmp_path):
+    """scripts/rpc_tracker.sh + two scripts/rpc_server.sh on 127.0.0.1; tune --rpc's runner."""
+    import os
+    import signal
+    import subprocess
+    import time
+
+    from frvt_submission import paths
+    from frvt_submission.compile.rpc import registered_servers, rpc_runner
+    from frvt_submission.compile.tune import tune_model
+    from frvt_submission.compile.tvm_build import compile_model, resolve_target
+    from frvt_submission.config import ModelSpec
+    from frvt_submission.models.sources import sha256_of
+
+    port, key = _free_port(), "frvt-test"
+    env = {**os.environ, "RPC_HOST": "127.0.0.1", "PYTHON": __import__("sys").executable}
+    procs, logs = [], []
+
+    def start(args, name):
+        log = open(tmp_path / f"{name}.log", "w")
+        logs.append(tmp_path / f"{name}.log")
+        procs.append(subprocess.Popen(args, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True))
+
+    try:
+        start([str(paths.ROOT / "scripts" / "rpc_tracker.sh"), str(port)], "tracker")
+        for i in (0, 1):
+            time.sleep(1.0)  # the tracker first
+            start([str(paths.ROOT / "scripts" / "rpc_server.sh"), f"127.0.0.1:{port}", key, str(i % os.cpu_count())],
+                  f"server{i}")
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if registered_servers("127.0.0.1", port, key) == 2:
+                    break
+            except Exception:
+                pass
+            assert time.monotonic() < deadline, [p.read_text() for p in logs]
+            time.sleep(0.5)
+
+        model = _tiny_cnn(tmp_path / "tiny.onnx")
+        spec = ModelSpec(name="tiny", input_size=(32, 32), sha256=sha256_of(model))
+        target = resolve_target("haswell")  # the avx2 class's CPU: runs on this machine whatever its class
+        db = tmp_path / "db"
+        said = []
+        runner = rpc_runner(f"127.0.0.1:{port}", key, said.append)
+        assert any("2 server(s)" in s for s in said), said
+        result = tune_model(model, spec, target, db, trials=200, per_task=8, per_iter=4, population=16,
+                            minutes=0, log=said.append, runner=runner)
+        assert result["kept"] >= 2 and len(_trials_per_workload(db)) >= 2, said[-5:]
+        facts = compile_model(model, spec, target, tmp_path / "tiny.so", db, log=said.append)
+        assert facts["tuned"] is True and facts["kernels_without_records"] == 0
+    finally:
+        for p in procs:
+            os.killpg(p.pid, signal.SIGTERM)
+        for p in procs:
+            p.wait(timeout=20)
+    # The candidates were measured on the servers, and on both: each loads every module it times.
+    loaded = [p.read_text().count("load_module") for p in logs[1:]]
+    assert all(n > 0 for n in loaded) and sum(loaded) >= result["kept"], (loaded, result)
+
+
+def test_rpc_errors_are_clear():
+    from frvt_submission.compile.rpc import parse_address, rpc_runner
+    from frvt_submission.errors import CompileError
+
+    assert parse_address("127.0.0.1:9190") == ("127.0.0.1", 9190)
+    for bad in ("9190", "host:", "host:port", "host:70000"):
+        with pytest.raises(CompileError, match="HOST:PORT"):
+            parse_address(bad)
+    with pytest.raises(CompileError, match="no TVM RPC tracker answers"):
+        rpc_runner(f"127.0.0.1:{_free_port()}", "frvt")

@@ -8,25 +8,52 @@ from .. import paths
 from ..config import Settings
 from ..models.prepare import cleaned_onnx, output_names
 from ..models.sources import fetch_model
+from .isa_class import CLASSES, cpu_class, rank, target_class
 from .tvm_build import compile_model, has_records, resolve_target, target_tag
 
 
-def records_dir(cpu_tag: str, model: str) -> Path:
-    return paths.TUNING_DB / cpu_tag / model
+def records_dir(folder: str, model: str) -> Path:
+    """tuning/<folder>/<model>/: folder is an ISA class ("avx2") or, for host-specific records, an LLVM CPU."""
+    return paths.TUNING_DB / folder / model
 
 
-def pick_records(cpu_tag: str, model: str, log=print) -> Path | None:
-    """The target's own records, else another CPU's (a record is a schedule trace of a
-    target-independent TIR workload: it replays on any LLVM CPU, tuned or not for it)."""
-    own = records_dir(cpu_tag, model)
-    if has_records(own):
-        return own
-    others = sorted(d for d in paths.TUNING_DB.glob(f"*/{model}") if has_records(d))
-    if others:
-        log(f"[{model}] no tuning records for {cpu_tag}; using {others[0].parent.name}'s "
-            f"(run `tune --cpu {cpu_tag}` to tune for this CPU)")
-        return others[0]
-    return None
+def tuning_folder(target, cpu_given: bool) -> str:
+    """Where tuning for target keeps its records: its class, or its own CPU's folder for --cpu."""
+    return target_tag(target) if cpu_given else (target_class(target) or target_tag(target))
+
+
+def _candidates(target, model: str) -> list[tuple[str, str | None, str]]:
+    """(folder, class, why) for each records folder target may replay, best first.
+
+    The target's own CPU (host-specific tuning), its class, another CPU of its
+    class, then narrower classes, widest first. Never a wider class: its vector
+    width and register blocking do not fit (see isa_class.CLASSES)."""
+    mine = target_class(target)
+    folders = sorted(d.parent.name for d in paths.TUNING_DB.glob(f"*/{model}") if has_records(d))
+    klass = {f: (f if f in CLASSES else cpu_class(f)) for f in folders}
+    found = []
+    if target_tag(target) in folders:
+        found.append((target_tag(target), mine, "this CPU's own"))
+    if mine in folders:
+        found.append((mine, mine, "its class's"))
+    found += [(f, mine, f"another {mine} CPU's") for f in folders if f not in CLASSES and klass[f] == mine
+              and f != target_tag(target)]
+    narrower = [f for f in folders if klass[f] is not None and rank(klass[f]) < rank(mine)]
+    found += [(f, klass[f], f"a narrower class's ({klass[f]})")
+              for f in sorted(narrower, key=lambda f: (-rank(klass[f]), f not in CLASSES, f))]
+    return found
+
+
+def pick_records(target, model: str, log=print) -> tuple[Path | None, str | None]:
+    """The records folder compile applies for target, and the ISA class they were tuned for."""
+    found = _candidates(target, model)
+    if not found:
+        return None, None
+    folder, klass, why = found[0]
+    if why != "this CPU's own" and why != "its class's":
+        log(f"[{model}] no {target_class(target)} tuning records; using {why}: tuning/{folder} "
+            f"(run `tune --models {model}` on a {target_class(target)} CPU to tune for this class)")
+    return records_dir(folder, model), klass
 
 
 def compile_all(settings: Settings, cpu: str = "", log=print, use_records: bool = True) -> dict[str, dict]:
@@ -38,9 +65,12 @@ def compile_all(settings: Settings, cpu: str = "", log=print, use_records: bool 
     for spec in (settings.detector, settings.recognizer):
         onnx_path = cleaned_onnx(spec, log)
         out = paths.COMPILED / tag / ("" if use_records else "untuned") / f"{spec.name}.so"
-        db = pick_records(tag, spec.name, log) if use_records else None
+        db, records_class = pick_records(target, spec.name, log) if use_records else (None, None)
         facts = compile_model(onnx_path, spec, target, out, db, log, original=fetch_model(spec))
         compiled[spec.name] = {"so": out, "outputs": output_names(onnx_path), "cpu": tag,
-                               "tuned": facts["tuned"], "records": db.parent.name if facts["tuned"] else "",
-                               "onnx": onnx_path}
+                               "isa_class": target_class(target), "onnx": onnx_path,
+                               "records": db.parent.name if facts["records_applied"] else "",
+                               "records_class": records_class if facts["records_applied"] else None,
+                               **{k: facts[k] for k in ("tuned", "records_model", "kernels_without_records",
+                                                        "unscheduled")}}
     return compiled

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from ..config import ModelSpec
 from .builder import reusing_builder
-from .tvm_build import RECORDS_FILE, WORKLOADS_FILE, import_onnx, prepare, target_tag
+from .tvm_build import RECORDS_FILE, WORKLOADS_FILE, import_onnx, prepare, target_tag, write_records_model
 
 # Each fresh builder worker imports tvm.s_tir.tensor_intrin (~28 s here), which
 # the stock 30 s timeout kills: every build then fails with only "Build errors".
@@ -148,19 +148,21 @@ def progress(name: str, curve: Path | None, log=print, deadline: float | None = 
 
 def tune_model(onnx_path: Path, spec: ModelSpec, target, db_dir: Path, trials: int,
                per_task: int = 64, log=print, population: int = POPULATION, per_iter: int = 16,
-               minutes: float | None = None, new_only: bool = False, original: Path | None = None) -> dict:
+               minutes: float | None = None, new_only: bool = False, original: Path | None = None,
+               runner=None) -> dict:
     """Add up to `trials` measured candidates to db_dir (existing records seed the search),
     stopping early after `minutes` (see progress). new_only: only the kernels without a
-    valid record (the estimate then covers just those, so curve.csv is not written)."""
+    valid record (the estimate then covers just those, so curve.csv is not written).
+    runner: where candidates are measured (default: this machine; see rpc.rpc_runner)."""
     from tvm.s_tir import meta_schedule as ms
     from tvm.s_tir.meta_schedule.relax_integration import tune_relax
 
-    db_dir.mkdir(parents=True, exist_ok=True)
+    write_records_model(db_dir, spec)
     mod = prepare(import_onnx(onnx_path, spec, original), target, spec.layout)
     t0 = time.perf_counter()
     log(f"[{spec.name}] tuning {trials} trials for {target_tag(target)} into {db_dir}")
     builder = reusing_builder(BUILDER_TIMEOUT_S)
-    runner = ms.runner.LocalRunner(timeout_sec=60.0)
+    runner = runner or ms.runner.LocalRunner(timeout_sec=60.0)
     database = ms.database.JSONDatabase(path_workload=str(db_dir / WORKLOADS_FILE),
                                         path_tuning_record=str(db_dir / RECORDS_FILE),
                                         allow_missing=True)

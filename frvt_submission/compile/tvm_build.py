@@ -18,6 +18,23 @@ WEIGHT_PREPACK = True
 # A MetaSchedule JSON database: the names MetaScheduleApplyDatabase(work_dir) expects.
 WORKLOADS_FILE = "database_workload.json"
 RECORDS_FILE = "database_tuning_record.json"
+# Beside them: which model the records were tuned for (its source SHA-256), so that a
+# build counts as tuned only with its own model's records, whatever the folder's name.
+MODEL_FILE = "model.json"
+
+
+def write_records_model(db_dir: Path, spec: ModelSpec) -> None:
+    """Record which model a records folder belongs to (tune writes it)."""
+    db_dir.mkdir(parents=True, exist_ok=True)
+    (db_dir / MODEL_FILE).write_text(json.dumps({"sha256": spec.sha256, "layout": spec.layout}, indent=1) + "\n")
+
+
+def records_model(db_dir: Path | None) -> str | None:
+    """The source SHA-256 of the model a records folder was tuned for; None when unknown."""
+    try:
+        return str(json.loads((Path(db_dir) / MODEL_FILE).read_text())["sha256"]) if db_dir else None
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 # NIST's timing machine (Xeon Gold 6140). Code built for another CPU is limited
@@ -158,10 +175,15 @@ def compile_model(onnx_path: Path, spec: ModelSpec, target, out_so: Path,
     mod = import_onnx(onnx_path, spec, original)
     log(f"[{spec.name}] legalize + fuse for {target_tag(target)}")
     mod = prepare(mod, target, spec.layout)
-    mod, tuned = apply_records(mod, target, db_dir)
-    log(f"[{spec.name}] tuning records {'applied from ' + str(db_dir) if tuned else 'absent: untuned build'}")
-    missing = kernels_without_records(mod) if tuned else []
-    if missing:
+    mod, applied = apply_records(mod, target, db_dir)
+    log(f"[{spec.name}] tuning records {'applied from ' + str(db_dir) if applied else 'absent: untuned build'}")
+    missing = kernels_without_records(mod)
+    same_model = applied and bool(spec.sha256) and records_model(db_dir) == spec.sha256
+    if applied and not same_model:
+        log(f"[{spec.name}] warning: the records in {db_dir} were not tuned for this model (its SHA-256 "
+            f"{spec.sha256[:12] or '?'} != {(records_model(db_dir) or 'unknown')[:12]}): the build is not tuned. "
+            f"Run `python -m frvt_submission tune --models {spec.name}`.")
+    if applied and missing:
         log(f"[{spec.name}] warning: {len(missing)} kernel(s) have no tuning record and get TVM's default "
             f"schedule: {', '.join(missing[:6])}{' ...' if len(missing) > 6 else ''} (the graph, passes or "
             f"layout changed since tuning?). Run `python -m frvt_submission tune --models {spec.name} --new-only`.")
@@ -175,7 +197,11 @@ def compile_model(onnx_path: Path, spec: ModelSpec, target, out_so: Path,
     tmp.replace(out_so)
     facts = {
         "model": spec.name, "onnx": onnx_path.name, "target": str(target), "cpu": target_tag(target),
-        "tuned": tuned, "kernels_without_records": len(missing), "seconds": round(time.perf_counter() - t0, 2),
+        # Tuned means every kernel was scheduled by a record of this very model.
+        "tuned": bool(same_model and not missing), "records_applied": applied,
+        "records_model": records_model(db_dir) if applied else None,
+        "kernels_without_records": len(missing), "unscheduled": missing,
+        "seconds": round(time.perf_counter() - t0, 2),
     }
     out_so.with_suffix(".json").write_text(json.dumps(facts, indent=1))
     log(f"[{spec.name}] exported {out_so} in {facts['seconds']} s")

@@ -13,10 +13,15 @@ from ..models.sources import sha256_of
 PIPELINE_FILE = "pipeline.json"
 MANIFEST_FILE = "models.json"
 MODEL_FILES = {"detector": "detector.so", "recognizer": "recognizer.so"}
+# What models.json says of how each model was built (key: value when unknown).
+# tuned: every kernel scheduled by a record of this very model (compile/tvm_build).
+BUILD_FACTS = {"cpu": "", "isa_class": None, "tuned": False, "records": "", "records_class": None,
+               "kernels_without_records": 0, "unscheduled": []}
 
 
 def write_config_dir(settings: Settings, compiled: dict[str, dict], config_dir: Path) -> None:
-    """compiled: model name -> {"so": Path, "outputs": [...], "cpu": str, "tuned": bool, "records": str}."""
+    """compiled: model name -> {"so": Path, "outputs": [...], and the build facts kept in models.json
+    (BUILD_FACTS: cpu, ISA class, tuned, records folder and class, unscheduled kernels)}."""
     config_dir.mkdir(parents=True, exist_ok=True)
     manifest = {}
     for name, fname in MODEL_FILES.items():
@@ -24,8 +29,7 @@ def write_config_dir(settings: Settings, compiled: dict[str, dict], config_dir: 
         dst = config_dir / fname
         shutil.copyfile(info["so"], dst)
         manifest[name] = {"file": fname, "sha256": sha256_of(dst), "outputs": list(info["outputs"]),
-                          "cpu": info["cpu"], "tuned": bool(info["tuned"]),
-                          "records": info.get("records", "")}
+                          **{k: info.get(k, default) for k, default in BUILD_FACTS.items()}}
     (config_dir / MANIFEST_FILE).write_text(json.dumps(manifest, indent=1) + "\n")
     (config_dir / PIPELINE_FILE).write_text(json.dumps(runtime_dict(settings), indent=1) + "\n")
 

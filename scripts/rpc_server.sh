@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Register this machine with a TVM RPC tracker to measure tuning candidates for `tune --rpc`.
+#   scripts/rpc_server.sh TRACKER_HOST:PORT [KEY] [CORE]
+# KEY (default frvt) names a kind of machine: use one key per CPU class, e.g.
+# "xeon-avx512". Measurements run pinned to CORE (default 0), as NIST times them.
+# Needs only this project's environment (make setup); candidates arrive built.
+# RPC_HOST=ADDR binds the server to one address (default: every interface).
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+PY="${PYTHON:-$ROOT/.venv/bin/python}"
+[ -x "$PY" ] || { echo "ERROR: run 'make setup' first (no $PY)" >&2; exit 1; }
+[ $# -ge 1 ] || { sed -n '2,6p' "$0" >&2; exit 2; }
+TRACKER="$1"; KEY="${2:-frvt}"; CORE="${3:-0}"
+case "$TRACKER" in *:*[0-9]) ;; *) echo "ERROR: tracker must be HOST:PORT, got '$TRACKER'" >&2; exit 2;; esac
+# One thread per measurement, like the submission itself.
+export TVM_NUM_THREADS=1 OMP_NUM_THREADS=1
+echo "registering $(hostname) as '$KEY' with $TRACKER (core $CORE); stop with Ctrl-C"
+exec taskset -c "$CORE" "$PY" -m tvm.exec.rpc_server --tracker "$TRACKER" --key "$KEY" ${RPC_HOST:+--host "$RPC_HOST"}
