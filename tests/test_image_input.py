@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-onnx = pytest.importorskip("onnx")
-ort = pytest.importorskip("onnxruntime")
+import onnx
+import onnxruntime as ort
 
 CASES = [("BGR", (0.0, 0.0, 0.0), (1.0, 1.0, 1.0)), ("RGB", (127.5, 120.0, 3.0), (1 / 128, 0.5, 2.0))]
 

@@ -85,7 +85,7 @@ def test_renamed_read_only_config(built, ppm_images, tmp_path):
         p.chmod(0o550 if p.is_dir() else 0o440)
     before = sorted((p.name, p.stat().st_mtime) for p in cfg.rglob("*"))
     r, rows = drive(built, "createTemplate", [f"o {ppm_images['obama']} facemugshot"], tmp_path / "o", config=cfg)
-    assert r.returncode == 0, r.stderr and rows[0]["returnCode"] == "0"
+    assert r.returncode == 0 and rows[0]["returnCode"] == "0", r.stderr
     assert sorted((p.name, p.stat().st_mtime) for p in cfg.rglob("*")) == before  # nothing written
 
 
