@@ -10,8 +10,9 @@ FRVT   := $(PY) -m frvt_submission
 help:
 	@echo "make submission  set up, compile, build, validate, time and package (the main job)"
 	@echo "make test        run all tests (sets up the environment first when needed)"
-	@echo "make tune        MetaSchedule tuning for this CPU, TUNE_MINUTES per model (default 30; records go to tuning/)"
-	@echo "make bench       TVM vs peers benchmark table (long)"
+	@echo "make tune        MetaSchedule tuning for the target's ISA class (TUNE_ISA=avx2|avx512 to choose),"
+	@echo "                 TUNE_MINUTES per model (default 30; records go to tuning/<class>/)"
+	@echo "make bench       TVM vs peers benchmark table (long; BENCH_ISA=avx2 builds for the avx2 class)"
 	@echo "make setup | fetch | compile | build | validate | timing | package | clean"
 
 $(STAMP): requirements.txt
@@ -52,14 +53,14 @@ submission: build validate package
 
 TUNE_MINUTES ?= 30
 tune: setup
-	@echo "== tune: MetaSchedule records for this CPU into tuning/ ($(TUNE_MINUTES) min per model; resumable)"
-	taskset -c 0 $(FRVT) tune --minutes $(TUNE_MINUTES)
+	@echo "== tune: MetaSchedule records for an ISA class into tuning/ ($(TUNE_MINUTES) min per model; resumable)"
+	taskset -c 0 $(FRVT) tune --minutes $(TUNE_MINUTES) $(if $(TUNE_ISA),--isa $(TUNE_ISA))
 
 bench: setup
 	@echo "== bench: single-core comparison with peers (writes docs/benchmark.md)"
 	$(PY) -m pip install --disable-pip-version-check -q --no-deps -r requirements-bench.txt
 	OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1 TVM_NUM_THREADS=1 \
-		taskset -c 0 $(FRVT) bench
+		taskset -c 0 $(FRVT) bench $(if $(BENCH_ISA),--isa $(BENCH_ISA))
 
 test: setup
 	@echo "== test"

@@ -254,15 +254,27 @@ def _cpu_name() -> str:
     return platform.processor() or "unknown"
 
 
+def build_line(build: dict) -> str:
+    """What the tuned TVM rows ran: the CPU and class compiled for and the records applied."""
+    if not build:
+        return "TVM build: unknown."
+    return (f"TVM build: compiled for `{build.get('cpu')}` ({build.get('isa_class')} class); "
+            + "; ".join(f"{name} tuned {e.get('tuned')} with records `{e.get('records') or 'none'}` "
+                        f"({e.get('records_class')} class)" for name, e in build.get("models", {}).items()) + ".")
+
+
 def report_markdown(r: dict, command: str) -> str:
+    """One CPU class's section of docs/benchmark.md (see merge_section)."""
     from tabulate import tabulate
 
-    lines = [f"# Single-core benchmark", "",
-             f"CPU: {r['cpu']}, one pinned core (`taskset -c 0`), every engine at 1 thread, fp32 arithmetic (TVM's dense layer reads the model's int8 weights and computes in fp32). "
+    build = r.get("build", {})
+    lines = [f"## {build.get('isa_class', 'unknown')} class: {r['cpu']}", "",
+             f"CPU: {r['cpu']} (ISA features: {r.get('host_class', 'unknown')}), one pinned core (`taskset -c 0`), every engine at 1 thread, fp32 arithmetic (TVM's dense layer reads the model's int8 weights and computes in fp32). "
              f"Peak: {r['peak']:.1f} GFLOP/s, measured by independent FMA chains on {r['lanes']}-lane vectors "
              f"(`cpp_api/tools/fma_peak.c`, built with -march=native); single-thread OpenBLAS SGEMM "
              f"(1536^3) reaches {r['sgemm']:.1f}. "
              f"GFLOP per inference: " + ", ".join(f"{k} {v:.3f}" for k, v in r["gflop"].items()) + ".",
+             build_line(build),
              f"Produced by `{command}` ({time.strftime('%Y-%m-%d')}).", ""]
     lines += ["Per model, every engine is timed from the uint8 image to the network's outputs: the TVM "
               "graph converts the image itself (colour order, normalisation, float conversion; "
@@ -274,17 +286,35 @@ def report_markdown(r: dict, command: str) -> str:
         best_peer = min((row[2] for row in rows if row[1] in PEERS), default=None)
         table = [[row[1], f"{row[2]:.2f}", f"{row[3]:.1f}", f"{100 * row[4]:.1f}%",
                   f"{row[2] / best_peer:.2f}" if best_peer else "n/a"] for row in rows]
-        lines += [f"## {model}", "", tabulate(table, headers=["engine", "median ms", "GFLOP/s", "of peak",
+        lines += [f"### {model}", "", tabulate(table, headers=["engine", "median ms", "GFLOP/s", "of peak",
                                                               "ratio to fastest peer"], tablefmt="github"), ""]
     best_peer = min((row[1] for row in r["e2e"] if row[0] in PEERS), default=None)
     table = [[row[0], f"{row[1]:.1f}", f"{row[1] / best_peer:.2f}" if best_peer else "n/a"] for row in r["e2e"]]
-    lines += [f"## End to end: template creation ({r['images']} real images, median of per-image medians)", "",
+    lines += [f"### End to end: template creation ({r['images']} real images, median of per-image medians)", "",
               "Same decode/detect/align/embed code around each engine (Python pipeline, no C++ bridge; the bridge "
               "adds about 0.1 ms).", "",
               tabulate(table, headers=["engine", "median ms", "ratio to fastest peer"], tablefmt="github"), ""]
     if r["notes"]:
-        lines += ["## Engines that could not run a model", ""] + [f"- {n}" for n in r["notes"]] + [""]
+        lines += ["### Engines that could not run a model", ""] + [f"- {n}" for n in r["notes"]] + [""]
     return "\n".join(lines)
+
+
+REPORT_TITLE = "# Single-core benchmark, per CPU class"
+REPORT_INTRO = ("Each section is one `make bench` run on one machine: TVM's figures hold for the class the "
+                "build was compiled and tuned for (the section's title and its `TVM build` line), and ratios "
+                "are taken within the run. A new run replaces only its own class's section.")
+
+
+def merge_section(existing: str, key: str, section: str) -> str:
+    """docs/benchmark.md with key's section (between its markers) replaced by section, or added."""
+    start, end = f"<!-- bench:{key} -->", f"<!-- /bench:{key} -->"
+    block = f"{start}\n{section.rstrip()}\n{end}"
+    if start in existing and end in existing:
+        head, rest = existing.split(start, 1)
+        return head + block + rest.split(end, 1)[1]
+    if not existing.startswith(REPORT_TITLE):
+        existing = f"{REPORT_TITLE}\n\n{REPORT_INTRO}\n"
+    return existing.rstrip() + "\n\n" + block + "\n"
 
 
 def single_thread_environment() -> dict:

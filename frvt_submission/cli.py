@@ -63,12 +63,15 @@ def cmd_compile(args) -> int:
     import subprocess
 
     from .compile.build_models import compile_all
+    from .docs import tuning_summary
     from .face.config_dir import write_config_dir
 
     s = _settings(args)
     compiled = compile_all(s, args.cpu, _log, use_records=not args.no_records)
     out = Path(args.config_dir)
     write_config_dir(s, compiled, out)
+    for name, info in compiled.items():
+        _log(f"[{name}] built for {info['cpu']} ({info['isa_class']} class): {tuning_summary(info)}")
     _log(f"wrote {out}")
     if args.no_parity:
         return 0
@@ -178,21 +181,25 @@ def cmd_time(args) -> int:
 
 
 def cmd_bench(args) -> int:
+    import json
     import subprocess
 
-    from .benchmark import report_markdown, run_benchmark
+    from .benchmark import merge_section, report_markdown, run_benchmark
+    from .compile.isa_class import class_cpu, class_of_features, host_features
     from .face.image import read_image
     from .models.prepare import cleaned_onnx
     from .testdata import test_images
 
     s = _settings(args)
     bench = paths.BUILD / "bench"
+    cpu = ["--cpu", class_cpu(args.isa)] if args.isa else []
     if not args.no_compile:  # compile in child processes: the compiler and runtime do not share a process
         for variant, extra in (("untuned", ["--no-records"]), ("tuned", [])):
             rc = subprocess.call([sys.executable, "-m", "frvt_submission", "--settings", args.settings, "compile",
-                                  "--no-parity", "--config-dir", str(bench / variant), *extra])
+                                  "--no-parity", "--config-dir", str(bench / variant), *cpu, *extra])
             if rc != 0:
                 return rc
+    manifest = json.loads((bench / "tuned" / "models.json").read_text())
     onnx_paths = {spec.name: cleaned_onnx(spec) for spec in (s.detector, s.recognizer)}
     folder = test_images()
     images = [read_image(p) for p in sorted(folder.iterdir()) if p.suffix != ".csv"]
@@ -200,12 +207,15 @@ def cmd_bench(args) -> int:
         meds = sorted((paths.SHARED_DATA / "meds_openmpf").rglob("*.jpg"))[:: 10]
         images += [read_image(p) for p in meds]
     r = run_benchmark(s, onnx_paths, bench, images[: args.images], args.runs, _log)
-    text = report_markdown(r, "make bench")
+    first = next(iter(manifest.values()))
+    r["build"] = {"cpu": first["cpu"], "isa_class": first.get("isa_class"), "models": manifest}
+    r["host_class"] = class_of_features(host_features())
+    section = report_markdown(r, "make bench" + (f" BENCH_ISA={args.isa}" if args.isa else ""))
     out = Path(args.output)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(text)
-    _log(text)
-    _log(f"wrote {out}")
+    out.write_text(merge_section(out.read_text() if out.is_file() else "", str(first.get("isa_class")), section))
+    _log(section)
+    _log(f"wrote the {first.get('isa_class')} section of {out}")
     return 0
 
 
@@ -385,6 +395,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--images", type=int, default=12, help="real images for the end-to-end figure")
     p.add_argument("--runs", type=int, default=15, help="timed runs per model and engine")
     p.add_argument("--no-compile", action="store_true", help="reuse build/bench/{untuned,tuned}")
+    p.add_argument("--isa", choices=("avx2", "avx512"), default=None,
+                   help="compile for this class's CPU instead of [submission] target (e.g. avx2 on an "
+                        "AVX-512 machine: haswell code and the avx2 records)")
     p = add("package", cmd_package, "make libfrvt_11_<co>_<seq>.v3.1.tar.gz (and .gpg when a key is set)")
     p.add_argument("--validation-output", default=str(paths.SUB_VALIDATION / "output"))
     p.add_argument("--dist", default=str(paths.ROOT / "dist"), help="where the archive is written")

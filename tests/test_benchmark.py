@@ -61,24 +61,6 @@ def test_fma_peak_uses_the_widest_vectors_this_cpu_has(tmp_path):
     assert gflops > 0
 
 
-def test_openvino_image_graph_peer_matches_numpy_input(tmp_path, settings):
-    """The image-graph peer runs the real recognizer from the uint8 image and agrees with
-    OpenVINO fed numpy's tensor: the fairness row measures the same network."""
-    pytest.importorskip("openvino")
-    from frvt_submission.benchmark import IMAGE_GRAPH_PEER, PEERS, engines_for
-    from frvt_submission.models.prepare import cleaned_onnx
-
-    spec = settings.recognizer
-    engines = engines_for(spec, cleaned_onnx(spec), tmp_path)
-    assert IMAGE_GRAPH_PEER in PEERS
-    w, h = spec.input_size
-    image = np.random.default_rng(8).integers(0, 256, (h, w, 3), dtype=np.uint8)
-    got, want = engines[IMAGE_GRAPH_PEER]()(image), engines["OpenVINO"]()(image)
-    assert got.keys() == want.keys()
-    for name in want:
-        np.testing.assert_allclose(got[name], want[name], rtol=1e-4, atol=1e-5 * np.abs(want[name]).max())
-
-
 @pytest.mark.skipif(shutil.which("gcc") is None or shutil.which("taskset") is None, reason="needs gcc and taskset")
 def test_fma_peak_is_at_least_what_single_thread_sgemm_reaches(tmp_path):
     """A peak below a real library's throughput is no peak (16 AVX2 accumulators spilled
@@ -108,3 +90,15 @@ def test_openvino_image_graph_peer_matches_numpy_input(tmp_path, settings):
     assert got.keys() == want.keys()
     for name in want:
         np.testing.assert_allclose(got[name], want[name], rtol=1e-4, atol=1e-5 * np.abs(want[name]).max())
+
+
+def test_a_run_replaces_only_its_own_class_section():
+    from frvt_submission.benchmark import REPORT_TITLE, merge_section
+
+    doc = merge_section("", "avx512", "## avx512 class: zen5\nold 512")
+    doc = merge_section(doc, "avx2", "## avx2 class: zen3\nold 2")
+    doc = merge_section(doc, "avx512", "## avx512 class: xeon\nnew 512")
+    assert doc.startswith(REPORT_TITLE)
+    assert "new 512" in doc and "old 512" not in doc and "old 2" in doc
+    assert doc.index("avx512 class") < doc.index("avx2 class")  # a section keeps its place
+    assert doc.count("<!-- bench:avx512 -->") == 1 and doc.count("<!-- /bench:avx2 -->") == 1
