@@ -44,9 +44,10 @@ def test_runtime_only_load_does_not_import_the_compiler(compiled_dir, test_image
     assert r.stdout.split() == ["Success", "528", "False", "False"]
 
 
-def test_records_fall_back_to_another_cpus_when_the_target_has_none(tmp_path, monkeypatch):
+def test_records_fall_back_to_another_cpu_of_the_class_not_to_an_empty_database(tmp_path, monkeypatch):
     from frvt_submission import paths
     from frvt_submission.compile.build_models import pick_records
+    from frvt_submission.compile.tvm_build import resolve_target
 
     def db(cpu, model, records):
         d = tmp_path / cpu / model
@@ -60,8 +61,9 @@ def test_records_fall_back_to_another_cpus_when_the_target_has_none(tmp_path, mo
     db("skylake-avx512", "recognizer", "")          # an empty database is not a fallback
     other = db("cascadelake", "detector", "[0]\n")
     said = []
-    assert pick_records("znver5", "recognizer", said.append) == own and said == []
-    assert pick_records("skylake-avx512", "recognizer", said.append) == own
-    assert pick_records("znver3", "detector", said.append) == other
-    assert "using cascadelake's" in said[-1]
-    assert pick_records("znver3", "embedder", said.append) is None
+    assert pick_records(resolve_target("znver5"), "recognizer", said.append) == (own, "avx512") and said == []
+    assert pick_records(resolve_target("skylake-avx512"), "recognizer", said.append) == (own, "avx512")
+    assert pick_records(resolve_target("icelake-server"), "detector", said.append) == (other, "avx512")
+    assert "another avx512 CPU's: tuning/cascadelake" in said[-1]
+    assert pick_records(resolve_target("znver3"), "detector", said.append) == (None, None)  # wider only
+    assert pick_records(resolve_target("znver5"), "embedder", said.append) == (None, None)

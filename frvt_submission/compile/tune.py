@@ -87,6 +87,17 @@ def untuned_kernels(mod, target, database) -> list[str]:
     return [t.task_name for t in extract_tasks(mod, target) if best_record_ms(database, t.dispatched[0]) is None]
 
 
+def _unnamed_log_handlers_dropped() -> None:
+    """MetaSchedule rebuilds its logging with dictConfig from the *names* of its logger's
+    handlers: one without a name (seen after an earlier run in the same pytest process)
+    makes tune_relax fail with "'NoneType' object has no attribute 'format'"."""
+    import logging
+
+    logger = logging.getLogger("tvm.s_tir.meta_schedule")
+    for handler in [h for h in logger.handlers if h.get_name() is None]:
+        logger.removeHandler(handler)
+
+
 class TimeCapReached(Exception):
     """Raised through MetaSchedule to end a tuning run at its time cap."""
 
@@ -177,6 +188,7 @@ def tune_model(onnx_path: Path, spec: ModelSpec, target, db_dir: Path, trials: i
     if only:
         log(f"[{spec.name}] tuning only the kernels without records: {', '.join(only)}")
     callbacks.append(progress(spec.name, None if new_only else db_dir / CURVE_FILE, log, deadline, database))
+    _unnamed_log_handlers_dropped()
     try:
         tune_relax(mod, params={}, target=target, work_dir=str(db_dir / "logs"), op_names=only or None,
                    max_trials_global=trials, max_trials_per_task=per_task, num_trials_per_iter=per_iter,
