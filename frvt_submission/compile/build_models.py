@@ -52,7 +52,8 @@ def pick_records(target, model: str, log=print) -> tuple[Path | None, str | None
     folder, klass, why = found[0]
     if why != "this CPU's own" and why != "its class's":
         log(f"[{model}] no {target_class(target)} tuning records; using {why}: tuning/{folder} "
-            f"(run `tune --models {model}` on a {target_class(target)} CPU to tune for this class)")
+            f"(`tune --isa {target_class(target)} --models {model}` on a machine of that class, or with --rpc, "
+            f"tunes for it)")
     return records_dir(folder, model), klass
 
 

@@ -16,6 +16,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from .. import paths
+
 
 def outermost(folders: set[str]) -> list[str]:
     """Drop folders inside another: mounting over the outer one first would make the
@@ -24,7 +26,9 @@ def outermost(folders: set[str]) -> list[str]:
 
 
 def hidden_paths(root: Path) -> list[str]:
-    found = {os.path.realpath(sys.base_prefix), os.path.realpath(sys.prefix), os.path.realpath(root)}
+    # The checkout too when root is elsewhere (a stand-in root under build/ is inside it anyway).
+    found = {os.path.realpath(sys.base_prefix), os.path.realpath(sys.prefix), os.path.realpath(root),
+             os.path.realpath(paths.ROOT)}
     return outermost({p for p in found if os.path.isdir(p) and p != "/"})
 
 

@@ -21,6 +21,7 @@ from ..errors import FrvtError
 from .inputs import Inputs, prepare_inputs
 from .clean_room import run_clean_room
 from .logs import Check, check_log
+from .stand_in import run_root
 from .timing import summarise_timing
 
 
@@ -39,25 +40,30 @@ def check_layout(root: Path, settings: Settings) -> list[str]:
     return errors
 
 
-def check_isa(config_dir: Path) -> tuple[list, list[str]]:
-    """State the CPU the models were built for; any instruction Skylake-AVX512 lacks is an error."""
+def check_isa(config_dir: Path) -> tuple[list, list[str], list[str]]:
+    """State the CPU and class the models were built for; any instruction Skylake-AVX512 lacks
+    is an error, and a model whose kernels were not all scheduled by its own records a warning."""
     import json
 
+    from ..docs import tuning_summary
     from .isa import foreign_instructions
 
     manifest = json.loads((config_dir / "models.json").read_text())
-    cpus = sorted({e["cpu"] for e in manifest.values()})
-    errors = []
+    cpus = sorted({f"{e['cpu']} ({e.get('isa_class')})" for e in manifest.values()})
+    errors, warnings = [], []
     total = 0
-    for entry in manifest.values():
+    for name, entry in manifest.items():
+        if not entry.get("tuned"):
+            warnings.append(f"{name} is not tuned: {tuning_summary(entry)}. Its untuned kernels run "
+                            f"10-50x slower; see `python -m frvt_submission tune --help`")
         found = foreign_instructions(config_dir / entry["file"])
         total += sum(found.values())
         if found:
             errors.append(f"{entry['file']} (built for {entry['cpu']}) uses instructions NIST's "
                           f"{NIST_CPU} lacks: {dict(found.most_common(5))}; set [submission] target")
     row = [f"ISA: models built for {', '.join(cpus)}; checked against {NIST_CPU}", "", "", total, "", "",
-           "ERROR" if errors else "ok"]
-    return row, errors
+           "ERROR" if errors else ("warning" if warnings else "ok")]
+    return row, errors, warnings
 
 
 def check_self_contained(root: Path) -> tuple[list, list[str]]:
@@ -140,8 +146,11 @@ def restore_config(root: Path, renamed: Path) -> None:
 
 
 def validate(settings: Settings, root: Path, out: Path, extra_images: list[Path], log=print,
-             timing_images: int = 40, timing_repeats: int = 1) -> tuple[list[list], list[str], list[str], dict]:
-    """Returns (summary rows, errors, warnings, timing report)."""
+             timing_images: int = 40, timing_repeats: int = 1,
+             settings_file: Path = paths.SETTINGS_FILE) -> tuple[list[list], list[str], list[str], dict]:
+    """Returns (summary rows, errors, warnings, timing report). Layout, ISA and lib/ checks read
+    root's files; the driver phases and timing run them, or, when this CPU cannot run
+    config/'s instruction set, the same lib/ with a config/ built for this host (stand_in)."""
     errors = check_layout(root, settings)
     if errors:
         return [], errors, [], {}
@@ -149,15 +158,22 @@ def validate(settings: Settings, root: Path, out: Path, extra_images: list[Path]
         shutil.rmtree(out)
     out.mkdir(parents=True)
     (out / "os.txt").write_text(_os_string() + "\n")
-    isa_row, isa_errors = check_isa(root / "config")
+    isa_row, isa_errors, isa_warnings = check_isa(root / "config")
     errors.extend(isa_errors)
     closure_row, closure_errors = check_self_contained(root)
     errors.extend(closure_errors)
+    rows, warnings = [isa_row, closure_row], list(isa_warnings)
+    root, stand_in = run_root(root, settings_file, log)
+    if stand_in:
+        warnings.append(f"this CPU lacks {', '.join(stand_in['lacks'])}: the driver phases and timing ran a "
+                        f"stand-in config/ compiled for this host, not the submitted one (run validation on a "
+                        f"CPU of the submitted class to check it)")
+        rows.append([f"ISA: this CPU cannot run config/; the phases below ran a stand-in built for "
+                     f"{stand_in['built_for']}", "", "", "", "", "", "warning"])
     log("== preparing NIST-format inputs")
     inputs = prepare_inputs(out / "input", extra_images)
     driver = build_driver(root / "lib" / settings.submission.library_name, paths.BUILD / "validate11", log)
     runner = Runner(driver, root, out, log)
-    rows, warnings = [isa_row, closure_row], []
 
     def phase(name, action, stem, input_list, forks, config, kind, role="enroll", monitor=False, exact=True):
         code, secs, threads, text = runner.run(action, stem, input_list, forks, config, role, monitor)
@@ -202,6 +218,8 @@ def validate(settings: Settings, root: Path, out: Path, extra_images: list[Path]
     log("== phase: single-core timing")
     timing = _timing(driver, root, out, inputs, settings, timing_images, timing_repeats, log)
     errors.extend(timing.get("errors", []))
+    if stand_in:
+        timing["stand_in"] = stand_in
     return rows, errors, warnings, timing
 
 

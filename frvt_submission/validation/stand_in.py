@@ -1,0 +1,79 @@
+"""A stand-in build for this machine, when it cannot run the instruction set config/ was compiled for.
+
+config/ built for NIST's skylake-avx512 dies of an illegal instruction on an
+AVX2-only CPU. Validation and timing then say so and run the same lib/ with a
+config/ compiled for this host, so that the driver phases still check the
+library and the timing still measures the pipeline, on code this CPU runs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from .. import paths
+from ..docs import tuning_summary
+from ..errors import FrvtError
+
+STAND_IN_ROOT = paths.BUILD / "host_stand_in"  # lib/ and doc/ hard-linked, config/ compiled for this host
+
+
+def unrunnable(config_dir: Path) -> dict[str, list[str]]:
+    """model file -> the vector features its build uses and this CPU lacks (empty: all run here)."""
+    from ..compile.isa_class import host_can_run
+    from ..compile.tvm_build import resolve_target
+
+    manifest = json.loads((config_dir / "models.json").read_text())
+    found = {}
+    for entry in manifest.values():
+        runs, missing = host_can_run(resolve_target(entry["cpu"]))
+        if not runs:
+            found[entry["file"]] = missing
+    return found
+
+
+def build_facts(config_dir: Path) -> list[str]:
+    """One line per model: file, CPU, class and how it was tuned (from models.json)."""
+    manifest = json.loads((config_dir / "models.json").read_text())
+    return [f"{name}: {e['file']} cpu {e['cpu']} class {e.get('isa_class')} {tuning_summary(e)}"
+            for name, e in manifest.items()]
+
+
+def _link_tree(src: Path, dst: Path) -> None:
+    try:
+        shutil.copytree(src, dst, symlinks=True, copy_function=os.link)
+    except OSError:  # another file system: copy
+        shutil.rmtree(dst, ignore_errors=True)
+        shutil.copytree(src, dst, symlinks=True)
+
+
+def run_root(root: Path, settings_file: Path, log=print) -> tuple[Path, dict | None]:
+    """(the submission root to run, None) when this CPU runs config/; otherwise a stand-in root
+    whose config/ is compiled for this host, and the facts of both builds."""
+    missing = unrunnable(root / "config")
+    if not missing:
+        return root, None
+    lacks = sorted({f for feats in missing.values() for f in feats})
+    log(f"this CPU lacks {', '.join(lacks)}, which config/ uses ({', '.join(sorted(missing))}): it cannot run "
+        f"here. Running a stand-in config/ compiled for this host instead (same lib/, same models)")
+    if STAND_IN_ROOT.exists():
+        shutil.rmtree(STAND_IN_ROOT)
+    STAND_IN_ROOT.mkdir(parents=True)
+    for folder in ("lib", "doc"):
+        _link_tree(root / folder, STAND_IN_ROOT / folder)
+    cmd = [sys.executable, "-m", "frvt_submission", "--settings", str(settings_file), "compile", "--cpu", "host",
+           "--config-dir", str(STAND_IN_ROOT / "config"), "--no-parity"]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise FrvtError(f"stand-in build for this host failed: {proc.stdout[-2000:]}{proc.stderr[-2000:]}")
+    host = next(iter(json.loads((STAND_IN_ROOT / "config" / "models.json").read_text()).values()))
+    facts = {"lacks": lacks, "built_for": f"{host['cpu']} ({host.get('isa_class')} class)",
+             "submitted": build_facts(root / "config"), "stand_in": build_facts(STAND_IN_ROOT / "config")}
+    for label, key in (("submitted config/", "submitted"), ("stand-in run here", "stand_in")):
+        for line in facts[key]:
+            log(f"  {label}: {line}")
+    return STAND_IN_ROOT, facts
