@@ -227,19 +227,22 @@ def run_benchmark(settings: Settings, onnx_paths: dict[str, Path], bench_dir: Pa
             loaded[(engine_name, spec.name)] = eng
             log(f"  {spec.name:10s} {engine_name:12s} {ms:8.2f} ms")
             model_rows.append([spec.name, engine_name, ms, gflop / (ms / 1e3), gflop / (ms / 1e3) / peak])
-    e2e_rows = []
+    pipelines = {}
     for engine_name in engines_for(settings.detector, Path(), bench_dir):
         det, rec = loaded.get((engine_name, "detector")), loaded.get((engine_name, "recognizer"))
-        if det is None or rec is None:
-            continue
-        p = FacePipeline(settings, Detector(settings.detector, det, settings.pipeline.downscale),
-                         Recognizer(settings.recognizer, rec))
-        per_image = []
-        for img in images:
+        if det is not None and rec is not None:
+            pipelines[engine_name] = FacePipeline(settings, Detector(settings.detector, det, settings.pipeline.downscale),
+                                                  Recognizer(settings.recognizer, rec))
+    # Image by image, every engine in turn: a slow spell of a shared host (seen: SGEMM 90 -> 74
+    # GFLOP/s within minutes) then hits every engine alike instead of whichever ran during it.
+    per_image = {name: [] for name in pipelines}
+    for img in images:
+        for name, p in pipelines.items():
             p.create_template([img])  # warm-up
-            per_image.append(statistics.median(_seconds(lambda: p.create_template([img])) for _ in range(3)) * 1e3)
-        e2e_rows.append([engine_name, statistics.median(per_image)])
-        log(f"  end to end {engine_name:12s} {statistics.median(per_image):8.1f} ms")
+            per_image[name].append(statistics.median(_seconds(lambda: p.create_template([img])) for _ in range(3)) * 1e3)
+    e2e_rows = [[name, statistics.median(times)] for name, times in per_image.items()]
+    for name, ms in e2e_rows:
+        log(f"  end to end {name:12s} {ms:8.1f} ms")
     return {"peak": peak, "lanes": lanes, "sgemm": sgemm, "models": model_rows, "e2e": e2e_rows, "notes": notes, "images": len(images),
             "cpu": _cpu_name(), "gflop": gflops}
 
