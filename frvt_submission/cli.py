@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from . import paths
+from .compile.isa_class import CLASSES
 from .compile.tune import POPULATION
 from .errors import FrvtError
 
@@ -75,11 +76,11 @@ def cmd_compile(args) -> int:
     _log(f"wrote {out}")
     if args.no_parity:
         return 0
-    from .validation.stand_in import unrunnable
+    from .validation.stand_in import lacked, unrunnable
 
     lacking = unrunnable(out)
     if lacking:  # loading it here would die of an illegal instruction
-        _log(f"warning: parity not checked: this CPU lacks {', '.join(sorted({f for v in lacking.values() for f in v}))}, "
+        _log(f"warning: parity not checked: this CPU lacks {', '.join(lacked(lacking))}, "
              f"which {', '.join(sorted(lacking))} use; `validate` and `time` run a stand-in built for this host")
         return 0
     # A fresh process: parity is checked on the runtime-only (deployed) path.
@@ -157,14 +158,15 @@ def cmd_time(args) -> int:
     from tabulate import tabulate
 
     from .validation.run import build_driver, run_timing
+    from .face.config_dir import MANIFEST_FILE
     from .validation.stand_in import build_facts, run_root
     from .validation.timing import STAGE_HEADERS, TIMING_HEADERS, timing_inputs
 
     s = _settings(args)
     out = Path(args.output)
     lib = paths.SUB_LIB / s.submission.library_name
-    if not lib.is_file() or not (paths.SUB_CONFIG / "models.json").is_file():
-        _log(f"error: {lib} or {paths.SUB_CONFIG / 'models.json'} is missing: run `make build` first")
+    if not lib.is_file() or not (paths.SUB_CONFIG / MANIFEST_FILE).is_file():
+        _log(f"error: {lib} or {paths.SUB_CONFIG / MANIFEST_FILE} is missing: run `make build` first")
         return 2
     root, stand_in = run_root(paths.ROOT, Path(args.settings), _log)
     if not stand_in:
@@ -194,11 +196,11 @@ def cmd_time(args) -> int:
 
 
 def cmd_bench(args) -> int:
-    import json
     import subprocess
 
     from .benchmark import merge_section, report_markdown, run_benchmark
     from .compile.isa_class import class_cpu, class_of_features, host_features
+    from .face.config_dir import read_manifest
     from .face.image import read_image
     from .models.prepare import cleaned_onnx
     from .testdata import test_images
@@ -212,7 +214,7 @@ def cmd_bench(args) -> int:
                                   "--no-parity", "--config-dir", str(bench / variant), *cpu, *extra])
             if rc != 0:
                 return rc
-    manifest = json.loads((bench / "tuned" / "models.json").read_text())
+    manifest = read_manifest(bench / "tuned")
     onnx_paths = {spec.name: cleaned_onnx(spec) for spec in (s.detector, s.recognizer)}
     folder = test_images()
     images = [read_image(p) for p in sorted(folder.iterdir()) if p.suffix != ".csv"]
@@ -371,7 +373,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config-dir", default=str(paths.SUB_CONFIG), help="compiled config folder")
     p.add_argument("--lib-dir", default=str(paths.SUB_LIB), help="output folder (default: lib/)")
     p = add("tune", cmd_tune, "MetaSchedule tuning (resumable: records add up in tuning/<class>/<model>/)")
-    p.add_argument("--isa", choices=("avx2", "avx512"), default=None,
+    p.add_argument("--isa", choices=tuple(CLASSES), default=None,
                    help="instruction-set class to tune, compiled for its CPU (avx2: haswell, avx512: "
                         "skylake-avx512, NIST's); default: the class of [submission] target. The machine "
                         "measuring must have that class: an AVX-512 machine can tune avx2, not the reverse")
@@ -408,7 +410,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--images", type=int, default=12, help="real images for the end-to-end figure")
     p.add_argument("--runs", type=int, default=15, help="timed runs per model and engine")
     p.add_argument("--no-compile", action="store_true", help="reuse build/bench/{untuned,tuned}")
-    p.add_argument("--isa", choices=("avx2", "avx512"), default=None,
+    p.add_argument("--isa", choices=tuple(CLASSES), default=None,
                    help="compile for this class's CPU instead of [submission] target (e.g. avx2 on an "
                         "AVX-512 machine: haswell code and the avx2 records)")
     p = add("package", cmd_package, "make libfrvt_11_<co>_<seq>.v3.1.tar.gz (and .gpg when a key is set)")

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import subprocess
 from pathlib import Path
 
 from . import __version__, paths
 from .config import Settings
+from .face.config_dir import read_manifest
 
 
 def _git_revision() -> str:
@@ -34,7 +34,7 @@ def tuning_summary(entry: dict) -> str:
 
 
 def write_version_file(settings: Settings, config_dir: Path, doc_dir: Path) -> Path:
-    manifest = json.loads((config_dir / "models.json").read_text())
+    manifest = read_manifest(config_dir)
     sub = settings.submission
     lines = [f"{sub.library_name} (frvt-submission {__version__}, git {_git_revision()})",
              f"FRVT structs 3.1, FRVT 1:1 API 6.0"]

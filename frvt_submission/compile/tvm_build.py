@@ -178,10 +178,11 @@ def compile_model(onnx_path: Path, spec: ModelSpec, target, out_so: Path,
     mod, applied = apply_records(mod, target, db_dir)
     log(f"[{spec.name}] tuning records {'applied from ' + str(db_dir) if applied else 'absent: untuned build'}")
     missing = kernels_without_records(mod)
-    same_model = applied and bool(spec.sha256) and records_model(db_dir) == spec.sha256
+    tuned_for = records_model(db_dir) if applied else None
+    same_model = applied and bool(spec.sha256) and tuned_for == spec.sha256
     if applied and not same_model:
         log(f"[{spec.name}] warning: the records in {db_dir} were not tuned for this model (its SHA-256 "
-            f"{spec.sha256[:12] or '?'} != {(records_model(db_dir) or 'unknown')[:12]}): the build is not tuned. "
+            f"{spec.sha256[:12] or '?'} != {(tuned_for or 'unknown')[:12]}): the build is not tuned. "
             f"Run `python -m frvt_submission tune --models {spec.name}`.")
     if applied and missing:
         log(f"[{spec.name}] warning: {len(missing)} kernel(s) have no tuning record and get TVM's default "
@@ -199,7 +200,7 @@ def compile_model(onnx_path: Path, spec: ModelSpec, target, out_so: Path,
         "model": spec.name, "onnx": onnx_path.name, "target": str(target), "cpu": target_tag(target),
         # Tuned means every kernel was scheduled by a record of this very model.
         "tuned": bool(same_model and not missing), "records_applied": applied,
-        "records_model": records_model(db_dir) if applied else None,
+        "records_model": tuned_for,
         "kernels_without_records": len(missing), "unscheduled": missing,
         "seconds": round(time.perf_counter() - t0, 2),
     }

@@ -43,12 +43,11 @@ def check_layout(root: Path, settings: Settings) -> list[str]:
 def check_isa(config_dir: Path) -> tuple[list, list[str], list[str]]:
     """State the CPU and class the models were built for; any instruction Skylake-AVX512 lacks
     is an error, and a model whose kernels were not all scheduled by its own records a warning."""
-    import json
-
     from ..docs import tuning_summary
+    from ..face.config_dir import read_manifest
     from .isa import foreign_instructions
 
-    manifest = json.loads((config_dir / "models.json").read_text())
+    manifest = read_manifest(config_dir)
     cpus = sorted({f"{e['cpu']} ({e.get('isa_class')})" for e in manifest.values()})
     errors, warnings = [], []
     total = 0

@@ -8,7 +8,6 @@ library and the timing still measures the pipeline, on code this CPU runs.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
@@ -18,6 +17,7 @@ from pathlib import Path
 from .. import paths
 from ..docs import tuning_summary
 from ..errors import FrvtError
+from ..face.config_dir import read_manifest
 
 STAND_IN_ROOT = paths.BUILD / "host_stand_in"  # lib/ and doc/ hard-linked, config/ compiled for this host
 
@@ -27,20 +27,23 @@ def unrunnable(config_dir: Path) -> dict[str, list[str]]:
     from ..compile.isa_class import host_can_run
     from ..compile.tvm_build import resolve_target
 
-    manifest = json.loads((config_dir / "models.json").read_text())
     found = {}
-    for entry in manifest.values():
+    for entry in read_manifest(config_dir).values():
         runs, missing = host_can_run(resolve_target(entry["cpu"]))
         if not runs:
             found[entry["file"]] = missing
     return found
 
 
+def lacked(found: dict[str, list[str]]) -> list[str]:
+    """Every feature an unrunnable() answer names, once."""
+    return sorted({f for feats in found.values() for f in feats})
+
+
 def build_facts(config_dir: Path) -> list[str]:
     """One line per model: file, CPU, class and how it was tuned (from models.json)."""
-    manifest = json.loads((config_dir / "models.json").read_text())
     return [f"{name}: {e['file']} cpu {e['cpu']} class {e.get('isa_class')} {tuning_summary(e)}"
-            for name, e in manifest.items()]
+            for name, e in read_manifest(config_dir).items()]
 
 
 def _link_tree(src: Path, dst: Path) -> None:
@@ -57,7 +60,7 @@ def run_root(root: Path, settings_file: Path, log=print) -> tuple[Path, dict | N
     missing = unrunnable(root / "config")
     if not missing:
         return root, None
-    lacks = sorted({f for feats in missing.values() for f in feats})
+    lacks = lacked(missing)
     log(f"this CPU lacks {', '.join(lacks)}, which config/ uses ({', '.join(sorted(missing))}): it cannot run "
         f"here. Running a stand-in config/ compiled for this host instead (same lib/, same models)")
     if STAND_IN_ROOT.exists():
@@ -70,7 +73,7 @@ def run_root(root: Path, settings_file: Path, log=print) -> tuple[Path, dict | N
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
         raise FrvtError(f"stand-in build for this host failed: {proc.stdout[-2000:]}{proc.stderr[-2000:]}")
-    host = next(iter(json.loads((STAND_IN_ROOT / "config" / "models.json").read_text()).values()))
+    host = next(iter(read_manifest(STAND_IN_ROOT / "config").values()))
     facts = {"lacks": lacks, "built_for": f"{host['cpu']} ({host.get('isa_class')} class)",
              "submitted": build_facts(root / "config"), "stand_in": build_facts(STAND_IN_ROOT / "config")}
     for label, key in (("submitted config/", "submitted"), ("stand-in run here", "stand_in")):
