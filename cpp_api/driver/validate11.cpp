@@ -158,15 +158,19 @@ int run_match(FRVT_11::Interface &impl, const std::vector<std::string> &lines, s
             return 1;
         }
         std::vector<uint8_t> enroll, verif;
-        double score = -1.0;
-        ReturnStatus st(ReturnCode::InputLocationError, "template file missing");
-        if (read_file(w[0], enroll) && read_file(w[1], verif)) {
-            try {
-                st = impl.matchTemplates(verif, enroll, score);
-            } catch (...) {
-                std::cerr << "matchTemplates threw" << std::endl;
+        // NIST's driver stops on a template it cannot read: no fallback row hides a lost template.
+        for (const auto &[path, bytes] : {std::pair{&w[0], &enroll}, std::pair{&w[1], &verif}})
+            if (!read_file(*path, *bytes)) {
+                std::cerr << "cannot read template " << *path << std::endl;
                 return 1;
             }
+        double score = -1.0;
+        ReturnStatus st;
+        try {
+            st = impl.matchTemplates(verif, enroll, score);
+        } catch (...) {
+            std::cerr << "matchTemplates threw" << std::endl;
+            return 1;
         }
         log << w[0] << " " << w[1] << " " << score << " " << code(st) << "\n";
     }
@@ -243,7 +247,14 @@ int run_timing(FRVT_11::Interface &impl, const Args &a, const std::vector<std::s
 }
 
 // --- fork per part, merge logs ------------------------------------------------
-int run_forked(FRVT_11::Interface &impl, const Args &a, const std::vector<std::string> &lines) {
+// A child returns its status up to main (it does not _exit), as NIST's children do: static
+// destructors and atexit handlers then run while the library's embedded interpreter is alive.
+struct Forked {
+    int rc;
+    bool child;
+};
+
+Forked run_forked(FRVT_11::Interface &impl, const Args &a, const std::vector<std::string> &lines) {
     const char *header = a.action == "match" ? MATCH_HEADER
                          : a.action == "createMultiTemplates" ? MULTI_HEADER : ENROLL_HEADER;
     const int parts = std::max(1, std::min<int>(a.forks, static_cast<int>(std::max<size_t>(lines.size(), 1))));
@@ -256,7 +267,7 @@ int run_forked(FRVT_11::Interface &impl, const Args &a, const std::vector<std::s
         const pid_t pid = fork();
         if (pid < 0) {
             std::cerr << "fork failed" << std::endl;
-            return 1;
+            return {1, false};
         }
         if (pid == 0) {
             std::vector<std::string> part(lines.begin() + static_cast<long>(lo), lines.begin() + static_cast<long>(hi));
@@ -265,7 +276,7 @@ int run_forked(FRVT_11::Interface &impl, const Args &a, const std::vector<std::s
                      : a.action == "createMultiTemplates" ? run_multi(impl, a, part, log)
                                                           : run_templates(impl, a, part, log);
             log.close();
-            _exit(rc);
+            return {rc, true};
         }
         children.push_back(pid);
     }
@@ -290,7 +301,7 @@ int run_forked(FRVT_11::Interface &impl, const Args &a, const std::vector<std::s
         in.close();
         std::remove(part.c_str());
     }
-    return failures == 0 ? 0 : 1;
+    return {failures == 0 ? 0 : 1, false};
 }
 
 bool parse(int argc, char **argv, Args &a) {
@@ -355,5 +366,5 @@ int main(int argc, char **argv) {
         return 1;
     }
     if (a.action == "timing") return run_timing(*impl, a, lines);
-    return run_forked(*impl, a, lines);
+    return run_forked(*impl, a, lines).rc;
 }
