@@ -6,8 +6,9 @@
 
 #include <cstdlib>
 
+// The bundled interpreter's major.minor comes from the build (bundle.PY_VERSION), never a guess.
 #ifndef FRVT_PYTHON_VERSION
-#define FRVT_PYTHON_VERSION "3.11"
+#error "FRVT_PYTHON_VERSION (e.g. \"3.11\") must be set by the build"
 #endif
 
 namespace frvt_bridge {

@@ -10,6 +10,7 @@ from .. import paths
 from ..config import Settings
 from ..errors import FrvtError
 from ..face.template import c_header
+from .bundle import PY_VERSION
 
 BRIDGE_DIR = paths.ROOT / "cpp_api" / "bridge"
 DECLS = BRIDGE_DIR / "frvt_bridge_decls.h"
@@ -62,7 +63,8 @@ def build_library(settings: Settings, lib_dir: Path = paths.SUB_LIB, log=print) 
     _run(["cmake", "-S", str(paths.ROOT / "cpp_api"), "-B", str(CMAKE_BUILD), "-DCMAKE_BUILD_TYPE=Release",
           f"-DFRVT_COMPANY={sub.company}", f"-DFRVT_SEQUENCE={sub.sequence}",
           f"-DFRVT_GENERATED_DIR={c_file.parent}", f"-DFRVT_PYTHON_INCLUDE={py_inc}",
-          f"-DFRVT_PYTHON_LIBRARY={py_lib}", f"-DFRVT_OUTPUT_DIR={lib_dir.resolve()}"], log)
+          f"-DFRVT_PYTHON_LIBRARY={py_lib}", f"-DFRVT_PYTHON_VERSION={PY_VERSION}",
+          f"-DFRVT_OUTPUT_DIR={lib_dir.resolve()}"], log)
     _run(["cmake", "--build", str(CMAKE_BUILD), "--target", "frvt_library", "-j", "2"], log)
     out = lib_dir / sub.library_name
     if not out.is_file():
