@@ -9,7 +9,6 @@ the same pre/post-processing around each engine. Ratios come from one run.
 from __future__ import annotations
 
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -19,6 +18,7 @@ from typing import Callable
 
 import numpy as np
 
+from .compile.isa_class import host_cpu_name
 from .config import ModelSpec, Settings
 from .face.engine import Engine, tensor_input
 from .models.prepare import output_names
@@ -244,17 +244,7 @@ def run_benchmark(settings: Settings, onnx_paths: dict[str, Path], bench_dir: Pa
     for name, ms in e2e_rows:
         log(f"  end to end {name:12s} {ms:8.1f} ms")
     return {"peak": peak, "lanes": lanes, "sgemm": sgemm, "models": model_rows, "e2e": e2e_rows, "notes": notes, "images": len(images),
-            "cpu": _cpu_name(), "gflop": gflops}
-
-
-def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
+            "cpu": host_cpu_name(), "gflop": gflops}
 
 
 def build_line(build: dict) -> str:

@@ -130,6 +130,7 @@ def cmd_validate(args) -> int:
     from tabulate import tabulate
 
     from .validation.run import validate
+    from .validation.summary import SUMMARY_FILE
     from .validation.timing import STAGE_HEADERS, TIMING_HEADERS
 
     s = _settings(args)
@@ -150,7 +151,8 @@ def cmd_validate(args) -> int:
         _log(f"WARNING: {w}")
     for e in errors:
         _log(f"ERROR: {e}")
-    _log(f"validation: {len(errors)} error(s), {len(warnings)} warning(s); logs in {out}")
+    _log(f"validation: {len(errors)} error(s), {len(warnings)} warning(s); logs in {out}, result and the "
+         f"SHA-256 of every lib/ and config/ file in {out / SUMMARY_FILE} (package checks it)")
     return 1 if errors else 0
 
 
@@ -396,7 +398,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "quick, and leaves curve.csv alone")
     p = add("validate", cmd_validate, "NIST-style validation run of lib/ + config/ + doc/, log checks, timing")
     p.add_argument("--output", default=str(paths.SUB_VALIDATION / "output"), help="logs and templates folder")
-    p.add_argument("--images", nargs="*", default=[], help="extra image folders (e.g. NIST's common/images)")
+    p.add_argument("--images", nargs="*", default=[],
+                   help="extra image folders, one sub-folder per person (a file at a folder's top level is "
+                        "its own subject); registry images and ../shared's MEDS are always used")
     p.add_argument("--timing-images", type=int, default=40, help="images in the timing check")
     p.add_argument("--timing-repeats", type=int, default=1, help="calls per image in the timing check")
     p = add("time", cmd_time, "NIST-style timing of the built library: one pinned core, per size class and stage")
@@ -413,8 +417,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--isa", choices=tuple(CLASSES), default=None,
                    help="compile for this class's CPU instead of [submission] target (e.g. avx2 on an "
                         "AVX-512 machine: haswell code and the avx2 records)")
-    p = add("package", cmd_package, "make libfrvt_11_<co>_<seq>.v3.1.tar.gz (and .gpg when a key is set)")
-    p.add_argument("--validation-output", default=str(paths.SUB_VALIDATION / "output"))
+    p = add("package", cmd_package, "make libfrvt_11_<co>_<seq>.v3.1.tar.gz (and .gpg when a key is set); refuses "
+                                    "unless the last validation passed on exactly these lib/ and config/ files")
+    p.add_argument("--validation-output", default=str(paths.SUB_VALIDATION / "output"),
+                   help="the validation run to pack (its summary.json is checked)")
     p.add_argument("--dist", default=str(paths.ROOT / "dist"), help="where the archive is written")
     p = add("parity", cmd_parity, "compare config/'s compiled models with onnxruntime on real faces")
     p.add_argument("--config-dir", default=str(paths.SUB_CONFIG), help="compiled config folder")

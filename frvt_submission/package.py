@@ -19,12 +19,16 @@ def archive_name(settings: Settings) -> str:
 
 
 def build_tarball(settings: Settings, root: Path, validation_out: Path, dist: Path, log=print) -> list[Path]:
-    """./doc ./config ./lib ./validation (logs + os.txt of the last validation run)."""
+    """./doc ./config ./lib ./validation (logs, os.txt, summary.json of the last validation run), only
+    when that run passed on exactly these lib/ and config/ files."""
     for folder in ("doc", "config", "lib"):
         if not (root / folder).is_dir():
             raise FrvtError(f"{folder}/ is missing: run `make submission` (build) first")
-    if not (validation_out / "os.txt").is_file():
-        raise FrvtError(f"no validation run in {validation_out}: run validation/validate.sh first")
+    from .validation.summary import gate
+
+    refusals = gate(validation_out, root)
+    if refusals:
+        raise FrvtError("package refused: " + "; ".join(refusals))
     dist.mkdir(parents=True, exist_ok=True)
     out = dist / archive_name(settings)
     tmp = out.with_suffix(".part")

@@ -6,7 +6,9 @@ import tarfile
 
 import pytest
 
+from frvt_submission.errors import FrvtError
 from frvt_submission.package import archive_name, build_tarball, sign_and_encrypt
+from frvt_submission.validation.summary import SUMMARY_FILE, write_summary
 
 
 @pytest.fixture
@@ -21,6 +23,7 @@ def fake_root(tmp_path):
     (val / "input").mkdir(parents=True)
     (val / "os.txt").write_text("Debian GNU/Linux 12 (bookworm)\n")
     (val / "enroll.log").write_text("id image\n")
+    write_summary(val, root, [], [], {})
     return root, val
 
 
@@ -31,8 +34,50 @@ def test_tarball_layout(settings, fake_root, tmp_path):
     with tarfile.open(out) as tf:
         names = set(tf.getnames())
     assert {"./doc/version.txt", "./config/pipeline.json", "./lib/libfrvt_11_oneml_001.so",
-            "./validation/os.txt", "./validation/enroll.log"} <= names
+            "./validation/os.txt", "./validation/enroll.log", f"./validation/{SUMMARY_FILE}"} <= names
     assert not any(n.startswith("./validation/input") for n in names)
+
+
+def _refusal(settings, root, val, tmp_path) -> str:
+    with pytest.raises(FrvtError) as e:
+        build_tarball(settings, root, val, tmp_path / "dist", lambda m: None)
+    assert not (tmp_path / "dist" / archive_name(settings)).exists()
+    return str(e.value)
+
+
+def test_package_refuses_without_validation(settings, fake_root, tmp_path):
+    root, val = fake_root
+    (val / SUMMARY_FILE).unlink()
+    assert "no validation summary" in _refusal(settings, root, val, tmp_path)
+
+
+def test_package_refuses_a_failed_validation(settings, fake_root, tmp_path):
+    root, val = fake_root
+    write_summary(val, root, ["match, 4 forks: driver exited 1: cannot read template x.template"], [], {})
+    msg = _refusal(settings, root, val, tmp_path)
+    assert "validation failed" in msg and "cannot read template x.template" in msg
+
+
+@pytest.mark.parametrize("change", ["edit config", "add lib file", "remove config file"])
+def test_package_refuses_a_stale_validation(settings, fake_root, tmp_path, change):
+    root, val = fake_root
+    if change == "edit config":
+        (root / "config" / "pipeline.json").write_text('{"threshold": 0.1}')
+        expect = "changed: config/pipeline.json"
+    elif change == "add lib file":
+        (root / "lib" / "libextra.so").write_bytes(b"\x7fELF2")
+        expect = "added: lib/libextra.so"
+    else:
+        (root / "config" / "pipeline.json").unlink()
+        expect = "removed: config/pipeline.json"
+    msg = _refusal(settings, root, val, tmp_path)
+    assert "stale" in msg and expect in msg
+
+
+def test_doc_may_change_after_validation(settings, fake_root, tmp_path):
+    root, val = fake_root
+    (root / "doc" / "version.txt").write_text("v2\n")  # prose, not what NIST runs
+    assert build_tarball(settings, root, val, tmp_path / "dist", lambda m: None)
 
 
 @pytest.mark.skipif(shutil.which("gpg") is None, reason="gpg not installed")

@@ -78,6 +78,19 @@ def host_features() -> set[str]:
     return target_features(tvm.target.Target({"kind": "llvm", "mcpu": host, "num-cores": 1}))
 
 
+def host_cpu_name() -> str:
+    """The CPU's model name as the kernel reports it (e.g. "AMD EPYC 9R45")."""
+    import platform
+
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
 def host_can_run(target) -> tuple[bool, list[str]]:
     """Whether this CPU has every vector feature the target uses; the missing ones."""
     # The wide-vector features: named alike by LLVM and /proc/cpuinfo, and the ones a

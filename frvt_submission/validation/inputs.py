@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,12 +18,25 @@ IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".ppm", ".pgm", ".bmp"}
 @dataclass
 class Inputs:
     folder: Path
-    enroll: Path          # id image label
+    enroll: Path          # id image label: every subject image, plus the edge cases
     config_check: Path    # the first 10 lines of enroll
-    multi_image: Path     # id image label image label ... (2-6 images of one subject)
+    multi_image: Path     # id image label image label ... (2-6 images of one subject, one held out)
     verif: Path
     multi_person: Path    # one image per line
-    subjects: dict[str, list[Path]]
+    subjects: dict[str, list[Path]]   # subject -> its images (as written PPM/PGM), in order
+    pair_kinds: dict[tuple[str, str], tuple[str, str]]   # (enroll id, verif id) -> (subject, genuine|impostor)
+
+
+def enroll_id(sid: str, k: int) -> str:
+    return f"e_{sid}_{k}"
+
+
+def verif_id(sid: str, k: int) -> str:
+    return f"v_{sid}_{k}"
+
+
+def multi_id(sid: str) -> str:
+    return f"m_{sid}"
 
 
 def write_pnm(image_rgb: np.ndarray, dst: Path) -> Path:
@@ -35,12 +49,22 @@ def write_pnm(image_rgb: np.ndarray, dst: Path) -> Path:
     return dst
 
 
-def _subject_of(path: Path, source: Path) -> str:
-    """MEDS names carry the subject (S001-01-t10_01); elsewhere the parent folder is the subject."""
-    stem = path.stem
-    if stem[:1] == "S" and "-" in stem:
-        return stem.split("-")[0]
-    return path.parent.name if path.parent != source else stem
+def subject_of(path: Path, source: Path, registry: Path) -> str | None:
+    """Who is in the photo: registry test images by their known identity, otherwise the first
+    sub-folder under the source (MEDS's S001/, a user's folder per person); a file at a source's
+    top level is its own subject. None for NIST's edge-case images, which have no subject."""
+    from ..testdata import IDENTITY
+
+    if source.name == "frvt_edge":
+        return None
+    if source == registry:
+        if path.name not in IDENTITY:
+            raise ConfigError(f"{path}: not a registry test image with a known identity")
+        sid = IDENTITY[path.name]
+    else:
+        rel = path.relative_to(source)
+        sid = rel.parts[0] if len(rel.parts) > 1 else path.stem
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", sid)  # ids are whitespace-separated in NIST's lists
 
 
 def collect_sources(extra: list[Path]) -> list[tuple[Path, Path]]:
@@ -58,10 +82,17 @@ def collect_sources(extra: list[Path]) -> list[tuple[Path, Path]]:
 
 
 def prepare_inputs(out: Path, extra: list[Path], max_images: int = 0) -> Inputs:
+    """Every image of every subject is enrolled and verified; genuine pairs match two different
+    images of one subject, impostor pairs two subjects; multi-image templates hold 2-6 images of
+    one subject and leave one out, to be matched against it."""
     from ..face.image import read_image
+    from ..testdata import test_images
 
+    if any(c.isspace() for c in str(out)):
+        raise ConfigError(f"validation output folder {out} has whitespace, which NIST's input lists cannot hold")
     img_dir = out / "images"
     img_dir.mkdir(parents=True, exist_ok=True)
+    registry = test_images()
     subjects: dict[str, list[Path]] = {}
     edge: list[Path] = []
     pairs = collect_sources(extra)
@@ -69,24 +100,27 @@ def prepare_inputs(out: Path, extra: list[Path], max_images: int = 0) -> Inputs:
         pairs = pairs[:max_images]
     for i, (src, folder) in enumerate(pairs):
         dst = write_pnm(read_image(src), img_dir / f"{i:04d}_{src.stem}")
-        if folder.name == "frvt_edge":
+        sid = subject_of(src, folder, registry)
+        if sid is None:
             edge.append(dst)
         else:
-            subjects.setdefault(_subject_of(src, folder), []).append(dst)
-    if not subjects:
-        raise ConfigError("no images found for validation")
-    rng = random.Random(1)
+            subjects.setdefault(sid, []).append(dst)
+    if len(subjects) < 2:
+        raise ConfigError(f"validation needs images of at least 2 subjects, found {len(subjects)}")
+    if not any(len(imgs) >= 2 for imgs in subjects.values()):
+        raise ConfigError("validation needs a subject with 2 or more images for genuine pairs")
     enroll_rows, verif_rows, multi_rows = [], [], []
     for sid, imgs in sorted(subjects.items()):
-        enroll_rows.append(f"{sid}_e {imgs[0]} facemugshot")
-        verif_rows.append(f"{sid}_v {imgs[-1]} facemugshot")
-        if len(imgs) >= 2:
-            k = min(len(imgs), 6)
-            multi_rows.append(f"{sid}_m " + " ".join(f"{p} facemugshot" for p in imgs[:k]))
+        enroll_rows += [f"{enroll_id(sid, k)} {p} facemugshot" for k, p in enumerate(imgs)]
+        verif_rows += [f"{verif_id(sid, k)} {p} facemugshot" for k, p in enumerate(imgs)]
+        if len(imgs) >= 3:  # image 1 is held out, so the template is matched against an unseen image
+            kept = [imgs[0]] + imgs[2:7]
+            multi_rows.append(f"{multi_id(sid)} " + " ".join(f"{p} facemugshot" for p in kept))
     for j, p in enumerate(edge):  # edge cases are enrolled too: they must not crash
-        enroll_rows.append(f"edge{j}_e {p} faceunknown")
+        enroll_rows.append(f"edge{j} {p} faceunknown")
     multi_person = [f"mp{j} {p} faceunknown" for j, p in enumerate(edge or [imgs[0] for imgs in subjects.values()])]
-    rng.shuffle(verif_rows)
+    random.Random(1).shuffle(verif_rows)
+    kinds = pair_plan(subjects)
 
     def write(name: str, rows: list[str]) -> Path:
         f = out / name
@@ -94,5 +128,25 @@ def prepare_inputs(out: Path, extra: list[Path], max_images: int = 0) -> Inputs:
         return f
 
     return Inputs(out, write("enroll.txt", enroll_rows), write("config_check.txt", enroll_rows[:10]),
-                  write("multi_image.txt", multi_rows or enroll_rows[:2]), write("verif.txt", verif_rows),
-                  write("multi_person.txt", multi_person), subjects)
+                  write("multi_image.txt", multi_rows), write("verif.txt", verif_rows),
+                  write("multi_person.txt", multi_person), subjects, kinds)
+
+
+def pair_plan(subjects: dict[str, list[Path]]) -> dict[tuple[str, str], tuple[str, str]]:
+    """(enroll id, verif id) -> (subject of the enrolled template, genuine | impostor). Ids are
+    template file stems; the match list joins them with the templates folder (see run.py)."""
+    sids = sorted(subjects)
+    kinds: dict[tuple[str, str], tuple[str, str]] = {}
+    for i, sid in enumerate(sids):
+        n = len(subjects[sid])
+        others = [sids[(i + d) % len(sids)] for d in (1, 2) if sids[(i + d) % len(sids)] != sid]
+        for k in range(n):
+            if n >= 2:
+                kinds[(enroll_id(sid, k), verif_id(sid, (k + 1) % n))] = (sid, "genuine")
+            for o in others:
+                kinds[(enroll_id(sid, k), verif_id(o, k % len(subjects[o])))] = (sid, "impostor")
+        if n >= 3:
+            kinds[(multi_id(sid), verif_id(sid, 1))] = (sid, "genuine")
+            for o in others:
+                kinds[(multi_id(sid), verif_id(o, 0))] = (sid, "impostor")
+    return kinds

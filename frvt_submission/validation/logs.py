@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 HEADERS = {
     "template": "id image templateSizeBytes returnCode isLeftEyeAssigned isRightEyeAssigned xleft yleft xright yright",
     "multi": "id image templateSizeBytes returnCode numDetections detectionIndex isLeftEyeAssigned "
@@ -59,4 +61,62 @@ def check_log(path: Path, kind: str, input_list: Path | None, exact_rows: bool =
         bad = [r for r in rows if float(r["simScore"]) < 0 and r["returnCode"] == "0"]
         if bad:
             c.errors.append(f"{path.name}: {len(bad)} negative scores with returnCode 0")
+    return c
+
+
+@dataclass
+class Scores(Check):
+    summary: str = ""
+    ranges: dict = field(default_factory=dict)
+
+
+def template_codes(out: Path, stems: tuple[str, ...] = ("enroll", "verif", "enroll_multi")) -> dict[str, str]:
+    """Template id -> returnCode of the call that wrote the template file last."""
+    return {r["id"]: r["returnCode"] for stem in stems for r in read_log(out / f"{stem}.log", "template")
+            if "id" in r}
+
+
+def check_scores(out: Path, inputs) -> Scores:
+    """What NIST's reviewers look at: for each subject, its genuine scores (two different images of
+    it) above its impostor scores (another subject), over templates that were created (code 0)."""
+    c = Scores()
+    codes = template_codes(out)
+    logged = {(Path(r["enrollTempl"]).stem, Path(r["verifTempl"]).stem): float(r["simScore"])
+              for r in read_log(out / "match.log", "match") if "simScore" in r}
+    per_subject: dict[str, dict[str, list[float]]] = {}
+    by_enrolled: dict[str, dict[str, list[float]]] = {}
+    skipped = 0
+    for (e, v), (sid, kind) in inputs.pair_kinds.items():
+        if (e, v) not in logged:
+            c.errors.append(f"match.log: no score for the planned pair {e} {v}")
+            continue
+        if codes.get(e) != "0" or codes.get(v) != "0":
+            skipped += 1  # a failure template scores as such by design; it says nothing about ranking
+            continue
+        per_subject.setdefault(sid, {}).setdefault(kind, []).append(logged[(e, v)])
+        by_enrolled.setdefault(e, {}).setdefault(kind, []).append(logged[(e, v)])
+    genuine = [x for d in per_subject.values() for x in d.get("genuine", [])]
+    impostor = [x for d in per_subject.values() for x in d.get("impostor", [])]
+    c.rows = len(genuine) + len(impostor)
+    if not genuine or not impostor:
+        c.errors.append(f"scores: {len(genuine)} genuine and {len(impostor)} impostor pairs of created templates; "
+                        f"validation needs both")
+        c.summary = "no genuine/impostor pairs to compare"
+        return c
+    inverted = [sid for sid, d in per_subject.items() if d.get("genuine") and d.get("impostor")
+                and float(np.median(d["genuine"])) <= float(np.median(d["impostor"]))]
+    if inverted:
+        c.errors.append(f"scores: for {len(inverted)} of {len(per_subject)} subjects the median genuine score is "
+                        f"not above the median impostor score ({', '.join(sorted(inverted)[:5])}): "
+                        f"the scores do not separate identities")
+    crossed = [e for e, d in by_enrolled.items() if d.get("genuine") and d.get("impostor")
+               and max(d["genuine"]) <= max(d["impostor"])]
+    if crossed:
+        c.warnings.append(f"scores: {len(crossed)} enrolled templates score an impostor at least as high as "
+                          f"their genuine match ({', '.join(sorted(crossed)[:5])})")
+    c.ranges = {"genuine": [min(genuine), max(genuine), len(genuine)],
+                "impostor": [min(impostor), max(impostor), len(impostor)], "skipped_failed_templates": skipped}
+    c.summary = (f"genuine {min(genuine):.0f}..{max(genuine):.0f} (n={len(genuine)}), "
+                 f"impostor {min(impostor):.0f}..{max(impostor):.0f} (n={len(impostor)})"
+                 + (f", {skipped} pairs with a failed template left out" if skipped else ""))
     return c

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import os
-import platform
 import random
 import shutil
 import stat
@@ -20,9 +19,14 @@ from ..config import Settings
 from ..errors import FrvtError
 from .inputs import Inputs, prepare_inputs
 from .clean_room import run_clean_room
-from .logs import Check, check_log
+from .logs import Check, check_log, check_scores
 from .stand_in import run_root
-from .timing import summarise_timing
+from .summary import write_summary
+from .timing import summarise_timing, timing_inputs
+
+
+# What NIST sets, with the submission root as working directory: nothing else.
+NIST_ENV = {"LD_LIBRARY_PATH": "./lib", "PATH": "/usr/bin:/bin"}
 
 
 def check_layout(root: Path, settings: Settings) -> list[str]:
@@ -65,6 +69,20 @@ def check_isa(config_dir: Path) -> tuple[list, list[str], list[str]]:
     return row, errors, warnings
 
 
+def check_nist_os(root: Path, out: Path) -> tuple[list, list[str]]:
+    """Every ELF in lib/ against NIST's OS (glibc and libstdc++ symbol versions); os.txt records
+    NIST's OS string when they fit, else this host's (and package refuses the failed run)."""
+    from .summary import host_os
+    from .symbols import POLICY_OS, check_symbol_versions
+
+    r = check_symbol_versions(root / "lib")
+    highest = ", ".join(f"{k} {v}" for k, v in sorted(r["highest"].items()))
+    (out / "os.txt").write_text((host_os() if r["problems"] else POLICY_OS) + "\n")
+    row = [f"{POLICY_OS}: {r['objects']} ELF files in lib/ need at most {highest}", "", "", len(r["problems"]),
+           "", "", "ERROR" if r["problems"] else "ok"]
+    return row, [f"lib/ on {POLICY_OS}: {p}" for p in r["problems"]]
+
+
 def check_self_contained(root: Path) -> tuple[list, list[str]]:
     """Every shared object under lib/ resolves inside lib/ or the system (NIST installs nothing)."""
     from .closure import check_closure, folder_mb
@@ -102,13 +120,15 @@ def _threads_of_tree(pid: int) -> int:
 class Runner:
     def __init__(self, driver: Path, root: Path, out: Path, log):
         self.driver, self.root, self.out, self.log = driver, root, out, log
-        self.env = {"LD_LIBRARY_PATH": str(root / "lib"), "PATH": "/usr/bin:/bin"}  # what NIST sets
+        self.env = NIST_ENV
 
     def run(self, action: str, stem: str, input_list: Path, forks: int, config: Path,
-            role: str = "enroll", monitor: bool = False) -> tuple[int, float, int, str]:
+            role: str = "enroll", monitor: bool = False, absolute_config: bool = False) -> tuple[int, float, int, str]:
         tdir = self.out / "templates"
         tdir.mkdir(parents=True, exist_ok=True)
-        cmd = [str(self.driver), action, "-c", str(config), "-o", str(self.out), "-h", stem,
+        # NIST runs from the submission root and passes configDir relative to it ("config").
+        rel_config = str(config) if absolute_config else os.path.relpath(config, self.root)
+        cmd = [str(self.driver), action, "-c", rel_config, "-o", str(self.out), "-h", stem,
                "-i", str(input_list), "-t", str(forks), "-j", str(tdir)]
         if action == "createTemplate":
             cmd[2:2] = ["-x", role]
@@ -126,6 +146,48 @@ class Runner:
         secs = time.perf_counter() - t0
         self.log(f"  {action} {stem}: exit {proc.returncode} in {secs:.1f} s")
         return proc.returncode, secs, peak[0], (stdout + stderr).strip()
+
+
+class Phases:
+    """The driver phases over one submission root: each adds a summary row, errors and warnings."""
+
+    def __init__(self, runner: Runner, rows: list[list], errors: list[str], warnings: list[str]):
+        self.runner, self.rows, self.errors, self.warnings = runner, rows, errors, warnings
+
+    def phase(self, name, action, stem, input_list, forks, config, kind, role="enroll", monitor=False,
+              exact=True) -> int:
+        out = self.runner.out
+        code, secs, threads, text = self.runner.run(action, stem, input_list, forks, config, role, monitor)
+        c = check_log(out / f"{stem}.log", kind, input_list, exact) if code == 0 else Check()
+        if code != 0:
+            c.errors.append(f"{name}: driver exited {code}: {text[-500:]}")
+        elif kind == "template":
+            c.errors += [f"{name}: template {t} was not written"
+                         for t in unwritten_templates(input_list, out / "templates")]
+        if monitor and threads > 2:
+            c.warnings.append(f"{name}: {threads} threads seen (driver + child = 2)")
+        self.errors.extend(c.errors)
+        self.warnings.extend(c.warnings)
+        self.rows.append([name, forks, c.rows, c.nonzero, threads if monitor else "", f"{secs:.1f}",
+                          "ERROR" if c.errors else ("warning" if c.warnings else "ok")])
+        return code
+
+    def config_check(self, input_list: Path) -> None:
+        """NIST's hard-coded-path check (config/ renamed, read-only, passed relative); when it fails,
+        say whether the library would have worked with an absolute path."""
+        root = self.runner.root
+        renamed = renamed_readonly_config(root)
+        try:
+            if self.phase("config check (renamed, 550)", "createTemplate", "config_check", input_list, 1, renamed,
+                          "template") != 0:
+                if self.runner.run("createTemplate", "config_check_absolute", input_list, 1, renamed,
+                                   absolute_config=True)[0] == 0:
+                    self.errors.append(
+                        f"the library initialises with an absolute configDir but not with NIST's relative "
+                        f"one (-c {renamed.name}, run from the submission root): resolve configDir against "
+                        f"the working directory")
+        finally:
+            restore_config(root, renamed)
 
 
 def renamed_readonly_config(root: Path) -> Path:
@@ -147,21 +209,42 @@ def restore_config(root: Path, renamed: Path) -> None:
 def validate(settings: Settings, root: Path, out: Path, extra_images: list[Path], log=print,
              timing_images: int = 40, timing_repeats: int = 1,
              settings_file: Path = paths.SETTINGS_FILE) -> tuple[list[list], list[str], list[str], dict]:
-    """Returns (summary rows, errors, warnings, timing report). Layout, ISA and lib/ checks read
-    root's files; the driver phases and timing run them, or, when this CPU cannot run
-    config/'s instruction set, the same lib/ with a config/ built for this host (stand_in)."""
-    errors = check_layout(root, settings)
-    if errors:
-        return [], errors, [], {}
+    """Returns (summary rows, errors, warnings, timing report) and writes out/summary.json, which
+    ties the result to the files of root's lib/ and config/ (package's gate). Layout, ISA, OS and
+    lib/ checks read root's files; the driver phases and timing run them, or, when this CPU cannot
+    run config/'s instruction set, the same lib/ with a config/ built for this host (stand_in)."""
     if out.exists():
-        shutil.rmtree(out)
+        shutil.rmtree(out)  # no earlier run's logs or summary survive a new one
     out.mkdir(parents=True)
-    (out / "os.txt").write_text(_os_string() + "\n")
+    rows: list[list] = []
+    errors: list[str] = []
+    warnings: list[str] = []
+    timing: dict = {}
+    facts: dict = {}
+    try:
+        timing = _validate(settings, root, out, extra_images, log, timing_images, timing_repeats,
+                           settings_file, rows, errors, warnings, facts)
+    except FrvtError as e:
+        errors.append(str(e))
+    finally:
+        write_summary(out, root, errors, warnings, {**facts, "timing": _timing_facts(timing)})
+    return rows, errors, warnings, timing
+
+
+def _validate(settings, root, out, extra_images, log, timing_images, timing_repeats, settings_file,
+              rows, errors, warnings, facts) -> dict:
+    errors.extend(check_layout(root, settings))
+    if errors:
+        return {}
     isa_row, isa_errors, isa_warnings = check_isa(root / "config")
     errors.extend(isa_errors)
     closure_row, closure_errors = check_self_contained(root)
     errors.extend(closure_errors)
-    rows, warnings = [isa_row, closure_row], list(isa_warnings)
+    os_row, os_errors = check_nist_os(root, out)
+    errors.extend(os_errors)
+    rows += [isa_row, closure_row, os_row]
+    warnings.extend(isa_warnings)
+    submitted = root
     root, stand_in = run_root(root, settings_file, log)
     if stand_in:
         warnings.append(f"this CPU lacks {', '.join(stand_in['lacks'])}: the driver phases and timing ran a "
@@ -169,30 +252,17 @@ def validate(settings: Settings, root: Path, out: Path, extra_images: list[Path]
                         f"CPU of the submitted class to check it)")
         rows.append([f"ISA: this CPU cannot run config/; the phases below ran a stand-in built for "
                      f"{stand_in['built_for']}", "", "", "", "", "", "warning"])
-    log("== preparing NIST-format inputs")
+    log("== preparing NIST-format inputs (subjects from known identities and folders)")
     inputs = prepare_inputs(out / "input", extra_images)
+    n_images = sum(len(v) for v in inputs.subjects.values())
+    log(f"   {len(inputs.subjects)} subjects, {n_images} images, "
+        f"{sum(k == 'genuine' for _, k in inputs.pair_kinds.values())} genuine and "
+        f"{sum(k == 'impostor' for _, k in inputs.pair_kinds.values())} impostor pairs")
     driver = build_driver(root / "lib" / settings.submission.library_name, paths.BUILD / "validate11", log)
-    runner = Runner(driver, root, out, log)
-
-    def phase(name, action, stem, input_list, forks, config, kind, role="enroll", monitor=False, exact=True):
-        code, secs, threads, text = runner.run(action, stem, input_list, forks, config, role, monitor)
-        c = check_log(out / f"{stem}.log", kind, input_list, exact) if code == 0 else Check()
-        if code != 0:
-            c.errors.append(f"{name}: driver exited {code}: {text[-500:]}")
-        if monitor and threads > 2:
-            c.warnings.append(f"{name}: {threads} threads seen (driver + child = 2)")
-        errors.extend(c.errors)
-        warnings.extend(c.warnings)
-        rows.append([name, forks, c.rows, c.nonzero, threads if monitor else "", f"{secs:.1f}",
-                     "ERROR" if c.errors else ("warning" if c.warnings else "ok")])
-
+    phases = Phases(Runner(driver, root, out, log), rows, errors, warnings)
+    phase = phases.phase
     log("== phase: renamed read-only config")
-    renamed = renamed_readonly_config(root)
-    try:
-        phase("config check (renamed, 550)", "createTemplate", "config_check", inputs.config_check, 1, renamed,
-              "template")
-    finally:
-        restore_config(root, renamed)
+    phases.config_check(inputs.config_check)
     config = root / "config"
     log("== phase: enrolment (thread monitor)")
     phase("enroll, 1 process", "createTemplate", "enroll_1proc", inputs.enroll, 1, config, "template", monitor=True)
@@ -200,13 +270,21 @@ def validate(settings: Settings, root: Path, out: Path, extra_images: list[Path]
     log("== phase: 4 forks")
     phase("enroll, 4 forks", "createTemplate", "enroll", inputs.enroll, 4, config, "template")
     phase("verif, 4 forks", "createTemplate", "verif", inputs.verif, 4, config, "template", role="verif")
-    match_list = _match_list(out, inputs)
-    phase("match, 4 forks", "match", "match", match_list, 4, config, "match")
+    phase("match, 4 forks", "match", "match", _match_list(out, inputs), 4, config, "match")
+    scores = check_scores(out, inputs)
+    errors.extend(scores.errors)
+    warnings.extend(scores.warnings)
+    rows.append([f"scores: {scores.summary}", "", scores.rows, "", "", "",
+                 "ERROR" if scores.errors else ("warning" if scores.warnings else "ok")])
+    facts["scores"] = scores.ranges
     log("== phase: multi-person")
     phase("multi-person templates", "createMultiTemplates", "verif_multiperson", inputs.multi_person, 1, config,
           "multi", exact=False)
     mp_list = _multiperson_match_list(out, inputs)
-    phase("multi-person match", "match", "match_multiperson", mp_list, 1, config, "match")
+    if mp_list is None:
+        errors.append("multi-person match: verif_multiperson.log lists no templates to match")
+    else:
+        phase("multi-person match", "match", "match_multiperson", mp_list, 1, config, "match")
     log("== phase: clean room (interpreter, venv and project hidden)")
     status, detail = run_clean_room(root, driver, _first_images(inputs.enroll, 4))
     if status == "ERROR":
@@ -214,12 +292,20 @@ def validate(settings: Settings, root: Path, out: Path, extra_images: list[Path]
     elif status == "skipped":
         warnings.append(f"clean-room check skipped: {detail}")
     rows.append(["clean room: only lib/ + config/ (" + detail[:60] + ")", 2, "", "", "", "", status])
-    log("== phase: single-core timing")
-    timing = _timing(driver, root, out, inputs, settings, timing_images, timing_repeats, log)
+    log("== phase: single-core timing (every size class, real faces enlarged to >= 5 MP among them)")
+    timing = run_timing(driver, root, out, timing_inputs(out / "input" / "timing", timing_images, n_large=4),
+                        settings, timing_repeats)
     errors.extend(timing.get("errors", []))
     if stand_in:
         timing["stand_in"] = stand_in
-    return rows, errors, warnings, timing
+    facts["validated"] = str(submitted)
+    return timing
+
+
+def unwritten_templates(input_list: Path, tdir: Path) -> list[str]:
+    """Template files the driver should have written for the list's ids and did not."""
+    ids = [ln.split()[0] for ln in input_list.read_text().splitlines() if ln.strip()]
+    return [f"{i}.template" for i in ids if not (tdir / f"{i}.template").is_file()]
 
 
 def _first_images(input_list: Path, n: int) -> list[Path]:
@@ -227,56 +313,41 @@ def _first_images(input_list: Path, n: int) -> list[Path]:
 
 
 def _match_list(out: Path, inputs: Inputs) -> Path:
-    """Genuine (same subject) and impostor (next subject) pairs of enrol/verif templates."""
+    """The planned genuine and impostor pairs, as template paths (the enrolled one first)."""
     t = out / "templates"
-    sids = sorted(inputs.subjects)
-    rows = []
-    for i, sid in enumerate(sids):
-        rows.append(f"{t / (sid + '_e.template')} {t / (sid + '_v.template')}")
-        other = sids[(i + 1) % len(sids)]
-        rows.append(f"{t / (sid + '_e.template')} {t / (other + '_v.template')}")
-    f = out / "input" / "match.txt"
+    rows = [f"{t / (e + '.template')} {t / (v + '.template')}" for e, v in inputs.pair_kinds]
+    f = inputs.folder / "match.txt"
     f.write_text("\n".join(rows) + "\n")
     return f
 
 
-def _multiperson_match_list(out: Path, inputs: Inputs) -> Path:
-    """Each multi-person template (ids from step 8's log) against the enrolment templates."""
+def _multiperson_match_list(out: Path, inputs: Inputs) -> Path | None:
+    """Each multi-person template (ids from step 8's log) against enrolment templates; None when
+    the log lists none (the phase then fails: there is nothing NIST could match)."""
+    from .inputs import enroll_id
     from .logs import read_log
 
     t = out / "templates"
     mp = [r["id"] for r in read_log(out / "verif_multiperson.log", "multi") if "id" in r]
-    enrolled = [s + "_e" for s in sorted(inputs.subjects)][:5]
+    if not mp:
+        return None
+    enrolled = [enroll_id(s, 0) for s in sorted(inputs.subjects)][:5]
     rows = [f"{t / (e + '.template')} {t / (m + '.template')}" for m in mp for e in enrolled]
-    f = out / "input" / "match_multiperson.txt"
-    f.write_text("\n".join(rows or ["none none"]) + "\n")
+    f = inputs.folder / "match_multiperson.txt"
+    f.write_text("\n".join(rows) + "\n")
     return f
 
 
-def _timing(driver, root, out, inputs, settings, n_images, repeats, log) -> dict:
-    lines = [ln for ln in inputs.enroll.read_text().splitlines() if ln.strip()][:n_images]
-    lst = out / "input" / "timing.txt"
-    lst.write_text("\n".join(lines) + "\n")
-    return run_timing(driver, root, out, lst, settings, repeats)
+def _timing_facts(timing: dict) -> dict:
+    return {k: timing[k] for k in ("median_ms", "match_us", "threads", "peak_rss_mb", "table") if k in timing}
 
 
 def run_timing(driver: Path, root: Path, out: Path, input_list: Path, settings: Settings, repeats: int = 1,
                core: int = 0) -> dict:
     """NIST's measurement: one process pinned to one core, single-image calls, std::chrono per call."""
-    cmd = ["taskset", "-c", str(core), str(driver), "timing", "-c", str(root / "config"), "-o", str(out),
+    cmd = ["taskset", "-c", str(core), str(driver), "timing", "-c", "config", "-o", str(out),
            "-h", "timing", "-i", str(input_list), "-r", str(repeats)]
-    proc = subprocess.run(cmd, cwd=root, env={"LD_LIBRARY_PATH": str(root / "lib"), "PATH": "/usr/bin:/bin"},
-                          capture_output=True, text=True)
+    proc = subprocess.run(cmd, cwd=root, env=NIST_ENV, capture_output=True, text=True)
     if proc.returncode != 0:
         return {"errors": [f"timing run failed: {proc.stderr[-500:]}"]}
     return summarise_timing(out, settings.submission.budget_template_ms, settings.submission.budget_match_ms)
-
-
-def _os_string() -> str:
-    try:
-        for line in Path("/etc/os-release").read_text().splitlines():
-            if line.startswith("PRETTY_NAME="):
-                return line.split("=", 1)[1].strip('"')
-    except OSError:
-        pass
-    return platform.platform()

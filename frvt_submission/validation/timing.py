@@ -18,8 +18,14 @@ def size_class(width: int, height: int) -> str:
     return "large (>=5 MP)"
 
 
+# Longest side that puts a photo in a size class (aspect ratios 1:1 to 2:1 stay inside it).
+CLASS_LONG_SIDE = {"tiny (<0.1 MP)": 300, "small (<1 MP)": 900, "medium (1-5 MP)": 2000}
+LARGE = (3000, 4500)  # NIST's 3000x4500-class photos
+
+
 def timing_inputs(folder: Path, n_images: int, n_large: int) -> Path:
-    """A list of real photos as PPM at their own sizes, plus some enlarged to 3000x4500."""
+    """Real photos as PPM: n_large enlarged to 3000x4500, and, for each other size class none of
+    the photos is in at its own size, one photo rescaled into it, so every class is timed."""
     import cv2
 
     from ..face.image import read_image
@@ -28,13 +34,19 @@ def timing_inputs(folder: Path, n_images: int, n_large: int) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     photos = [p for p, src in collect_sources([]) if src.name != "frvt_edge"]
     step = max(1, len(photos) // max(n_images, 1))
-    chosen = photos[::step][:n_images]
+    images = [(p, read_image(p)) for p in photos[::step][:n_images]]
+    own = {size_class(img.shape[1], img.shape[0]) for _, img in images[n_large:]}
+    missing = [c for c in CLASS_LONG_SIDE if c not in own]
     rows = []
-    for i, p in enumerate(chosen):
-        img = read_image(p)
-        if i < n_large:  # NIST sends 3000x4500-class photos; enlarge real ones to that size
-            img = cv2.resize(img, (3000, 4500) if img.shape[0] >= img.shape[1] else (4500, 3000),
-                             interpolation=cv2.INTER_LINEAR)
+    for i, (p, img) in enumerate(images):
+        h, w = img.shape[:2]
+        if i < n_large:
+            size = LARGE if h >= w else LARGE[::-1]
+            img = cv2.resize(img, size, interpolation=cv2.INTER_LINEAR)
+        elif missing:
+            scale = CLASS_LONG_SIDE[missing.pop(0)] / max(h, w)
+            img = cv2.resize(img, (round(w * scale), round(h * scale)),
+                             interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
         rows.append(f"t{i} {write_pnm(img, folder / f't{i:03d}_{p.stem}')} faceunknown")
     lst = folder / "timing.txt"
     lst.write_text("\n".join(rows) + "\n")

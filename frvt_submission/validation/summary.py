@@ -1,0 +1,87 @@
+"""validation/summary.json: a run's result tied to the SHA-256 of every file in lib/ and config/; package's gate."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import platform
+import sys
+import time
+from pathlib import Path
+
+SUMMARY_FILE = "summary.json"
+GATED = ("lib", "config")  # what NIST runs; doc/ is prose and may change after validation
+
+
+def host_os() -> str:
+    """This machine's OS as /etc/os-release names it (NIST's script compares such strings)."""
+    try:
+        for line in Path("/etc/os-release").read_text().splitlines():
+            if line.startswith("PRETTY_NAME="):
+                return line.split("=", 1)[1].strip('"')
+    except OSError:
+        pass
+    return platform.platform()
+
+
+def host_facts() -> dict:
+    from ..compile.isa_class import host_cpu_name
+
+    return {"os": host_os(), "kernel": platform.release(), "cpu": host_cpu_name(),
+            "python": platform.python_version(), "executable": sys.executable}
+
+
+def file_hashes(root: Path) -> dict[str, str]:
+    """'lib/<path>' -> SHA-256 for every file under root's lib/ and config/ (links by their target's bytes)."""
+    hashes = {}
+    for folder in GATED:
+        base = root / folder
+        for p in sorted(base.rglob("*")) if base.is_dir() else []:
+            if p.is_file():
+                h = hashlib.sha256()
+                with p.open("rb") as f:
+                    for chunk in iter(lambda: f.read(1 << 20), b""):
+                        h.update(chunk)
+                hashes[p.relative_to(root).as_posix()] = h.hexdigest()
+    return hashes
+
+
+def write_summary(out: Path, root: Path, errors: list[str], warnings: list[str], facts: dict) -> Path:
+    from .symbols import POLICY_OS
+
+    data = {"result": "failed" if errors else "passed", "errors": errors, "warnings": warnings,
+            "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "nist_os": POLICY_OS, "build_host": host_facts(),
+            **facts, "files": file_hashes(root)}
+    f = out / SUMMARY_FILE
+    f.write_text(json.dumps(data, indent=1) + "\n")
+    return f
+
+
+def _listed(names: list[str], n: int = 5) -> str:
+    return ", ".join(names[:n]) + (f" and {len(names) - n} more" if len(names) > n else "")
+
+
+def gate(out: Path, root: Path) -> list[str]:
+    """Why package must refuse root's lib/ + config/: no validation, a failed one, or files changed since."""
+    f = out / SUMMARY_FILE
+    if not f.is_file():
+        return [f"no validation summary ({f}): run validation/validate.sh first"]
+    try:
+        data = json.loads(f.read_text())
+        recorded = dict(data["files"])
+        result = data["result"]
+    except (ValueError, KeyError, TypeError) as e:
+        return [f"{f} is unreadable ({e}): run validation/validate.sh again"]
+    reasons = []
+    if result != "passed":
+        errs = data.get("errors") or ["(no error recorded)"]
+        reasons.append(f"the last validation failed with {len(errs)} error(s), the first: {errs[0]}")
+    now = file_hashes(root)
+    changed = sorted(k for k in now.keys() & recorded.keys() if now[k] != recorded[k])
+    added, removed = sorted(now.keys() - recorded.keys()), sorted(recorded.keys() - now.keys())
+    if changed or added or removed:
+        parts = [f"{label}: {_listed(names)}" for label, names in
+                 (("changed", changed), ("added", added), ("removed", removed)) if names]
+        reasons.append(f"the validation is stale, lib/ or config/ differ from what it validated "
+                       f"({'; '.join(parts)}): run validation/validate.sh again")
+    return reasons

@@ -1,0 +1,167 @@
+"""Validation that fails when NIST would: real subjects, relative -c, lost templates, score order, sizes."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from frvt_submission import paths
+from frvt_submission.validation.inputs import enroll_id, multi_id, prepare_inputs, verif_id
+from frvt_submission.validation.logs import check_scores
+from frvt_submission.validation.run import Phases, Runner, build_driver, unwritten_templates
+from frvt_submission.validation.timing import size_class, timing_inputs
+
+
+@pytest.fixture
+def registry_only(monkeypatch, tmp_path, test_images):
+    """Validation inputs as on a fresh clone: the registry images only, whatever ../shared holds."""
+    monkeypatch.setattr(paths, "SHARED_DATA", tmp_path / "no-shared")
+    return test_images
+
+
+def _images_of(input_list: Path) -> dict[str, list[str]]:
+    rows = [ln.split() for ln in input_list.read_text().splitlines() if ln.strip()]
+    return {w[0]: w[1::2] for w in rows}
+
+
+def test_inputs_pair_different_images_of_real_subjects(registry_only, tmp_path):
+    inputs = prepare_inputs(tmp_path / "in", [])
+    assert {s: len(v) for s, v in inputs.subjects.items()} == {"obama": 6, "biden": 1}
+    images = {**_images_of(inputs.enroll), **_images_of(inputs.verif), **_images_of(inputs.multi_image)}
+    subject = {str(p): s for s, ps in inputs.subjects.items() for p in ps}
+    kinds = list(inputs.pair_kinds.items())
+    assert sum(k == "genuine" for _, (_, k) in kinds) >= 6 and sum(k == "impostor" for _, (_, k) in kinds) >= 7
+    for (e, v), (sid, kind) in kinds:
+        assert {subject[p] for p in images[e]} == {sid}
+        if kind == "genuine":  # two different images of one subject
+            assert subject[images[v][0]] == sid and images[v][0] not in images[e], (e, v)
+        else:
+            assert subject[images[v][0]] != sid, (e, v)
+    multi = images[multi_id("obama")]
+    assert 2 <= len(multi) <= 6 and {subject[p] for p in multi} == {"obama"}
+    assert images[verif_id("obama", 1)][0] not in multi  # held out for the multi-image genuine pair
+
+
+def test_user_folders_are_subjects(registry_only, tmp_path, test_images):
+    extra = tmp_path / "mine"
+    for person, names in {"alice": ["obama.jpg", "obama2.jpg"], "bob": ["biden.jpg"]}.items():
+        (extra / person).mkdir(parents=True)
+        for n in names:
+            os.link(test_images / n, extra / person / n)
+    inputs = prepare_inputs(tmp_path / "in", [extra])
+    assert len(inputs.subjects["alice"]) == 2 and len(inputs.subjects["bob"]) == 1
+    assert (enroll_id("alice", 0), verif_id("alice", 1)) in inputs.pair_kinds
+
+
+def test_phases_on_real_faces_and_a_lost_template(built, registry_only, tmp_path):
+    """Genuine above impostor on the real library; constant scores and a deleted template fail."""
+    inputs = prepare_inputs(tmp_path / "in", [])
+    out = tmp_path / "out"
+    rows, errors, warnings = [], [], []
+    phases = Phases(Runner(built["driver"], paths.ROOT, out, lambda m: None), rows, errors, warnings)
+    config = paths.SUB_CONFIG
+    for name, lst, role in (("enroll", inputs.enroll, "enroll"), ("verif", inputs.verif, "verif"),
+                            ("enroll_multi", inputs.multi_image, "enroll")):
+        assert phases.phase(name, "createTemplate", name, lst, 2, config, "template", role=role) == 0, errors
+    from frvt_submission.validation.run import _match_list
+
+    match_list = _match_list(out, inputs)
+    assert phases.phase("match", "match", "match", match_list, 2, config, "match") == 0, errors
+    assert errors == []
+    scores = check_scores(out, inputs)
+    assert scores.errors == [], scores.errors
+    g_lo, g_hi, _ = scores.ranges["genuine"]
+    i_lo, i_hi, _ = scores.ranges["impostor"]
+    assert g_lo > i_hi, scores.summary  # obama's photos vs biden's: no overlap on the registry set
+
+    # A library whose scores do not separate identities fails the check.
+    log = out / "match.log"
+    lines = log.read_text().splitlines()
+    log.write_text("\n".join([lines[0]] + [" ".join(ln.split()[:2] + ["500000", "0"]) for ln in lines[1:]]) + "\n")
+    assert any("do not separate identities" in e for e in check_scores(out, inputs).errors)
+
+    # A template that was never written stops the match phase, naming the file.
+    lost = out / "templates" / f"{verif_id('obama', 1)}.template"
+    lost.unlink()
+    assert unwritten_templates(inputs.verif, out / "templates") == [lost.name]
+    assert phases.phase("match", "match", "match", match_list, 2, config, "match") != 0
+    assert any("cannot read template" in e and lost.name in e for e in errors), errors
+
+
+STUB = r"""
+#include <frvt11.h>
+#include <sys/stat.h>
+using namespace FRVT;
+// A library that opens configDir only when given an absolute path: NIST passes a relative one.
+class Stub : public FRVT_11::Interface {
+public:
+    ReturnStatus initialize(const std::string &dir) override {
+        struct stat st;
+        if (dir.empty() || dir[0] != '/' || ::stat(dir.c_str(), &st) != 0)
+            return ReturnStatus(ReturnCode::ConfigError, "configDir must be absolute");
+        return ReturnStatus(ReturnCode::Success);
+    }
+    ReturnStatus createFaceTemplate(const std::vector<Image> &faces, TemplateRole, std::vector<uint8_t> &t,
+                                    std::vector<EyePair> &eyes) override {
+        t.assign(8, 1);
+        eyes.assign(faces.size(), EyePair(true, true, 1, 1, 2, 1));
+        return ReturnStatus(ReturnCode::Success);
+    }
+    ReturnStatus createIrisTemplate(const std::vector<Image> &, TemplateRole, std::vector<uint8_t> &,
+                                    std::vector<IrisAnnulus> &) override {
+        return ReturnStatus(ReturnCode::NotImplemented);
+    }
+    ReturnStatus createFaceTemplate(const Image &, TemplateRole, std::vector<std::vector<uint8_t>> &t,
+                                    std::vector<EyePair> &eyes) override {
+        t.assign(1, std::vector<uint8_t>(8, 1));
+        eyes.assign(1, EyePair());
+        return ReturnStatus(ReturnCode::Success);
+    }
+    ReturnStatus matchTemplates(const std::vector<uint8_t> &, const std::vector<uint8_t> &, double &s) override {
+        s = 1.0;
+        return ReturnStatus(ReturnCode::Success);
+    }
+};
+std::shared_ptr<FRVT_11::Interface> FRVT_11::Interface::getImplementation() { return std::make_shared<Stub>(); }
+"""
+
+
+def _config_check(driver: Path, root: Path, out: Path, image: Path) -> list[str]:
+    lst = out.parent / "config_check.txt"
+    lst.write_text(f"c0 {image} facemugshot\n")
+    errors: list[str] = []
+    Phases(Runner(driver, root, out, lambda m: None), [], errors, []).config_check(lst)
+    assert (root / "config").is_dir()  # restored after the rename
+    return errors
+
+
+def test_config_check_runs_relative_and_names_an_absolute_only_library(built, ppm_images, tmp_path):
+    # The real library initialises from NIST's relative -c <random name>.
+    assert _config_check(built["driver"], paths.ROOT, tmp_path / "real", ppm_images["obama"]) == []
+    root = tmp_path / "stub"
+    (root / "lib").mkdir(parents=True)
+    (root / "config").mkdir()
+    (root / "config" / "x.txt").write_text("x")
+    src = tmp_path / "stub.cpp"
+    src.write_text(STUB)
+    lib = root / "lib" / "libfrvt_11_stub_001.so"
+    subprocess.run(["g++", "-std=c++20", "-shared", "-fPIC", "-I", str(paths.ROOT / "cpp_api" / "include"),
+                    str(src), "-o", str(lib)], check=True)
+    driver = build_driver(lib, tmp_path / "stub-driver", lambda m: None)
+    errors = _config_check(driver, root, tmp_path / "stub-out", ppm_images["obama"])
+    assert any("absolute configDir but not with NIST's relative one" in e for e in errors), errors
+    assert any("configDir must be absolute" in e for e in errors), errors  # the library's own words
+
+
+def test_timing_inputs_cover_every_size_class(registry_only, tmp_path):
+    lst = timing_inputs(tmp_path / "t", 7, n_large=1)
+    classes = set()
+    for line in lst.read_text().splitlines():
+        with open(line.split()[1], "rb") as f:
+            f.readline()
+            w, h = map(int, f.readline().split())
+        classes.add(size_class(w, h))
+    assert classes == {"tiny (<0.1 MP)", "small (<1 MP)", "medium (1-5 MP)", "large (>=5 MP)"}
