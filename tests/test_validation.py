@@ -165,3 +165,29 @@ def test_timing_inputs_cover_every_size_class(registry_only, tmp_path):
             w, h = map(int, f.readline().split())
         classes.add(size_class(w, h))
     assert classes == {"tiny (<0.1 MP)", "small (<1 MP)", "medium (1-5 MP)", "large (>=5 MP)"}
+
+
+def test_a_library_needing_glibc_2_40_fails_nists_os_check(tmp_path):
+    """check_nist_os names the file; os.txt then holds this host's OS, not NIST's."""
+    from frvt_submission.validation.run import check_nist_os
+    from frvt_submission.validation.summary import host_os
+    from frvt_submission.validation.symbols import POLICY_OS
+
+    root, out = tmp_path / "root", tmp_path / "out"
+    (root / "lib").mkdir(parents=True)
+    out.mkdir()
+    src = tmp_path / "t.c"  # pthread_create is GLIBC_2.34 since glibc 2.34
+    src.write_text("#include <pthread.h>\nstatic void *r(void *a) { return a; }\n"
+                   "int go(void) { pthread_t t; return pthread_create(&t, 0, r, 0); }\n")
+    lib = root / "lib" / "libneeds.so"
+    subprocess.run(["gcc", "-shared", "-fPIC", str(src), "-o", str(lib)], check=True)
+    row, errors = check_nist_os(root, out)
+    assert errors == [] and row[-1] == "ok"
+    assert (out / "os.txt").read_text().strip() == POLICY_OS
+    data = lib.read_bytes()
+    assert b"GLIBC_2.34\0" in data
+    lib.write_bytes(data.replace(b"GLIBC_2.34\0", b"GLIBC_2.40\0"))  # same length: offsets stay valid
+    row, errors = check_nist_os(root, out)
+    assert row[-1] == "ERROR" and len(errors) == 1
+    assert "libneeds.so needs GLIBC_2.40 > 2.39" in errors[0] and POLICY_OS in errors[0]
+    assert (out / "os.txt").read_text().strip() == host_os()
