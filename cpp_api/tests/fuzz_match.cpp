@@ -1,11 +1,19 @@
-// Fuzz the native template parser/matcher (built with -fsanitize=address,undefined):
-// random, truncated, bit-flipped and length-changed templates must never read out
-// of bounds and must score -1 unless both are well formed.
-// Usage: fuzz_match [iterations] [seed]
+// Fuzz the native template parser/matcher (built with -fsanitize=address,undefined) by
+// mutating VALID templates: real ones written by the library plus synthetic ones of other
+// dimensions and a failure template. Bit flips, header-field rewrites, truncation,
+// extension, dim rewritten to fit the new length, splices and special floats, stacked.
+// Every outcome must be Ok with a score in [0, SCORE_MAX] or a rejection with FAILED_SCORE,
+// and match(a, b) must equal match(b, a). Counts the mutants that get past the magic and
+// version check, that parse completely, and that parse with another dim than their seed,
+// so a caller can tell the fuzz reached the deep code.
+// Usage: fuzz_match iterations seed [template file ...]
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
 #include <iostream>
+#include <iterator>
+#include <limits>
 #include <random>
 #include <vector>
 
@@ -13,55 +21,200 @@
 #include "template_match.h"
 
 using frvt_bridge::MatchOutcome;
+using Bytes = std::vector<uint8_t>;
+
+namespace {
+
+template <typename T>
+void put(Bytes &t, size_t at, T v) {
+    if (at + sizeof(T) <= t.size()) std::memcpy(t.data() + at, &v, sizeof(T));
+}
+
+template <typename T>
+T get(const Bytes &t, size_t at) {
+    T v{};
+    if (at + sizeof(T) <= t.size()) std::memcpy(&v, t.data() + at, sizeof(T));
+    return v;
+}
+
+Bytes synthetic(uint32_t dim, std::mt19937 &rng) {
+    Bytes t(FRVT_TEMPLATE_HEADER_SIZE + 4ull * dim, 0);
+    put<uint32_t>(t, 0, FRVT_TEMPLATE_MAGIC);
+    put<uint16_t>(t, 4, FRVT_TEMPLATE_VERSION);
+    put<uint32_t>(t, 8, dim);
+    put<uint16_t>(t, 12, 1);
+    std::normal_distribution<float> normal;
+    std::vector<float> v(dim);
+    double norm = 0;
+    for (auto &x : v) {
+        x = normal(rng);
+        norm += static_cast<double>(x) * x;
+    }
+    for (uint32_t i = 0; i < dim; ++i) put<float>(t, FRVT_TEMPLATE_HEADER_SIZE + 4 * i, v[i] / std::sqrt(norm));
+    return t;
+}
+
+Bytes failure() {
+    Bytes t(FRVT_TEMPLATE_HEADER_SIZE, 0);
+    put<uint32_t>(t, 0, FRVT_TEMPLATE_MAGIC);
+    put<uint16_t>(t, 4, FRVT_TEMPLATE_VERSION);
+    put<uint16_t>(t, 6, FRVT_TEMPLATE_FLAG_FAILED);
+    return t;
+}
+
+struct Mutator {
+    std::mt19937 &rng;
+    const std::vector<Bytes> &seeds;
+
+    size_t below(size_t n) { return n ? rng() % n : 0; }
+
+    // Values next to the limits the parser checks (0, 1, MAX_DIM, sign bit, all ones).
+    uint32_t interesting(uint32_t current) {
+        static const uint32_t picks[] = {0, 1, 2, 127, 128, 129, 512, FRVT_TEMPLATE_MAX_DIM,
+                                         FRVT_TEMPLATE_MAX_DIM + 1, 0x7FFF, 0x8000, 0xFFFF, 0x7FFFFFFF,
+                                         0x80000000u, 0xFFFFFFFFu};
+        switch (below(3)) {
+            case 0: return picks[below(std::size(picks))];
+            case 1: return current + static_cast<uint32_t>(below(9)) - 4;
+            default: return static_cast<uint32_t>(rng());
+        }
+    }
+
+    void once(Bytes &t) {
+        const size_t hs = FRVT_TEMPLATE_HEADER_SIZE;
+        switch (below(10)) {
+            case 0:  // flip payload bits
+                for (size_t k = 1 + below(8); k > 0 && t.size() > hs; --k)
+                    t[hs + below(t.size() - hs)] ^= static_cast<uint8_t>(1u << below(8));
+                break;
+            case 1:  // flip header bits (magic included, now and then)
+                if (!t.empty()) t[below(std::min(t.size(), hs))] ^= static_cast<uint8_t>(1u << below(8));
+                break;
+            case 2: {  // rewrite one header field: version, flags, dim, n_images or reserved
+                static const size_t at[] = {4, 6, 8, 12, 14};
+                const size_t f = at[below(5)];
+                if (f == 8)
+                    put<uint32_t>(t, 8, interesting(get<uint32_t>(t, 8)));
+                else
+                    put<uint16_t>(t, f, static_cast<uint16_t>(interesting(get<uint16_t>(t, f))));
+                break;
+            }
+            case 3:  // truncate: anywhere, or by whole floats
+                t.resize(below(2) ? below(t.size() + 1) : (t.size() >= 4 * 4 ? t.size() - 4 * (1 + below(4)) : 0));
+                break;
+            case 4:  // extend with random bytes or whole floats
+                t.resize(t.size() + (below(2) ? 1 + below(64) : 4 * (1 + below(16))), static_cast<uint8_t>(rng()));
+                break;
+            case 5:  // make dim agree with the length again: a consistent header of another size
+                if (t.size() >= hs) put<uint32_t>(t, 8, static_cast<uint32_t>((t.size() - hs) / 4));
+                break;
+            case 6: {  // splice: this one's head, another seed's tail
+                const Bytes &o = seeds[below(seeds.size())];
+                const size_t cut = below(std::min(t.size(), o.size()) + 1);
+                Bytes s(t.begin(), t.begin() + static_cast<long>(cut));
+                s.insert(s.end(), o.begin() + static_cast<long>(cut), o.end());
+                t.swap(s);
+                break;
+            }
+            case 7: {  // special floats in the payload
+                static const float specials[] = {std::numeric_limits<float>::quiet_NaN(),
+                                                 std::numeric_limits<float>::infinity(),
+                                                 -std::numeric_limits<float>::infinity(),
+                                                 std::numeric_limits<float>::denorm_min(),
+                                                 std::numeric_limits<float>::max(), -0.0f, 1e30f};
+                if (t.size() >= hs + 4) put<float>(t, hs + 4 * below((t.size() - hs) / 4), specials[below(7)]);
+                break;
+            }
+            case 8:  // mark failed: with its payload, or as a proper failure template
+                put<uint16_t>(t, 6, static_cast<uint16_t>(get<uint16_t>(t, 6) | FRVT_TEMPLATE_FLAG_FAILED));
+                if (below(2) && t.size() >= hs) {
+                    t.resize(hs);
+                    put<uint32_t>(t, 8, 0);
+                }
+                break;
+            default:  // rarely: bytes that were never a template
+                if (below(4) == 0) {
+                    t.resize(below(700));
+                    for (auto &b : t) b = static_cast<uint8_t>(rng());
+                }
+        }
+    }
+
+    Bytes mutant(const Bytes &seed) {
+        Bytes t = seed;
+        for (size_t k = 1 + below(3); k > 0; --k) once(t);
+        return t;
+    }
+};
+
+bool past_magic(const Bytes &t) {
+    return t.size() >= FRVT_TEMPLATE_HEADER_SIZE && get<uint32_t>(t, 0) == FRVT_TEMPLATE_MAGIC &&
+           get<uint16_t>(t, 4) == FRVT_TEMPLATE_VERSION;
+}
+
+// Exact-size heap copies (nullptr when empty) so ASan sees any read past either end.
+MatchOutcome match(const Bytes &a, const Bytes &b, double &score) {
+    uint8_t *pa = a.empty() ? nullptr : static_cast<uint8_t *>(std::malloc(a.size()));
+    uint8_t *pb = b.empty() ? nullptr : static_cast<uint8_t *>(std::malloc(b.size()));
+    if (pa) std::memcpy(pa, a.data(), a.size());
+    if (pb) std::memcpy(pb, b.data(), b.size());
+    score = 12345.0;
+    const MatchOutcome r = frvt_bridge::match_templates(pa, a.size(), pb, b.size(), score);
+    std::free(pa);
+    std::free(pb);
+    return r;
+}
+
+bool sane(MatchOutcome r, double score) {
+    return r == MatchOutcome::Ok ? (std::isfinite(score) && score >= 0 && score <= FRVT_TEMPLATE_SCORE_MAX)
+                                 : score == FRVT_TEMPLATE_FAILED_SCORE;
+}
+
+}  // namespace
 
 int main(int argc, char **argv) {
     const long iterations = argc > 1 ? std::atol(argv[1]) : 200000;
     std::mt19937 rng(argc > 2 ? std::atoi(argv[2]) : 1);
-    std::vector<uint8_t> valid(FRVT_TEMPLATE_HEADER_SIZE + 4 * 128, 0);
-    const uint32_t magic = FRVT_TEMPLATE_MAGIC, dim = 128;
-    const uint16_t version = FRVT_TEMPLATE_VERSION;
-    std::memcpy(valid.data(), &magic, 4);
-    std::memcpy(valid.data() + 4, &version, 2);
-    std::memcpy(valid.data() + 8, &dim, 4);
-    for (int i = 0; i < 128; ++i) {
-        const float v = 1.0f / std::sqrt(128.0f);
-        std::memcpy(valid.data() + FRVT_TEMPLATE_HEADER_SIZE + 4 * i, &v, 4);
+    std::vector<Bytes> seeds;
+    for (int i = 3; i < argc; ++i) {
+        std::ifstream in(argv[i], std::ios::binary);
+        Bytes t((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+        double s;
+        if (t.empty() || match(t, t, s) == MatchOutcome::BadFormat) {
+            std::cerr << "seed " << argv[i] << " is not a well-formed template\n";
+            return 2;
+        }
+        seeds.push_back(t);
     }
-    long ok = 0, rejected = 0, bad_scores = 0;
+    const size_t real = seeds.size();
+    for (uint32_t dim : {1u, 64u, 128u, 512u}) seeds.push_back(synthetic(dim, rng));
+    seeds.push_back(failure());
+    Mutator mutate{rng, seeds};
+    long mutants = 0, magic_ok = 0, parsed = 0, resized = 0;
+    long ok = 0, failed = 0, rejected = 0, bad_scores = 0, asymmetric = 0;
     for (long it = 0; it < iterations; ++it) {
-        std::vector<uint8_t> t = valid;
-        switch (rng() % 5) {
-            case 0:  // random bytes of random length
-                t.resize(rng() % 1200);
-                for (auto &b : t) b = static_cast<uint8_t>(rng());
-                break;
-            case 1:  // truncate
-                t.resize(rng() % t.size());
-                break;
-            case 2:  // flip bits anywhere
-                for (int k = 1 + rng() % 4; k > 0; --k) t[rng() % t.size()] ^= static_cast<uint8_t>(1u << (rng() % 8));
-                break;
-            case 3:  // corrupt the header fields
-                t[4 + rng() % 12] = static_cast<uint8_t>(rng());
-                break;
-            default:  // grow
-                t.resize(t.size() + 1 + rng() % 64, static_cast<uint8_t>(rng()));
+        // Mostly real templates; the partner is a clean seed, or a mutant too.
+        const Bytes &seed = seeds[real && rng() % 4 ? rng() % real : rng() % seeds.size()];
+        const Bytes a = mutate.mutant(seed);
+        const Bytes b = rng() % 4 ? seeds[real && rng() % 2 ? rng() % real : rng() % seeds.size()]
+                                  : mutate.mutant(seeds[rng() % seeds.size()]);
+        ++mutants;
+        if (past_magic(a)) ++magic_ok;
+        double self;
+        const MatchOutcome alone = match(a, a, self);
+        if (!sane(alone, self)) ++bad_scores;
+        if (alone != MatchOutcome::BadFormat) {  // a survives every header check
+            ++parsed;
+            if (get<uint32_t>(a, 8) != get<uint32_t>(seed, 8)) ++resized;  // a consistent header of another dim
         }
-        // Exact-size heap copies so ASan sees any read past the end.
-        uint8_t *a = t.empty() ? nullptr : static_cast<uint8_t *>(std::malloc(t.size()));
-        if (a) std::memcpy(a, t.data(), t.size());
-        double score = 0;
-        const MatchOutcome r = frvt_bridge::match_templates(a, t.size(), valid.data(), valid.size(), score);
-        std::free(a);
-        if (r == MatchOutcome::Ok) {
-            ++ok;
-            if (!(score >= 0 && score <= FRVT_TEMPLATE_SCORE_MAX)) ++bad_scores;
-        } else {
-            ++rejected;
-            if (score != FRVT_TEMPLATE_FAILED_SCORE) ++bad_scores;
-        }
+        double ab, ba;
+        const MatchOutcome r = match(a, b, ab), q = match(b, a, ba);
+        if (!sane(r, ab) || !sane(q, ba)) ++bad_scores;
+        if (r != q || std::memcmp(&ab, &ba, sizeof ab) != 0) ++asymmetric;
+        (r == MatchOutcome::Ok ? ok : r == MatchOutcome::FailedTemplate ? failed : rejected)++;
     }
-    std::cout << "iterations " << iterations << " ok " << ok << " rejected " << rejected << " bad_scores "
-              << bad_scores << "\n";
-    return bad_scores == 0 ? 0 : 1;
+    std::cout << "seeds " << seeds.size() << " real " << real << " mutants " << mutants << " past_magic " << magic_ok
+              << " parsed " << parsed << " resized " << resized << " ok " << ok << " failed " << failed
+              << " rejected " << rejected << " bad_scores " << bad_scores << " asymmetric " << asymmetric << "\n";
+    return bad_scores == 0 && asymmetric == 0 ? 0 : 1;
 }
