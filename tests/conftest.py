@@ -44,14 +44,51 @@ def _run(cmd, **kw):
     return subprocess.run(cmd, capture_output=True, text=True, **kw)
 
 
+def _newer_source(target, sources) -> str | None:
+    """The first source file changed after target was written (make's rule), or None."""
+    built_at = target.stat().st_mtime
+    for src in sources:
+        for f in ([src] if src.is_file() else sorted(src.rglob("*")) if src.is_dir() else []):
+            if f.is_file() and "__pycache__" not in f.parts and f.stat().st_mtime > built_at:
+                return str(f.relative_to(paths.ROOT))
+    return None
+
+
+def stale_reason(manifest, lib) -> tuple[str | None, str | None]:
+    """Why config/ and lib/ must be rebuilt before the tests use them (None: current)."""
+    from frvt_submission.validation.stand_in import lacked, unrunnable
+
+    pkg = paths.ROOT / "frvt_submission"
+    if not manifest.is_file():
+        config = "config/ is not built"
+    elif lacked(unrunnable(manifest.parent)):
+        config = f"config/ uses {', '.join(lacked(unrunnable(manifest.parent)))}, which this CPU lacks"
+    else:
+        newer = _newer_source(manifest, [paths.SETTINGS_FILE, paths.ROOT / "tuning", pkg / "compile",
+                                         pkg / "models"])
+        config = newer and f"{newer} changed after config/ was compiled"
+    if not lib.is_file():
+        lib_reason = "lib/ is not built"
+    else:  # lib/ bundles the package's Python and is linked from cpp_api/
+        newer = _newer_source(lib, [paths.SETTINGS_FILE, paths.ROOT / "cpp_api", pkg])
+        lib_reason = newer and f"{newer} changed after lib/ was built"
+    return config, lib_reason
+
+
 @pytest.fixture(scope="session")
 def built(settings, test_images):
-    """config/ + lib/ + doc/ (built once if absent) and the driver."""
+    """config/ + lib/ + doc/ as the sources say today (rebuilt when missing, stale, or for a CPU
+    this host cannot run; never reused blindly) and the driver."""
+    from frvt_submission.face.config_dir import MANIFEST_FILE
+
     lib = paths.SUB_LIB / settings.submission.library_name
-    if not (paths.SUB_CONFIG / "models.json").is_file():
+    config_reason, lib_reason = stale_reason(paths.SUB_CONFIG / MANIFEST_FILE, lib)
+    if config_reason:
+        print(f"\nconftest: compiling, {config_reason}")
         r = _run([sys.executable, "-m", "frvt_submission", "compile"])
         assert r.returncode == 0, r.stdout + r.stderr
-    if not lib.is_file():
+    if config_reason or lib_reason:
+        print(f"conftest: building lib/, {lib_reason or 'config/ was recompiled'}")
         r = _run([sys.executable, "-m", "frvt_submission", "build"])
         assert r.returncode == 0, r.stdout + r.stderr
     from frvt_submission.validation.run import build_driver
