@@ -69,8 +69,10 @@ def stale_reason(manifest, lib) -> tuple[str | None, str | None]:
         config = newer and f"{newer} changed after config/ was compiled"
     if not lib.is_file():
         lib_reason = "lib/ is not built"
-    else:  # lib/ bundles the package's Python and is linked from cpp_api/
-        newer = _newer_source(lib, [paths.SETTINGS_FILE, paths.ROOT / "cpp_api", pkg])
+    else:  # lib/ bundles the package's Python and is linked from cpp_api/ (not its driver or tests)
+        cpp = paths.ROOT / "cpp_api"
+        newer = _newer_source(lib, [paths.SETTINGS_FILE, cpp / "CMakeLists.txt", cpp / "src", cpp / "bridge",
+                                    cpp / "include", pkg])
         lib_reason = newer and f"{newer} changed after lib/ was built"
     return config, lib_reason
 

@@ -34,6 +34,10 @@ bool parse(const uint8_t *data, size_t size, Parsed &out) {
     }
     if (dim == 0 || dim > FRVT_TEMPLATE_MAX_DIM) return false;
     if (size != FRVT_TEMPLATE_HEADER_SIZE + 4ull * dim) return false;
+    // A non-finite value makes the whole template malformed, as template.decode says, so a NaN
+    // template is a format error even against a failure template (both sides agree on the code).
+    for (uint32_t i = 0; i < dim; ++i)
+        if (!std::isfinite(read_le<float>(data + FRVT_TEMPLATE_HEADER_SIZE + 4 * i))) return false;
     out.dim = dim;
     out.payload = data + FRVT_TEMPLATE_HEADER_SIZE;
     return true;
@@ -52,7 +56,6 @@ MatchOutcome match_templates(const uint8_t *a, size_t a_size, const uint8_t *b, 
     for (uint32_t i = 0; i < pa.dim; ++i) {
         const float x = read_le<float>(pa.payload + 4 * i);
         const float y = read_le<float>(pb.payload + 4 * i);
-        if (!std::isfinite(x) || !std::isfinite(y)) return MatchOutcome::BadFormat;
         dot += static_cast<double>(x) * static_cast<double>(y);
     }
     double s = (dot + 1.0) * 0.5;
