@@ -19,8 +19,9 @@ from typing import Callable
 import numpy as np
 
 from .compile.isa_class import host_cpu_name
-from .config import ModelSpec, Settings
-from .face.engine import Engine, tensor_input
+from frvt_runtime.config import ModelSpec, Settings
+from frvt_runtime.engine import Engine
+from .reference import tensor_input
 from .models.prepare import output_names
 
 TensorRun = Callable[[np.ndarray], dict[str, np.ndarray]]  # a peer over the float NCHW tensor
@@ -91,15 +92,15 @@ def median_ms(engine: Engine, x: np.ndarray, warmup: int = 3, runs: int = 15) ->
 
 # -- engines -----------------------------------------------------------------------
 def tvm_engine(config_dir: Path, name: str) -> Engine:
-    from .face.config_dir import read_manifest, verified_model
-    from .face.engine import TvmModel
+    from frvt_runtime.config_dir import read_manifest, verified_model
+    from frvt_runtime.engine import TvmModel
 
     entry = read_manifest(config_dir)[name]
     return TvmModel(verified_model(config_dir, entry), entry["outputs"])
 
 
 def ort_engine(onnx_path: Path) -> TensorRun:
-    from .face.engine import OrtModel
+    from .reference import OrtModel
 
     return OrtModel(onnx_path)
 
@@ -200,9 +201,9 @@ def engines_for(spec: ModelSpec, onnx_path: Path, bench_dir: Path) -> dict[str, 
 
 def run_benchmark(settings: Settings, onnx_paths: dict[str, Path], bench_dir: Path, images: list[np.ndarray],
                   runs: int, log=print) -> dict:
-    from .face.detect import Detector
-    from .face.embed import Recognizer
-    from .face.pipeline import FacePipeline
+    from frvt_runtime.detect import Detector
+    from frvt_runtime.embed import Recognizer
+    from frvt_runtime.pipeline import FacePipeline
 
     sgemm = sgemm_gflops()
     try:

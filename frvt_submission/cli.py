@@ -9,7 +9,7 @@ from pathlib import Path
 from . import paths
 from .compile.isa_class import CLASSES
 from .compile.tune import POPULATION
-from .errors import FrvtError
+from frvt_runtime.errors import FrvtError
 
 DESCRIPTION = """\
 Take an ONNX face model to a NIST FRVT (FRTE) 1:1 submission.
@@ -36,7 +36,7 @@ def _progress(verb: str, noun: str):
 
 
 def _settings(args):
-    from .config import describe, load_settings
+    from frvt_runtime.config import describe, load_settings
 
     s = load_settings(Path(args.settings))
     if getattr(args, "verbose_config", True):
@@ -65,7 +65,7 @@ def cmd_compile(args) -> int:
 
     from .compile.build_models import compile_all
     from .docs import tuning_summary
-    from .face.config_dir import write_config_dir
+    from .compile.write_config import write_config_dir
 
     s = _settings(args)
     compiled = compile_all(s, args.cpu, _log, use_records=not args.no_records)
@@ -90,7 +90,7 @@ def cmd_compile(args) -> int:
 
 def cmd_parity(args) -> int:
     from .compile.parity import check_parity
-    from .config import load_settings
+    from frvt_runtime.config import load_settings
     from .testdata import test_images
 
     s = load_settings(Path(args.settings))
@@ -160,7 +160,7 @@ def cmd_time(args) -> int:
     from tabulate import tabulate
 
     from .validation.run import build_driver, run_timing
-    from .face.config_dir import MANIFEST_FILE
+    from frvt_runtime.config_dir import MANIFEST_FILE
     from .validation.stand_in import build_facts, run_root
     from .validation.timing import STAGE_HEADERS, TIMING_HEADERS, timing_inputs
 
@@ -202,8 +202,8 @@ def cmd_bench(args) -> int:
 
     from .benchmark import merge_section, report_markdown, run_benchmark
     from .compile.isa_class import class_cpu, class_of_features, host_features
-    from .face.config_dir import read_manifest
-    from .face.image import read_image
+    from frvt_runtime.config_dir import read_manifest
+    from .imagefile import read_image
     from .models.prepare import cleaned_onnx
     from .testdata import test_images
 
@@ -286,20 +286,21 @@ def cmd_tune(args) -> int:
 
 
 def _pipeline(args):
-    from .face.pipeline import FacePipeline
+    from frvt_runtime.pipeline import FacePipeline
 
     if args.backend == "onnxruntime":
-        from .config import load_settings
+        from frvt_runtime.config import load_settings
         from .models.prepare import cleaned_onnx
+        from .reference import reference_pipeline
 
         s = load_settings(Path(args.settings))
-        return FacePipeline.from_onnx(s, cleaned_onnx(s.detector), cleaned_onnx(s.recognizer))
+        return reference_pipeline(s, cleaned_onnx(s.detector), cleaned_onnx(s.recognizer))
     return FacePipeline.from_config_dir(Path(args.config_dir))
 
 
 def cmd_embed(args) -> int:
-    from .face.image import read_image
-    from .face.template import decode
+    from .imagefile import read_image
+    from frvt_runtime.template import decode
 
     p = _pipeline(args)
     for path in args.images:
@@ -317,8 +318,8 @@ def cmd_embed(args) -> int:
 
 
 def cmd_compare(args) -> int:
-    from .face.image import read_image
-    from .face.template import match, score_to_cosine
+    from .imagefile import read_image
+    from frvt_runtime.template import match, score_to_cosine
 
     p = _pipeline(args)
     t1 = p.create_template([read_image(Path(args.image1))]).templates[0]

@@ -6,8 +6,8 @@ import subprocess
 from pathlib import Path
 
 from . import __version__, paths
-from .config import Settings
-from .face.config_dir import read_manifest
+from frvt_runtime.config import Settings
+from frvt_runtime.config_dir import read_manifest
 
 
 def _git_revision() -> str:

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import ConfigError, FrvtError
-from .face.image import read_image
+from frvt_runtime.errors import ConfigError, FrvtError
+from .imagefile import read_image
 
 
 @dataclass(frozen=True)

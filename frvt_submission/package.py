@@ -7,8 +7,8 @@ import subprocess
 import tarfile
 from pathlib import Path
 
-from .config import Settings
-from .errors import FrvtError
+from frvt_runtime.config import Settings
+from frvt_runtime.errors import FrvtError
 
 STRUCTS_VERSION = "3.1"
 

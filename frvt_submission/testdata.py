@@ -7,7 +7,7 @@ import tarfile
 from pathlib import Path
 
 from . import paths
-from .errors import ConfigError
+from frvt_runtime.errors import ConfigError
 from .models.sources import download_package, verify
 
 SDIST = "face_recognition==1.3.0"

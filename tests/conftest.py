@@ -12,7 +12,7 @@ from frvt_submission import paths
 
 @pytest.fixture(scope="session")
 def settings():
-    from frvt_submission.config import load_settings
+    from frvt_runtime.config import load_settings
 
     return load_settings(paths.SETTINGS_FILE)
 
@@ -34,10 +34,10 @@ def shared_data():
 @pytest.fixture(scope="session")
 def reference_pipeline(settings):
     """The onnxruntime reference pipeline (same pre/post-processing as the submission)."""
-    from frvt_submission.face.pipeline import FacePipeline
     from frvt_submission.models.prepare import cleaned_onnx
+    from frvt_submission.reference import reference_pipeline
 
-    return FacePipeline.from_onnx(settings, cleaned_onnx(settings.detector), cleaned_onnx(settings.recognizer))
+    return reference_pipeline(settings, cleaned_onnx(settings.detector), cleaned_onnx(settings.recognizer))
 
 
 def _run(cmd, **kw):
@@ -58,21 +58,27 @@ def stale_reason(manifest, lib) -> tuple[str | None, str | None]:
     """Why config/ and lib/ must be rebuilt before the tests use them (None: current)."""
     from frvt_submission.validation.stand_in import lacked, unrunnable
 
-    pkg = paths.ROOT / "frvt_submission"
+    pkg, runtime = paths.ROOT / "frvt_submission", paths.ROOT / "frvt_runtime"
+    from frvt_runtime.errors import ConfigError
+
+    try:
+        lacks = lacked(unrunnable(manifest.parent)) if manifest.is_file() else []
+    except ConfigError as exc:
+        lacks = [f"(unreadable: {exc})"]
     if not manifest.is_file():
         config = "config/ is not built"
-    elif lacked(unrunnable(manifest.parent)):
-        config = f"config/ uses {', '.join(lacked(unrunnable(manifest.parent)))}, which this CPU lacks"
+    elif lacks:
+        config = f"config/ uses {', '.join(lacks)}, which this CPU lacks"
     else:
         newer = _newer_source(manifest, [paths.SETTINGS_FILE, paths.ROOT / "tuning", pkg / "compile",
-                                         pkg / "models"])
+                                         pkg / "models", runtime / "config.py", runtime / "config_dir.py"])
         config = newer and f"{newer} changed after config/ was compiled"
     if not lib.is_file():
         lib_reason = "lib/ is not built"
-    else:  # lib/ bundles the package's Python and is linked from cpp_api/ (not its driver or tests)
+    else:  # lib/ bundles the runtime package and is linked from cpp_api/ (not its driver or tests)
         cpp = paths.ROOT / "cpp_api"
         newer = _newer_source(lib, [paths.SETTINGS_FILE, cpp / "CMakeLists.txt", cpp / "src", cpp / "bridge",
-                                    cpp / "include", pkg])
+                                    cpp / "include", runtime, pkg / "bridge"])
         lib_reason = newer and f"{newer} changed after lib/ was built"
     return config, lib_reason
 
@@ -81,7 +87,7 @@ def stale_reason(manifest, lib) -> tuple[str | None, str | None]:
 def built(settings, test_images):
     """config/ + lib/ + doc/ as the sources say today (rebuilt when missing, stale, or for a CPU
     this host cannot run; never reused blindly) and the driver."""
-    from frvt_submission.face.config_dir import MANIFEST_FILE
+    from frvt_runtime.config_dir import MANIFEST_FILE
 
     lib = paths.SUB_LIB / settings.submission.library_name
     config_reason, lib_reason = stale_reason(paths.SUB_CONFIG / MANIFEST_FILE, lib)
@@ -101,7 +107,7 @@ def built(settings, test_images):
 
 @pytest.fixture(scope="session")
 def ppm_images(tmp_path_factory, test_images):
-    from frvt_submission.face.image import read_image
+    from frvt_submission.imagefile import read_image
     from frvt_submission.validation.inputs import write_pnm
 
     d = tmp_path_factory.mktemp("ppm")

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from frvt_submission.face.align import similarity_transform, warp
+from frvt_runtime.align import similarity_transform, warp
 
 TEMPLATE = np.array([[38.2946, 51.6963], [73.5318, 51.5014], [56.0252, 71.7366],
                      [41.5493, 92.3655], [70.7299, 92.2041]])

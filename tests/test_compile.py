@@ -34,8 +34,8 @@ def test_compile_exports_and_reloads_with_parity(compiled_dir):
 
 def test_runtime_only_load_does_not_import_the_compiler(compiled_dir, test_images):
     out, _ = compiled_dir
-    code = ("import sys; from frvt_submission.face.pipeline import FacePipeline; "
-            "from frvt_submission.face.image import read_image; "
+    code = ("import sys; from frvt_runtime.pipeline import FacePipeline; "
+            "from frvt_submission.imagefile import read_image; "
             f"p = FacePipeline.from_config_dir(__import__('pathlib').Path({str(out)!r})); "
             f"r = p.create_template([read_image(__import__('pathlib').Path({str(test_images / 'obama.jpg')!r}))]); "
             "print(r.code.name, len(r.templates[0]), 'tvm' in sys.modules, 'onnxruntime' in sys.modules)")

@@ -3,8 +3,8 @@
 import pytest
 
 from frvt_submission import paths
-from frvt_submission.config import load_runtime, load_settings, runtime_dict
-from frvt_submission.errors import ConfigError
+from frvt_runtime.config import load_runtime, load_settings, runtime_dict
+from frvt_runtime.errors import ConfigError
 
 
 def _variant(tmp_path, old, new):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import time
 
@@ -10,11 +11,10 @@ from conftest import stale_reason
 
 def test_a_stale_build_is_not_reused(tmp_path):
     """conftest's rule: a source changed after config/ or lib/ was built means rebuild."""
-    from conftest import stale_reason
-
     manifest = tmp_path / "config" / "models.json"
     manifest.parent.mkdir()
-    manifest.write_text("{}")
+    host_build = {"file": "m.so", "cpu": "host"}  # runnable here, whatever this CPU is
+    manifest.write_text(json.dumps({"detector": host_build, "recognizer": host_build}))
     lib = tmp_path / "lib.so"
     lib.write_bytes(b"x")
     old = time.time() - 10 * 365 * 86400
@@ -28,3 +28,23 @@ def test_a_stale_build_is_not_reused(tmp_path):
         os.utime(f, (future, future))
     assert stale_reason(manifest, lib) == (None, None)
     assert stale_reason(tmp_path / "none.json", tmp_path / "none.so") == ("config/ is not built", "lib/ is not built")
+
+
+def test_a_config_for_a_cpu_this_host_lacks_is_rebuilt(tmp_path):
+    from frvt_submission.compile.isa_class import host_features
+
+    manifest = tmp_path / "config" / "models.json"
+    manifest.parent.mkdir()
+    foreign = "skylake-avx512" if "avx512f" not in host_features() else "sapphirerapids"
+    entry = {"file": "m.so", "cpu": foreign}
+    manifest.write_text(json.dumps({"detector": entry, "recognizer": entry}))
+    lib = tmp_path / "lib.so"
+    lib.write_bytes(b"x")
+    future = time.time() + 86400
+    for f in (manifest, lib):
+        os.utime(f, (future, future))
+    config_reason, _ = stale_reason(manifest, lib)
+    assert config_reason and "which this CPU lacks" in config_reason
+    manifest.write_text("{}")
+    os.utime(manifest, (future, future))
+    assert "unreadable" in stale_reason(manifest, lib)[0]

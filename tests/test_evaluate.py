@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from frvt_submission.errors import ConfigError
+from frvt_runtime.errors import ConfigError
 from frvt_submission.evaluate import evaluate, fnmr_at_fmr, read_pairs
 
 

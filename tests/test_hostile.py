@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 from frvt_submission import paths
-from frvt_submission.errors import TemplateFormatError
-from frvt_submission.face import template
+from frvt_runtime.errors import TemplateFormatError
+from frvt_runtime import template
 
 # FRVT::ReturnCode values the assertions name.
 SUCCESS, REFUSE_INPUT, VERIF_TEMPLATE_ERROR, FACE_DETECTION_ERROR, TEMPLATE_FORMAT_ERROR = 0, 3, 7, 8, 10
@@ -36,8 +36,8 @@ def programs(built) -> Path:
 @pytest.fixture(scope="module")
 def faces(tmp_path_factory, test_images) -> dict[str, Path]:
     """Every registry test image (all show a face) as a PPM no larger than SMALL_SIDE."""
-    from frvt_submission.face.detect import shrink_to_fit
-    from frvt_submission.face.image import read_image
+    from frvt_runtime.detect import shrink_to_fit
+    from frvt_submission.imagefile import read_image
     from frvt_submission.validation.inputs import write_pnm
 
     d = tmp_path_factory.mktemp("faces")
@@ -60,7 +60,7 @@ def _rows(stdout: str) -> dict[str, list[str]]:
 @pytest.fixture(scope="module")
 def real_templates(programs, faces, tmp_path_factory) -> dict[str, Path]:
     """Templates the library made from real faces: each one a detection with both eyes, and in
-    the layout frvt_submission.face.template defines (the fuzz seeds must be genuine)."""
+    the layout frvt_runtime.template defines (the fuzz seeds must be genuine)."""
     out = tmp_path_factory.mktemp("templates")
     r = _hostile11(programs, "templates", str(out), *(str(p) for p in faces.values()), timeout=120)
     assert r.returncode == 0 and r.stderr == "", r.stdout[-2000:] + r.stderr[-2000:]
@@ -139,7 +139,7 @@ def _hostile_images(folder: Path, face: np.ndarray, partner: np.ndarray) -> dict
 def hostile_run(programs, faces, tmp_path_factory) -> tuple[dict[str, list[str]], dict[str, str]]:
     """One hostile11 run over the built-in cases, the generated edge images and, when present,
     ../shared/data/frvt_edge; returns its rows and the generated images' expectations."""
-    from frvt_submission.face.image import read_image
+    from frvt_submission.imagefile import read_image
 
     gen = tmp_path_factory.mktemp("hostile") / "gen"
     expected = _hostile_images(gen, read_image(faces["obama"]), read_image(faces["biden"]))
@@ -321,7 +321,7 @@ def _expected(a: bytes, b: bytes) -> tuple[int, float]:
 
 def test_library_matches_mutated_templates_as_the_format_defines(programs, real_templates, tmp_path):
     """matchTemplates of the built library on mutants of real templates: every answer is the one
-    frvt_submission.face.template gives (code, and score to 0.01 of 1e6), never a crash."""
+    frvt_runtime.template gives (code, and score to 0.01 of 1e6), never a crash."""
     rng = random.Random(5)
     real = [p.read_bytes() for p in real_templates.values()]
     dims = [template.encode(np.random.default_rng(d).normal(size=d).astype(np.float32) / math.sqrt(d))

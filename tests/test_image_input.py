@@ -31,7 +31,7 @@ def _run_ort(model_or_path, feed):
 @pytest.mark.parametrize("colour, mean, scale", CASES)
 def test_image_input_graph_matches_to_tensor(tmp_path, colour, mean, scale):
     from frvt_submission.compile.image_input import IMAGE_INPUT, with_image_input
-    from frvt_submission.face.engine import to_tensor
+    from frvt_submission.reference import to_tensor
 
     path, size = _identity_like(tmp_path / "probe.onnx")
     image = np.random.default_rng(5).integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)
@@ -46,8 +46,9 @@ def test_image_input_graph_matches_to_tensor(tmp_path, colour, mean, scale):
 @pytest.mark.parametrize("colour, mean, scale", CASES)
 def test_compiled_model_takes_the_image(tmp_path, colour, mean, scale):
     from frvt_submission.compile.tvm_build import compile_model, resolve_target
-    from frvt_submission.config import ModelSpec
-    from frvt_submission.face.engine import TvmModel, to_tensor
+    from frvt_runtime.config import ModelSpec
+    from frvt_runtime.engine import TvmModel
+    from frvt_submission.reference import to_tensor
 
     path, size = _identity_like(tmp_path / "probe.onnx")
     spec = ModelSpec(name="probe", input_size=size, colour=colour, mean=mean, scale=scale)

@@ -45,7 +45,7 @@ def models(tmp_path):
 def test_the_dense_layer_is_rewritten_only_when_its_weights_match(models):
     from frvt_submission.compile.int8_dense import blockwise_gemm_weights
     from frvt_submission.compile.tvm_build import import_onnx
-    from frvt_submission.config import ModelSpec
+    from frvt_runtime.config import ModelSpec
 
     original, cleaned, size = models
     weights = blockwise_gemm_weights(original)
@@ -67,8 +67,9 @@ def test_the_dense_layer_is_rewritten_only_when_its_weights_match(models):
 
 def test_compiled_int8_dense_matches_onnxruntime(models, tmp_path):
     from frvt_submission.compile.tvm_build import compile_model, resolve_target
-    from frvt_submission.config import ModelSpec
-    from frvt_submission.face.engine import TvmModel, to_tensor
+    from frvt_runtime.config import ModelSpec
+    from frvt_runtime.engine import TvmModel
+    from frvt_submission.reference import to_tensor
 
     original, cleaned, size = models
     spec = ModelSpec(name="q", input_size=size)

@@ -122,7 +122,7 @@ def test_interpreter_that_cannot_start_is_not_success(built, ppm_images, tmp_pat
     lib = tmp_path / "lib"
     subprocess.run(["cp", "-al", str(built["lib"].parent), str(lib)], check=True)
     site = next(lib.glob("python/lib/python3*/site-packages"))
-    shutil.rmtree(site / "frvt_submission")
+    shutil.rmtree(site / "frvt_runtime")
     r, _ = drive({"lib": lib / built["lib"].name, "driver": built["driver"]}, "createTemplate",
                  [f"o {ppm_images['obama']} facemugshot"], tmp_path / "o")
     assert r.returncode == 1 and "did not start" in r.stderr

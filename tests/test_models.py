@@ -6,7 +6,7 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 from onnx.reference import ReferenceEvaluator
 
-from frvt_submission.errors import ChecksumError, ConfigError
+from frvt_runtime.errors import ChecksumError, ConfigError
 from frvt_submission.models.clean import clean_model
 from frvt_submission.models.sources import sha256_of, verify
 

@@ -6,7 +6,7 @@ import tarfile
 
 import pytest
 
-from frvt_submission.errors import FrvtError
+from frvt_runtime.errors import FrvtError
 from frvt_submission.package import archive_name, build_tarball, sign_and_encrypt
 from frvt_submission.validation.summary import SUMMARY_FILE, write_summary
 

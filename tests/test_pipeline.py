@@ -3,9 +3,10 @@
 import numpy as np
 import pytest
 
-from frvt_submission.errors import RefuseInput, ReturnCode
-from frvt_submission.face import template as T
-from frvt_submission.face.image import from_raw, read_image
+from frvt_runtime.errors import RefuseInput, ReturnCode
+from frvt_runtime import template as T
+from frvt_runtime.image import from_raw
+from frvt_submission.imagefile import read_image
 
 
 def _emb(p, img):
@@ -78,7 +79,7 @@ def test_bad_raw_images_are_refused(args):
 @pytest.mark.parametrize("colour, mean, scale", [("BGR", (0.0, 0.0, 0.0), (1.0, 1.0, 1.0)),
                                                  ("RGB", (127.5, 120.0, 0.0), (1 / 128, 0.5, 2.0))])
 def test_to_tensor_orders_channels_and_normalises(colour, mean, scale):
-    from frvt_submission.face.engine import to_tensor
+    from frvt_submission.reference import to_tensor
 
     img = np.random.default_rng(3).integers(0, 256, (37, 53, 3), dtype=np.uint8)
     got = to_tensor(img, colour, mean, scale)
@@ -93,7 +94,7 @@ def test_area_downscale_of_a_large_image_is_a_box_average():
     """The staged area shrink matches OpenCV's one-step INTER_AREA closely on real content."""
     import cv2
 
-    from frvt_submission.face.detect import downscale_to
+    from frvt_runtime.detect import downscale_to
 
     rng = np.random.default_rng(5)
     base = cv2.resize(rng.integers(0, 256, (60, 40, 3), dtype=np.uint8), (3000, 4500), interpolation=cv2.INTER_CUBIC)

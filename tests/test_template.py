@@ -5,8 +5,8 @@ import struct
 import numpy as np
 import pytest
 
-from frvt_submission.errors import TemplateFormatError
-from frvt_submission.face import template as T
+from frvt_runtime.errors import TemplateFormatError
+from frvt_runtime import template as T
 
 
 def _unit(seed, dim=128):

@@ -41,8 +41,8 @@ def _trials_per_workload(db_dir):
 def test_tune_with_time_cap_then_compile_applies_records(tmp_path):
     from frvt_submission.compile.tune import tune_model
     from frvt_submission.compile.tvm_build import compile_model, resolve_target
-    from frvt_submission.config import ModelSpec
-    from frvt_submission.face.engine import TvmModel
+    from frvt_runtime.config import ModelSpec
+    from frvt_runtime.engine import TvmModel
 
     from frvt_submission.models.sources import sha256_of
 
@@ -96,7 +96,7 @@ def test_tune_with_time_cap_then_compile_applies_records(tmp_path):
     assert facts["tuned"] is True and facts["records_model"] == spec.sha256
     import onnxruntime as ort
 
-    from frvt_submission.face.engine import to_tensor
+    from frvt_submission.reference import to_tensor
 
     image = np.random.default_rng(1).integers(0, 256, (32, 32, 3), dtype=np.uint8)
     x = to_tensor(image, spec.colour, spec.mean, spec.scale)
@@ -200,7 +200,7 @@ def test_tuning_measures_on_rpc_servers_and_compile_applies_their_records(tmp_pa
     from frvt_submission.compile.rpc import registered_servers, rpc_runner
     from frvt_submission.compile.tune import tune_model
     from frvt_submission.compile.tvm_build import compile_model, resolve_target
-    from frvt_submission.config import ModelSpec
+    from frvt_runtime.config import ModelSpec
     from frvt_submission.models.sources import sha256_of
 
     port, key = _free_port(), "frvt-test"
@@ -252,7 +252,7 @@ def test_tuning_measures_on_rpc_servers_and_compile_applies_their_records(tmp_pa
 
 def test_rpc_errors_are_clear():
     from frvt_submission.compile.rpc import parse_address, rpc_runner
-    from frvt_submission.errors import CompileError
+    from frvt_runtime.errors import CompileError
 
     assert parse_address("127.0.0.1:9190") == ("127.0.0.1", 9190)
     for bad in ("9190", "host:", "host:port", "host:70000"):

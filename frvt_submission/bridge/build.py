@@ -7,9 +7,9 @@ import sysconfig
 from pathlib import Path
 
 from .. import paths
-from ..config import Settings
-from ..errors import FrvtError
-from ..face.template import c_header
+from frvt_runtime.config import Settings
+from frvt_runtime.errors import FrvtError
+from frvt_runtime.template import c_header
 from .bundle import PY_VERSION
 
 BRIDGE_DIR = paths.ROOT / "cpp_api" / "bridge"
@@ -20,10 +20,10 @@ CMAKE_BUILD = paths.BUILD / "cmake-lib"
 # Runs inside the embedded interpreter on the first bridge call. If it raises,
 # CFFI leaves every call returning zeros, which the C++ side reads as "not started".
 INIT_CODE = """
-from frvt_submission.bridge import runtime_env
+from frvt_runtime import runtime_env
 runtime_env.prepare()
 from _frvt_bridge import ffi, lib
-from frvt_submission.bridge import service
+from frvt_runtime import service
 service.install(ffi, lib)
 """
 

@@ -8,7 +8,7 @@ import sys
 import sysconfig
 from pathlib import Path
 
-from ..errors import FrvtError
+from frvt_runtime.errors import FrvtError
 
 PY_VERSION = f"{sys.version_info.major}.{sys.version_info.minor}"
 # Standard-library parts the runtime never imports (and the compile-time static lib).
@@ -16,7 +16,7 @@ STDLIB_SKIP = {"test", "idlelib", "tkinter", "turtledemo", "ensurepip", "lib2to3
                "site-packages", "distutils", "venv", "unittest", "sqlite3", "curses", "dbm",
                f"config-{PY_VERSION}-x86_64-linux-gnu", f"config-{PY_VERSION}-aarch64-linux-gnu"}
 # Packages the library imports at run time (never onnx, onnxruntime or the TVM compiler).
-RUNTIME_PACKAGES = ("numpy", "cv2", "tvm_ffi", "typing_extensions", "cffi", "frvt_submission")
+RUNTIME_PACKAGES = ("numpy", "cv2", "tvm_ffi", "typing_extensions", "cffi", "frvt_runtime")
 RUNTIME_EXTRAS = ("numpy.libs", "opencv_python_headless.libs")  # vendored shared libraries
 SKIP_NAMES = {"__pycache__", "tests", "include", "compile"}
 
@@ -48,7 +48,7 @@ def libpython() -> Path:
 
 def tvm_runtime_lib() -> Path:
     """libtvm_runtime.so from the apache-tvm wheel (found without importing the compiler)."""
-    from ..face.engine import default_runtime_dir
+    from frvt_runtime.engine import default_runtime_dir
 
     lib = (default_runtime_dir() or Path("/nonexistent")) / "libtvm_runtime.so"
     if not lib.is_file():

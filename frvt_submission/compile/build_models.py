@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from .. import paths
-from ..config import Settings
+from frvt_runtime.config import Settings
 from ..models.prepare import cleaned_onnx, output_names
 from ..models.sources import fetch_model
 from .isa_class import CLASSES, cpu_class, rank, target_class

@@ -2,7 +2,7 @@
 
 The compiled model then takes the pipeline's uint8 HxWx3 RGB image as it is:
 TVM fuses the conversion into one kernel over 1 byte per value, where numpy
-wrote a float tensor that the model then read again (face.engine.to_tensor is
+wrote a float tensor that the model then read again (reference.to_tensor is
 the numpy version, used for the peers; parity checks that the two agree).
 """
 

@@ -13,7 +13,7 @@ setting (`layout` in frvt.toml).
 
 from __future__ import annotations
 
-from ..config import LAYOUTS
+from frvt_runtime.config import LAYOUTS
 
 
 def _drop_inference_dropout():

@@ -6,12 +6,13 @@ from pathlib import Path
 
 import numpy as np
 
-from ..config import Settings
-from ..face.config_dir import read_manifest, verified_model
-from ..face.detect import Detector
-from ..face.embed import Recognizer
-from ..face.engine import OrtModel, TvmModel, tensor_input
-from ..face.image import read_image
+from frvt_runtime.config import Settings
+from frvt_runtime.config_dir import read_manifest, verified_model
+from frvt_runtime.detect import Detector
+from frvt_runtime.embed import Recognizer
+from frvt_runtime.engine import TvmModel
+from ..reference import OrtModel, tensor_input
+from ..imagefile import read_image
 from ..models.prepare import cleaned_onnx
 
 MIN_COSINE = 0.9999

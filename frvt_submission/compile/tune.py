@@ -8,7 +8,7 @@ import os
 import time
 from pathlib import Path
 
-from ..config import ModelSpec
+from frvt_runtime.config import ModelSpec
 from .builder import reusing_builder
 from .tvm_build import RECORDS_FILE, WORKLOADS_FILE, import_onnx, prepare, target_tag, write_records_model
 

@@ -7,8 +7,8 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from ..config import ModelSpec
-from ..errors import CompileError
+from frvt_runtime.config import ModelSpec
+from frvt_runtime.errors import CompileError
 
 # Weight pre-packing rewrites constant weight layouts at compile time to match
 # the tuned schedules; the same flag must be used when tuning and compiling,

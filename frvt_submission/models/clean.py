@@ -8,7 +8,7 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
-from ..errors import ConfigError
+from frvt_runtime.errors import ConfigError
 
 
 def dequantize(q: np.ndarray, scale: np.ndarray, zero: np.ndarray | None,

@@ -5,9 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from .. import paths
-from ..config import ModelSpec
+from frvt_runtime.config import ModelSpec
 from .clean import clean_model
-from .sources import fetch_model, sha256_of
+from frvt_runtime.config_dir import sha256_of
+
+from .sources import fetch_model
 
 
 def cleaned_onnx(spec: ModelSpec, log=lambda msg: None) -> Path:

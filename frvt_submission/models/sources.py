@@ -2,23 +2,15 @@
 
 from __future__ import annotations
 
-import hashlib
 import subprocess
 import sys
 import zipfile
 from pathlib import Path
 
-from ..config import ModelSpec
-from ..errors import ChecksumError, ConfigError
+from frvt_runtime.config import ModelSpec
+from frvt_runtime.config_dir import sha256_of
+from frvt_runtime.errors import ChecksumError, ConfigError
 from .. import paths
-
-
-def sha256_of(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def verify(path: Path, expected: str) -> Path:

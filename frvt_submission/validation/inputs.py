@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import paths
-from ..errors import ConfigError
+from frvt_runtime.errors import ConfigError
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".ppm", ".pgm", ".bmp"}
 
@@ -85,7 +85,7 @@ def prepare_inputs(out: Path, extra: list[Path], max_images: int = 0) -> Inputs:
     """Every image of every subject is enrolled and verified; genuine pairs match two different
     images of one subject, impostor pairs two subjects; multi-image templates hold 2-6 images of
     one subject and leave one out, to be matched against it."""
-    from ..face.image import read_image
+    from ..imagefile import read_image
     from ..testdata import test_images
 
     if any(c.isspace() for c in str(out)):

@@ -15,8 +15,8 @@ from pathlib import Path
 
 from .. import paths
 from ..compile.tvm_build import NIST_CPU
-from ..config import Settings
-from ..errors import FrvtError
+from frvt_runtime.config import Settings
+from frvt_runtime.errors import FrvtError
 from .inputs import Inputs, prepare_inputs
 from .clean_room import run_clean_room
 from .logs import Check, check_log, check_scores
@@ -48,7 +48,7 @@ def check_isa(config_dir: Path) -> tuple[list, list[str], list[str]]:
     """State the CPU and class the models were built for; any instruction Skylake-AVX512 lacks
     is an error, and a model whose kernels were not all scheduled by its own records a warning."""
     from ..docs import tuning_summary
-    from ..face.config_dir import read_manifest
+    from frvt_runtime.config_dir import read_manifest
     from .isa import foreign_instructions
 
     manifest = read_manifest(config_dir)

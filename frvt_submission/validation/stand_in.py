@@ -16,8 +16,8 @@ from pathlib import Path
 
 from .. import paths
 from ..docs import tuning_summary
-from ..errors import FrvtError
-from ..face.config_dir import read_manifest
+from frvt_runtime.errors import FrvtError
+from frvt_runtime.config_dir import read_manifest
 
 STAND_IN_ROOT = paths.BUILD / "host_stand_in"  # lib/ and doc/ hard-linked, config/ compiled for this host
 

@@ -28,7 +28,7 @@ def timing_inputs(folder: Path, n_images: int, n_large: int) -> Path:
     the photos is in at its own size, one photo rescaled into it, so every class is timed."""
     import cv2
 
-    from ..face.image import read_image
+    from ..imagefile import read_image
     from .inputs import collect_sources, write_pnm
 
     folder.mkdir(parents=True, exist_ok=True)

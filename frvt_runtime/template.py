@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import TemplateFormatError
+from .errors import TemplateFormatError
 
 MAGIC = 0x54525646
 VERSION = 1

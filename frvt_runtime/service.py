@@ -7,7 +7,7 @@ import time
 import traceback
 from pathlib import Path
 
-from ..errors import FrvtError, RefuseInput, ReturnCode
+from .errors import FrvtError, RefuseInput, ReturnCode
 
 # Set by the embedding init code: the CFFI ffi/lib of the embedded module.
 ffi = None
@@ -53,7 +53,7 @@ def _pipeline():
 
 def _image(img):
     """frvtb_image -> RGB array, or the RefuseInput that describes why it cannot be used."""
-    from ..face.image import from_raw
+    from .image import from_raw
 
     try:
         if img.data == ffi.NULL:
@@ -81,8 +81,8 @@ def _write_bytes(dst, capacity: int, data: bytes) -> None:
 
 @guarded
 def initialize(config_dir, lib_dir, limits, status) -> None:
-    from ..face import template
-    from ..face.pipeline import FacePipeline
+    from . import template
+    from .pipeline import FacePipeline
 
     cfg = Path(ffi.string(config_dir).decode())
     libd = Path(ffi.string(lib_dir).decode()) if lib_dir != ffi.NULL else None

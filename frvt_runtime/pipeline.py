@@ -8,8 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..config import Settings
-from ..errors import FrvtError, ReturnCode
+from .config import Settings
+from .errors import FrvtError, ReturnCode
 from . import template
 from .detect import Detector, Face, choose_face, shrink_to_fit
 from .embed import Recognizer
@@ -66,16 +66,6 @@ class FacePipeline:
         from .config_dir import load_config_dir
 
         return load_config_dir(cls, Path(config_dir), runtime_dir)
-
-    @classmethod
-    def from_onnx(cls, settings: Settings, detector_onnx: Path, recognizer_onnx: Path) -> "FacePipeline":
-        """The reference path: the same pre/post-processing with onnxruntime inference."""
-        from .engine import OrtModel, tensor_input
-
-        det, rec = settings.detector, settings.recognizer
-        return cls(settings,
-                   Detector(det, tensor_input(OrtModel(detector_onnx), det), settings.pipeline.downscale),
-                   Recognizer(rec, tensor_input(OrtModel(recognizer_onnx), rec)))
 
     # -- stages -------------------------------------------------------------
     def _timed(self, stage: str, fn, *args):

@@ -7,7 +7,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from ..config import DetectorSpec
+from .config import DetectorSpec
 
 
 # No face fits in fewer pixels than this (YuNet's smallest anchors are 8 px):

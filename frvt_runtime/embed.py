@@ -6,7 +6,7 @@ from typing import Callable
 
 import numpy as np
 
-from ..config import RecognizerSpec
+from .config import RecognizerSpec
 from .align import warp
 
 

@@ -1,14 +1,13 @@
-"""The submission's config/ folder: written at build time, read (only read) by the library."""
+"""The submission's config/ folder as the library reads it (compile/write_config.py writes it)."""
 
 from __future__ import annotations
 
+import hashlib
 import json
-import shutil
 from pathlib import Path
 
-from ..config import Settings, load_runtime, runtime_dict
-from ..errors import ConfigError
-from ..models.sources import sha256_of
+from .config import load_runtime
+from .errors import ConfigError
 
 PIPELINE_FILE = "pipeline.json"
 MANIFEST_FILE = "models.json"
@@ -19,19 +18,12 @@ BUILD_FACTS = {"cpu": "", "isa_class": None, "tuned": False, "records": "", "rec
                "kernels_without_records": 0, "unscheduled": []}
 
 
-def write_config_dir(settings: Settings, compiled: dict[str, dict], config_dir: Path) -> None:
-    """compiled: model name -> {"so": Path, "outputs": [...], and the build facts kept in models.json
-    (BUILD_FACTS: cpu, ISA class, tuned, records folder and class, unscheduled kernels)}."""
-    config_dir.mkdir(parents=True, exist_ok=True)
-    manifest = {}
-    for name, fname in MODEL_FILES.items():
-        info = compiled[name]
-        dst = config_dir / fname
-        shutil.copyfile(info["so"], dst)
-        manifest[name] = {"file": fname, "sha256": sha256_of(dst), "outputs": list(info["outputs"]),
-                          **{k: info.get(k, default) for k, default in BUILD_FACTS.items()}}
-    (config_dir / MANIFEST_FILE).write_text(json.dumps(manifest, indent=1) + "\n")
-    (config_dir / PIPELINE_FILE).write_text(json.dumps(runtime_dict(settings), indent=1) + "\n")
+def sha256_of(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
 
 
 def read_manifest(config_dir: Path) -> dict:

@@ -1,8 +1,8 @@
-"""Run a model on the pipeline's uint8 HxWx3 RGB image: TVM runtime alone (the submission path) or onnxruntime (reference).
+"""Run a compiled model on the pipeline's uint8 HxWx3 RGB image with the TVM runtime alone.
 
 An engine is a callable image -> {output name: array}. The compiled TVM graph
-converts the image itself (compile.image_input); engines over the plain ONNX
-graph (onnxruntime, the benchmark's peers) get it converted by to_tensor.
+converts the image itself (compile.image_input); the reference and benchmark
+engines over the plain ONNX graph live in the tooling (frvt_submission.reference).
 """
 
 from __future__ import annotations
@@ -11,12 +11,11 @@ import ctypes
 import importlib.util
 import sys
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable
 
 import numpy as np
 
-from ..config import ModelSpec
-from ..errors import ConfigError
+from .errors import ConfigError
 
 Engine = Callable[[np.ndarray], dict[str, np.ndarray]]
 
@@ -99,46 +98,3 @@ class TvmModel:
             raise ConfigError(f"model returned {len(outs)} outputs, manifest lists {len(self.output_names)}")
         # Copy: the VM may reuse its output buffers on the next call.
         return {n: np.from_dlpack(t).copy() for n, t in zip(self.output_names, outs)}
-
-
-def to_tensor(image: np.ndarray, colour: str, mean: Sequence[float], scale: Sequence[float]) -> np.ndarray:
-    """HxWx3 RGB uint8 -> 1x3xHxW float32 in the model's colour order and normalisation.
-
-    One plane at a time, written in place: casting a reversed-channel view and
-    transposing afterwards took ~5 ms at 640x640, this ~0.3 ms, same values.
-    """
-    h, w = image.shape[:2]
-    out = np.empty((1, 3, h, w), np.float32)
-    for c, src in enumerate((2, 1, 0) if colour == "BGR" else (0, 1, 2)):
-        plane = out[0, c]
-        plane[...] = image[:, :, src]
-        if mean[c] != 0.0:
-            plane -= np.float32(mean[c])
-        if scale[c] != 1.0:
-            plane *= np.float32(scale[c])
-    return out
-
-
-def tensor_input(run: Callable[[np.ndarray], dict[str, np.ndarray]], spec: ModelSpec) -> Engine:
-    """An engine over a model that takes the float NCHW tensor of spec's colour order and normalisation."""
-    return lambda image: run(to_tensor(image, spec.colour, spec.mean, spec.scale))
-
-
-class OrtModel:
-    """onnxruntime on one thread over the float NCHW tensor: the numerical reference and
-    benchmark peer, never shipped. Wrap it in tensor_input to give it images."""
-
-    def __init__(self, onnx_path: Path):
-        import onnxruntime as ort
-
-        so = ort.SessionOptions()
-        so.intra_op_num_threads = 1
-        so.inter_op_num_threads = 1
-        so.log_severity_level = 3
-        self._sess = ort.InferenceSession(str(onnx_path), so, providers=["CPUExecutionProvider"])
-        self._input = self._sess.get_inputs()[0].name
-        self.output_names = [o.name for o in self._sess.get_outputs()]
-
-    def __call__(self, x: np.ndarray) -> dict[str, np.ndarray]:
-        outs = self._sess.run(None, {self._input: np.ascontiguousarray(x, dtype=np.float32)})
-        return dict(zip(self.output_names, outs))

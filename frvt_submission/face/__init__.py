@@ -1,1 +1,0 @@
-"""The face pipeline: decode, detect, align, embed, template, match."""
