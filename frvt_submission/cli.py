@@ -120,7 +120,7 @@ def cmd_build(args) -> int:
     for old in lib_dir.glob("libfrvt_11_*.so"):
         old.unlink()  # exactly one libfrvt_11_*_???.so may exist
     so = build_library(s, lib_dir, _log)
-    bundle_runtime(lib_dir, _log)
+    bundle_runtime(lib_dir, _log, config_dir)
     version = write_version_file(s, config_dir, paths.SUB_DOC)
     _log(f"built {so}\nwrote {version}")
     return 0

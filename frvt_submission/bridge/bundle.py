@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import importlib.util
+import py_compile
 import shutil
+import subprocess
 import sys
 import sysconfig
 from pathlib import Path
@@ -11,14 +13,17 @@ from pathlib import Path
 from frvt_runtime.errors import FrvtError
 
 PY_VERSION = f"{sys.version_info.major}.{sys.version_info.minor}"
-# Standard-library parts the runtime never imports (and the compile-time static lib).
-STDLIB_SKIP = {"test", "idlelib", "tkinter", "turtledemo", "ensurepip", "lib2to3", "pydoc_data",
-               "site-packages", "distutils", "venv", "unittest", "sqlite3", "curses", "dbm",
-               f"config-{PY_VERSION}-x86_64-linux-gnu", f"config-{PY_VERSION}-aarch64-linux-gnu"}
-# Packages the library imports at run time (never onnx, onnxruntime or the TVM compiler).
-RUNTIME_PACKAGES = ("numpy", "cv2", "tvm_ffi", "typing_extensions", "cffi", "frvt_runtime")
+# Packages the library imports at run time (never onnx, onnxruntime or the TVM compiler);
+# CFFI's embedding needs only its _cffi_backend extension, not the cffi package.
+RUNTIME_PACKAGES = ("numpy", "cv2", "tvm_ffi", "typing_extensions", "frvt_runtime")
 RUNTIME_EXTRAS = ("numpy.libs", "opencv_python_headless.libs")  # vendored shared libraries
-SKIP_NAMES = {"__pycache__", "tests", "include", "compile"}
+SKIP_NAMES = {"__pycache__", "tests", "include"}
+# Parts of a package the runtime never loads: build helpers, C sources and headers, type stubs.
+# Names or module stems (name up to the first dot); numpy's _simd and *_tests extension
+# modules exist for numpy's own test suite (tvm_ffi loads its libtvm_ffi_testing.so at import).
+PACKAGE_SKIP = {"numpy": frozenset({"doc", "_simd", "_multiarray_tests", "_operand_flag_tests", "_rational_tests",
+                                    "_struct_ufunc_tests", "_umath_tests"}),
+                "tvm_ffi": frozenset({"src", "3rdparty", "cython", "stub", "testing"})}
 
 
 def _package_dir(name: str) -> Path:
@@ -33,7 +38,8 @@ def _package_dir(name: str) -> Path:
 def _copy(src: Path, dst: Path, skip=frozenset()) -> None:
     if src.is_dir():
         shutil.copytree(src, dst, symlinks=False, dirs_exist_ok=True,
-                        ignore=lambda d, names: [n for n in names if n in skip or n.endswith(".pyc")])
+                        ignore=lambda d, names: [n for n in names if n in skip or n.split(".")[0] in skip
+                                                 or n.endswith((".pyc", ".pyi"))])
     else:
         dst.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(src, dst)
@@ -56,20 +62,64 @@ def tvm_runtime_lib() -> Path:
     return lib
 
 
-def bundle_runtime(lib_dir: Path, log=print) -> dict:
-    """Copy everything the embedded interpreter needs under lib_dir; return sizes in MB."""
+def _strip(files: list[Path], log) -> int:
+    """strip --strip-unneeded in place (symbols only the linker or a debugger reads); bytes saved.
+    Only files we built or CPython did: wheels' auditwheel-patched libraries are left whole,
+    since strip can corrupt the layout patchelf leaves."""
+    strip = shutil.which("strip")
+    if strip is None:
+        log("bundle: `strip` not found (binutils); libraries left unstripped")
+        return 0
+    saved = 0
+    for f in files:
+        before = f.stat().st_size
+        proc = subprocess.run([strip, "--strip-unneeded", str(f)], capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise FrvtError(f"strip failed on {f}: {proc.stderr.strip()}")
+        saved += before - f.stat().st_size
+    return saved
+
+
+def _compile_pyc(home: Path) -> int:
+    """Byte-compile every bundled .py next to it (__pycache__), checked by the source's hash:
+    no compilation at each initialize(), and a pyc that does not match its source is ignored."""
+    count = 0
+    for f in sorted(home.rglob("*.py")):
+        try:
+            py_compile.compile(str(f), doraise=True, invalidation_mode=py_compile.PycInvalidationMode.CHECKED_HASH)
+            count += 1
+        except py_compile.PyCompileError:
+            pass  # e.g. a Python 2 example file inside a package: never imported
+    return count
+
+
+def bundle_runtime(lib_dir: Path, log=print, config_dir: Path | None = None) -> dict:
+    """Copy everything the embedded interpreter needs under lib_dir; return sizes in MB.
+    The standard library is cut to what a traced run of the runtime loads or its source
+    names (imports.py); config_dir, when compiled, lets the trace run the pipeline."""
+    from .imports import stdlib_files, traced_modules, unloaded_subpackages
+
     home = lib_dir / "python"
     stdlib_dst = home / "lib" / f"python{PY_VERSION}"
     site = stdlib_dst / "site-packages"
     if home.exists():
         shutil.rmtree(home)
     stdlib = Path(sysconfig.get_paths()["stdlib"])
-    log(f"bundle: standard library from {stdlib}")
-    _copy(stdlib, stdlib_dst, STDLIB_SKIP | {"__pycache__"})
+    log("bundle: tracing the runtime's imports (a pipeline run in a fresh interpreter) ...")
+    traced = traced_modules(config_dir)
+    keep = stdlib_files(traced)
+    for rel in keep:
+        _copy(stdlib / rel, stdlib_dst / rel)
+    log(f"bundle: {len(keep)} standard-library files of {stdlib} (the rest is never imported)")
     site.mkdir(parents=True, exist_ok=True)
     for name in RUNTIME_PACKAGES:
         src = _package_dir(name)
-        _copy(src, site / src.name, SKIP_NAMES if name != "numpy" else {"__pycache__", "tests"})
+        skip = SKIP_NAMES | PACKAGE_SKIP.get(name, frozenset())
+        if name == "numpy":  # numpy loads its sub-packages lazily: ship the ones the runtime loads
+            unused = unloaded_subpackages(traced, name, src)
+            log(f"bundle: numpy without {', '.join(sorted(unused))} (never loaded by the runtime)")
+            skip |= unused
+        _copy(src, site / src.name, skip)
     for pattern in ("_cffi_backend*.so",):
         for f in _package_dir("cffi").parent.glob(pattern):
             _copy(f, site / f.name)
@@ -86,10 +136,13 @@ def bundle_runtime(lib_dir: Path, log=print) -> dict:
         ffi_link.unlink()
     ffi_link.symlink_to(Path("python") / "lib" / f"python{PY_VERSION}" / "site-packages" / "tvm_ffi" / "lib" /
                         "libtvm_ffi.so")
+    saved = _strip([lib_dir / libpython().name, *sorted((stdlib_dst / "lib-dynload").glob("*.so"))], log)
+    log(f"bundle: stripped libpython and the stdlib's extension modules ({saved / 1e6:.1f} MB saved)")
+    log(f"bundle: {_compile_pyc(home)} modules byte-compiled (checked-hash .pyc)")
 
     def mb(p: Path) -> float:
         return round(sum(f.stat().st_size for f in p.rglob("*") if f.is_file()) / 1e6, 1)
 
-    sizes = {"stdlib": mb(stdlib_dst) - mb(site), "site-packages": mb(site), "lib total": mb(lib_dir)}
+    sizes = {"stdlib": round(mb(stdlib_dst) - mb(site), 1), "site-packages": mb(site), "lib total": mb(lib_dir)}
     log(f"bundle: {sizes}")
     return sizes

@@ -1,0 +1,92 @@
+"""lib/'s bundled runtime: every import the runtime names resolves inside lib/, nothing else ships, .pyc checked."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from frvt_submission import paths
+from frvt_submission.bridge.bundle import PY_VERSION
+
+HOME = paths.SUB_LIB / "python"
+STDLIB = HOME / "lib" / f"python{PY_VERSION}"
+SITE = STDLIB / "site-packages"
+
+# In lib/'s interpreter alone (PYTHONHOME = lib/python, no site, no venv): import every bundled
+# runtime module, resolve every module name its source imports (also inside functions), and
+# report what cannot be found, or is found or loaded from outside lib/.
+WALK = r"""
+import ast, importlib, importlib.util, json, sys
+lib, site = sys.argv[1], sys.argv[2]
+sys.path.append(site)
+report = {"missing": [], "outside": [], "modules": 0}
+files = sorted(__import__("pathlib").Path(site, "frvt_runtime").glob("*.py"))
+for f in files:
+    mod = "frvt_runtime" + ("" if f.stem == "__init__" else "." + f.stem)
+    importlib.import_module(mod)
+    report["modules"] += 1
+    for node in ast.walk(ast.parse(f.read_text())):
+        names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+            [node.module] if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module else []
+        for name in names:
+            spec = importlib.util.find_spec(name)
+            if spec is None:
+                report["missing"].append(f"{f.name}: {name}")
+            elif spec.origin not in (None, "built-in", "frozen") and not spec.origin.startswith(lib):
+                report["outside"].append(f"{f.name}: {name} from {spec.origin}")
+for name, m in list(sys.modules.items()):
+    origin = getattr(m, "__file__", None)
+    if origin and not origin.startswith(lib):
+        report["outside"].append(f"loaded {name} from {origin}")
+print(json.dumps(report))
+"""
+
+
+def test_every_import_of_the_runtime_resolves_inside_lib(built):
+    env = {"PYTHONHOME": str(HOME), "PYTHONNOUSERSITE": "1", "LD_LIBRARY_PATH": str(paths.SUB_LIB),
+           "PATH": "/usr/bin:/bin"}
+    r = subprocess.run([sys.executable, "-S", "-c", WALK, str(paths.SUB_LIB.resolve()), str(SITE.resolve())],
+                       env=env, capture_output=True, text=True, cwd="/")
+    assert r.returncode == 0, r.stderr[-3000:]
+    report = json.loads(r.stdout.strip().splitlines()[-1])
+    assert report["modules"] >= 10
+    assert report["missing"] == [] and report["outside"] == [], report
+
+
+def test_only_the_runtime_ships(built):
+    stdlib_names = {p.name.split(".")[0] for p in STDLIB.iterdir()} | \
+        {p.name.split(".")[0] for p in (STDLIB / "lib-dynload").iterdir()}
+    never = {"tkinter", "_tkinter", "sqlite3", "_sqlite3", "curses", "_curses", "_testcapi", "unittest",
+             "idlelib", "ensurepip", "lib2to3", "pydoc_data", "test", "venv"}
+    assert not stdlib_names & never, stdlib_names & never
+    host_stdlib = Path(sys.base_prefix) / "lib" / f"python{PY_VERSION}"
+    assert len(list(STDLIB.rglob("*.py"))) < 0.3 * len(list(host_stdlib.rglob("*.py")))
+    site = {p.name for p in SITE.iterdir()}
+    assert "frvt_runtime" in site
+    assert not site & {"frvt_submission", "tvm", "onnx", "onnxruntime", "cffi", "tabulate"}, site
+    assert not (SITE / "numpy" / "random").exists() and not (SITE / "numpy" / "f2py").exists()
+
+
+def test_pyc_files_are_checked_by_their_sources_hash(built):
+    sources = [p for p in HOME.rglob("*.py")]
+    assert len(sources) > 200
+    stale = []
+    for src in sources:
+        pyc = Path(importlib.util.cache_from_source(str(src)))
+        if not pyc.is_file():
+            stale.append(f"no pyc: {src.relative_to(HOME)}")
+            continue
+        head = pyc.read_bytes()[:16]
+        flags = int.from_bytes(head[4:8], "little")
+        if flags != 0b11 or head[8:16] != importlib.util.source_hash(src.read_bytes()):
+            stale.append(f"not a checked-hash pyc of its source: {pyc.relative_to(HOME)}")
+    assert stale == [], stale[:10]
+
+
+def test_libpython_is_stripped(built):
+    lib = next(paths.SUB_LIB.glob("libpython*.so*"))
+    sections = subprocess.run(["readelf", "-S", "-W", str(lib)], capture_output=True, text=True, check=True).stdout
+    assert ".symtab" not in sections and ".dynsym" in sections
