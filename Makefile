@@ -1,68 +1,110 @@
 # frvt-submission: the README's two commands are `make submission` and `make test`.
+# Each step is a file target that depends on the files it reads, so a second `make submission`
+# with nothing changed redoes nothing; frvt.toml is split per step (build/settings/<step>.json,
+# rewritten only when that step's settings change), so e.g. a new gpg key only repackages.
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.setup-done
 FRVT   := $(PY) -m frvt_submission
+DONE   := build/make
+SET    := build/settings
 
-.PHONY: help setup fetch compile build validate timing package submission test tune bench clean
+# What each step reads (besides its settings and the step before it).
+sources = $(shell find $(1) -type f -not -path '*/__pycache__/*' -not -name '*.pyc' 2>/dev/null)
+COMPILE_SRC  := $(call sources,frvt_submission/compile frvt_submission/models tuning) \
+                frvt_runtime/config.py frvt_runtime/config_dir.py
+BUILD_SRC    := $(call sources,cpp_api/src cpp_api/bridge cpp_api/include frvt_runtime frvt_submission/bridge) \
+                cpp_api/CMakeLists.txt frvt_submission/docs.py
+VALIDATE_SRC := $(call sources,frvt_submission/validation cpp_api/driver) validation/validate.sh
+PACKAGE_SRC  := frvt_submission/package.py
+
+.PHONY: help setup fetch compile build validate timing package submission status test tune bench clean
+.DELETE_ON_ERROR:
 
 help:
-	@echo "make submission  set up, compile, build, validate, time and package (the main job)"
+	@echo "make submission  set up, compile, build, validate, time and package (the main job; redoes only what changed)"
 	@echo "make test        run all tests (sets up the environment first when needed)"
 	@echo "make tune        MetaSchedule tuning for the target's ISA class (TUNE_ISA=avx2|avx512 to choose),"
 	@echo "                 TUNE_MINUTES per model (default 30; records go to tuning/<class>/)"
 	@echo "make bench       TVM vs peers benchmark table (long; BENCH_ISA=avx2 builds for the avx2 class)"
-	@echo "make setup | fetch | compile | build | validate | timing | package | clean"
+	@echo "make setup | fetch | compile | build | validate | timing | package | status | clean"
 
-$(STAMP): requirements.txt
-	@echo "== setup: virtual environment $(VENV) with pinned packages"
+$(STAMP): requirements.txt pyproject.toml
+	@echo "== setup: virtual environment $(VENV) with pinned packages, the project installed (console script: frvt)"
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --disable-pip-version-check -q --upgrade pip
 	$(PY) -m pip install --disable-pip-version-check -q -r requirements.txt
+	$(PY) -m pip install --disable-pip-version-check -q --no-deps --no-build-isolation -e .
 	@touch $@
 
 setup: $(STAMP)
 
-fetch: setup
+# One recipe writes the four stamps; it rewrites only those whose settings changed, and make
+# re-reads their times afterwards, so unchanged steps stay done.
+$(SET)/compile.json $(SET)/build.json $(SET)/validate.json $(SET)/package.json &: frvt.toml $(STAMP)
+	@$(FRVT) stamps --folder $(SET)
+
+fetch: $(STAMP)
 	@echo "== fetch: pinned models (SHA-256 checked) and registry test images"
 	$(FRVT) fetch
 
-compile: setup
-	@echo "== compile: TVM build of detector + recognizer into config/, parity vs onnxruntime"
+$(DONE)/compile: $(SET)/compile.json $(COMPILE_SRC) | $(STAMP)
+	@echo "== compile: fetch if needed, TVM build of detector + recognizer into config/, parity vs onnxruntime"
 	$(FRVT) compile
+	@mkdir -p $(DONE) && touch $@
 
-build: compile
+$(DONE)/build: $(DONE)/compile $(SET)/build.json $(BUILD_SRC)
 	@echo "== build: lib/ (C++ + CFFI bridge + bundled runtime) and doc/"
 	$(FRVT) build
+	@touch $@
 
-validate: setup
-	@echo "== validate: NIST-style run + single-core timing"
+$(DONE)/validate: $(DONE)/build $(SET)/validate.json $(VALIDATE_SRC)
+	@echo "== validate: NIST-style run + single-core timing (writes validation/output/summary.json)"
 	validation/validate.sh
+	@touch $@
 
-timing: setup
+$(DONE)/timing: $(DONE)/build $(SET)/validate.json $(VALIDATE_SRC)
 	@echo "== timing: NIST-style single-core measurement of the built library"
 	$(FRVT) time
+	@touch $@
 
-package: setup
-	@echo "== package: submission tarball"
+$(DONE)/package: $(DONE)/validate $(DONE)/timing $(SET)/package.json $(PACKAGE_SRC)
+	@echo "== package: submission tarball (refused unless validation passed on these lib/ and config/)"
 	$(FRVT) package
+	@touch $@
 
-submission: build validate package
+# Asked for by name, validation and timing run again (a new measurement); compile, build and
+# package are done when their inputs have not changed.
+compile: $(DONE)/compile
+build: $(DONE)/build
+package: $(DONE)/package
+validate: $(DONE)/build
+	validation/validate.sh
+	@touch $(DONE)/validate
+timing: $(DONE)/build
+	$(FRVT) time
+	@touch $(DONE)/timing
+
+status: $(STAMP)
+	@$(FRVT) status
+
+submission: $(DONE)/package
 	@echo "== submission ready: see dist/"
+	@$(FRVT) status
 
 TUNE_MINUTES ?= 30
-tune: setup
+tune: $(STAMP)
 	@echo "== tune: MetaSchedule records for an ISA class into tuning/ ($(TUNE_MINUTES) min per model; resumable)"
 	taskset -c 0 $(FRVT) tune --minutes $(TUNE_MINUTES) $(if $(TUNE_ISA),--isa $(TUNE_ISA))
 
-bench: setup
+bench: $(STAMP)
 	@echo "== bench: single-core comparison with peers (writes docs/benchmark.md)"
 	$(PY) -m pip install --disable-pip-version-check -q --no-deps -r requirements-bench.txt
 	OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1 TVM_NUM_THREADS=1 \
 		taskset -c 0 $(FRVT) bench $(if $(BENCH_ISA),--isa $(BENCH_ISA))
 
-test: setup
+test: $(STAMP)
 	@echo "== test"
 	$(PY) -m pytest -q tests
 

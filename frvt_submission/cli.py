@@ -354,6 +354,48 @@ def cmd_eval(args) -> int:
     return 0
 
 
+def cmd_stamps(args) -> int:
+    from .stamps import write_stamps
+
+    changed = write_stamps(_settings(args), Path(args.folder))
+    if changed:
+        _log(f"settings changed for: {', '.join(changed)}")
+    return 0
+
+
+def cmd_status(args) -> int:
+    """Sizes, validation and timing of what is built now, against the goals (reads files only)."""
+    import json
+
+    from .package import archive_name
+    from .validation.closure import folder_mb
+    from .validation.summary import SUMMARY_FILE, gate
+
+    s = _settings(args)
+    lib_mb, config_mb = folder_mb(paths.SUB_LIB), folder_mb(paths.SUB_CONFIG)
+    _log(f"lib/ + config/: {lib_mb + config_mb:.1f} MB (lib {lib_mb:.1f}, config {config_mb:.1f}; goal <= 100)")
+    tarball = Path(args.dist) / archive_name(s)
+    _log(f"tarball: {tarball.stat().st_size / 1e6:.1f} MB (goal <= 40): {tarball}" if tarball.is_file()
+         else f"tarball: none yet ({tarball})")
+    out = Path(args.validation_output)
+    refusals = gate(out, paths.ROOT)
+    summary = out / SUMMARY_FILE
+    if summary.is_file():
+        data = json.loads(summary.read_text())
+        t = data.get("timing", {})
+        _log(f"validation: {data.get('result')} ({len(data.get('errors', []))} errors, "
+             f"{len(data.get('warnings', []))} warnings) at {data.get('finished')}"
+             + ("" if not refusals else f"; package would refuse: {'; '.join(refusals)}"))
+        if "median_ms" in t:
+            _log(f"timing (validation, one pinned core): median {t['median_ms']:.1f} ms per template, "
+                 f"match {t.get('match_us', float('nan')):.2f} us"
+                 + (f", initialize {t['init_ms']:.0f} ms, RSS after it {t['init_rss_mb']:.0f} MB"
+                    if "init_ms" in t else ""))
+    else:
+        _log(f"validation: not run ({summary} missing)")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="frvt", description=DESCRIPTION,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -366,6 +408,12 @@ def build_parser() -> argparse.ArgumentParser:
         return p
 
     add("config", cmd_config, "print the resolved settings")
+    p = add("stamps", cmd_stamps, "write build/settings/<step>.json, the settings each make step reads, "
+                                  "rewriting only changed ones (the Makefile's dependencies on frvt.toml)")
+    p.add_argument("--folder", default=str(paths.BUILD / "settings"), help="where the stamps go")
+    p = add("status", cmd_status, "sizes of lib/ + config/ and the tarball, last validation and timing, vs the goals")
+    p.add_argument("--validation-output", default=str(paths.SUB_VALIDATION / "output"))
+    p.add_argument("--dist", default=str(paths.ROOT / "dist"))
     add("fetch", cmd_fetch, "download the pinned models and test images, check SHA-256, clean the ONNX")
     p = add("compile", cmd_compile, "compile both models with TVM into config/ and check parity with onnxruntime")
     p.add_argument("--cpu", default="", help="LLVM CPU name (default: [submission] target; 'host' = this CPU)")
