@@ -178,7 +178,7 @@ def cmd_time(args) -> int:
     lst = timing_inputs(out / "input", args.images, args.large)
     n = len(lst.read_text().splitlines())
     _log(f"timing {n} images x {args.repeats} call(s), one process pinned to core {args.core} ...")
-    r = run_timing(driver, root, out, lst, s, args.repeats, args.core)
+    r = run_timing(driver, root, out, lst, s, args.repeats, args.core, _log)
     if "table" not in r:
         for e in r.get("errors", []):
             _log(f"ERROR: {e}")

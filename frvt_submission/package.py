@@ -10,6 +10,8 @@ from pathlib import Path
 from frvt_runtime.config import Settings
 from frvt_runtime.errors import FrvtError
 
+from .progress import heartbeat
+
 STRUCTS_VERSION = "3.1"
 
 
@@ -32,7 +34,7 @@ def build_tarball(settings: Settings, root: Path, validation_out: Path, dist: Pa
     dist.mkdir(parents=True, exist_ok=True)
     out = dist / archive_name(settings)
     tmp = out.with_suffix(".part")
-    with tarfile.open(tmp, "w:gz") as tf:
+    with heartbeat(log, f"compressing {out.name}"), tarfile.open(tmp, "w:gz") as tf:
         for folder in ("doc", "config", "lib"):
             tf.add(root / folder, arcname=f"./{folder}")
         for f in sorted(validation_out.iterdir()):

