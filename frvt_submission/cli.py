@@ -338,19 +338,37 @@ def cmd_compare(args) -> int:
 def cmd_eval(args) -> int:
     from tabulate import tabulate
 
-    from .evaluate import SUMMARY_HEADERS, evaluate, read_pairs, summary_row
+    from .evaluate import (ALL_PAIRS_HEADERS, SUMMARY_HEADERS, all_pairs_row, evaluate, evaluate_all_pairs,
+                           evaluate_lfw, read_lfw_pairs, read_pairs, summary_row)
 
     p = _pipeline(args)
-    rows = []
-    for csv_path in args.pairs:
-        pairs = read_pairs(Path(csv_path))
+    rows, all_rows, lfw_rows = [], [], []
+    for pairs_path in map(Path, args.pairs):
+        name = pairs_path.parent.name
+        if pairs_path.suffix == ".txt":  # LFW View 2
+            folds = read_lfw_pairs(pairs_path, Path(args.lfw_images) if args.lfw_images else None)
+            _log(f"{name}: LFW protocol, {len(folds)} folds of {len(folds[0])} pairs")
+            r = evaluate_lfw(p, folds, progress=_progress("embedded", "images"))
+            lfw_rows.append([name, r["pairs"], f"{r['fte']}/{r['images']}",
+                             f"{100 * r['mean']:.2f}% ± {100 * r['sd']:.2f}", f"{100 * r['se']:.2f}"])
+            continue
+        pairs = read_pairs(pairs_path)
         if args.limit:
             pairs = pairs[: args.limit]
-        name = Path(csv_path).parent.name
         _log(f"{name}: {len(pairs)} pairs")
         r = evaluate(p, pairs, p.settings.recognizer.same_threshold, progress=_progress("embedded", "images"))
         rows.append(summary_row(name, r))
-    _log(tabulate(rows, headers=SUMMARY_HEADERS, tablefmt="github"))
+        all_rows.append(all_pairs_row(name, evaluate_all_pairs(p, pairs, emb=r["embeddings"])))
+    if rows:
+        _log("pairs as listed:")
+        _log(tabulate(rows, headers=SUMMARY_HEADERS, tablefmt="github"))
+        _log("\nevery pair of the listed images (identities from id1/id2 or folders); FNMR with its 95% "
+             "Wilson interval, n/a where the impostors are fewer than 1/FMR:")
+        _log(tabulate(all_rows, headers=ALL_PAIRS_HEADERS, tablefmt="github"))
+    if lfw_rows:
+        _log("LFW View 2 (10-fold, threshold from the other 9 folds):")
+        _log(tabulate(lfw_rows, headers=["set", "pairs", "FTE/images", "accuracy mean ± sd", "SE %"],
+                      tablefmt="github"))
     return 0
 
 
@@ -485,8 +503,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = with_backend(add("compare", cmd_compare, "match two images and print the score"))
     p.add_argument("image1")
     p.add_argument("image2")
-    p = with_backend(add("eval", cmd_eval, "score pairs CSVs (img1,img2,label) and print accuracy tables"))
-    p.add_argument("pairs", nargs="+", help="pairs.csv files, e.g. ../shared/data/meds_openmpf/pairs.csv")
+    p = with_backend(add("eval", cmd_eval, "accuracy: pairs CSVs (img1,img2,label[,id1,id2]) as listed and over "
+                                           "every pair of their images (FNMR at FMR 1e-2..1e-6 with 95% "
+                                           "intervals); LFW pairs.txt by the 10-fold View-2 protocol"))
+    p.add_argument("pairs", nargs="+", help="pairs.csv files (e.g. ../shared/data/meds_openmpf/pairs.csv) or "
+                                            "LFW-style pairs.txt files")
+    p.add_argument("--lfw-images", default="", help="LFW image root (<name>/<name>_0001.jpg); default: the "
+                                                    "lfw/ folder beside pairs.txt, else pairs.txt's folder")
     p.add_argument("--limit", type=int, default=0, help="use only the first N pairs of each file")
     return ap
 

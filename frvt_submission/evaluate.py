@@ -1,4 +1,4 @@
-"""Score a pairs CSV (img1,img2,label) with the pipeline and summarise verification accuracy."""
+"""Verification accuracy: a pairs CSV as listed, every cross-identity pair of its images, and LFW's View-2 protocol."""
 
 from __future__ import annotations
 
@@ -17,6 +17,8 @@ class Pair:
     img1: Path
     img2: Path
     same: bool
+    id1: str = ""  # identity labels (CSV id1/id2); "" = the image's folder names the person
+    id2: str = ""
 
 
 def read_pairs(csv_path: Path) -> list[Pair]:
@@ -41,7 +43,8 @@ def read_pairs(csv_path: Path) -> list[Pair]:
         for row in reader:
             if row["label"] not in ("0", "1"):
                 raise ConfigError(f"{csv_path}: label must be 0 or 1, got {row['label']!r}")
-            pairs.append(Pair(resolve(row["img1"]), resolve(row["img2"]), row["label"] == "1"))
+            pairs.append(Pair(resolve(row["img1"]), resolve(row["img2"]), row["label"] == "1",
+                              row.get("id1") or "", row.get("id2") or ""))
     return pairs
 
 
@@ -102,6 +105,7 @@ def evaluate(pipeline, pairs: list[Pair], threshold: float, progress=None) -> di
         "fnmr@fmr1e-3": fnmr_at_fmr(scores[labels], scores[~labels], 1e-3),
         "scores": scores,
         "labels": labels,
+        "embeddings": emb,
     }
 
 
@@ -116,3 +120,170 @@ def summary_row(name: str, r: dict) -> list:
 
 SUMMARY_HEADERS = ["set", "pairs", "gen/imp", "FTE/images", "acc@thr", "best acc @ cos",
                    "FNMR@FMR=1e-2", "FNMR@FMR=1e-3"]
+
+
+# -- every cross-identity pair ------------------------------------------------------------
+FMRS = (1e-2, 1e-3, 1e-4, 1e-5, 1e-6)
+FAILED_SCORE = -1.0  # a failed enrolment matches nothing, as the library's failure template
+
+
+def identities(pairs: list[Pair]) -> dict[Path, str]:
+    """Image -> identity: the CSV's id1/id2 where given, else the image's folder (one per person)."""
+    ids: dict[Path, str] = {}
+    for p in pairs:
+        for img, pid in ((p.img1, p.id1), (p.img2, p.id2)):
+            pid = pid or img.parent.name
+            if ids.setdefault(img, pid) != pid:
+                raise ConfigError(f"{img} is labelled both {ids[img]!r} and {pid!r}")
+    if p_same := [p for p in pairs if p.same and ids[p.img1] != ids[p.img2]]:
+        raise ConfigError(f"a genuine pair joins two identities: {p_same[0].img1} {p_same[0].img2}")
+    return ids
+
+
+def all_pair_scores(emb: dict[Path, np.ndarray | None], ids: dict[Path, str],
+                    block: int = 2048) -> tuple[np.ndarray, np.ndarray]:
+    """(genuine, impostor) cosine scores of every unordered pair of distinct images, as blocks of
+    one matrix product; pairs with a failed enrolment score FAILED_SCORE."""
+    images = sorted(ids)
+    ok = [p for p in images if emb.get(p) is not None]
+    e = np.stack([emb[p] for p in ok]).astype(np.float32) if ok else np.zeros((0, 1), np.float32)
+    labels = np.array([ids[p] for p in ok])
+    genuine, impostor = [], []
+    for i0 in range(0, len(ok), block):
+        s = e[i0:i0 + block] @ e.T
+        rows = np.arange(i0, min(i0 + block, len(ok)))[:, None]
+        upper = np.arange(len(ok))[None, :] > rows  # each unordered pair once
+        same = labels[i0:i0 + block, None] == labels[None, :]
+        genuine.append(s[upper & same])
+        impostor.append(s[upper & ~same])
+    _, counts = np.unique([ids[p] for p in images], return_counts=True)
+    n_gen = int(sum(c * (c - 1) // 2 for c in counts))
+    n_imp = len(images) * (len(images) - 1) // 2 - n_gen
+    g = np.concatenate(genuine) if genuine else np.zeros(0, np.float32)
+    i = np.concatenate(impostor) if impostor else np.zeros(0, np.float32)
+    return (np.concatenate([g, np.full(n_gen - g.size, FAILED_SCORE, np.float32)]),
+            np.concatenate([i, np.full(n_imp - i.size, FAILED_SCORE, np.float32)]))
+
+
+def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    """95% Wilson score interval of a proportion k/n (sound near 0, where FNMR lives)."""
+    if n == 0:
+        return 0.0, 1.0
+    p = k / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def fnmr_table(genuine: np.ndarray, impostor: np.ndarray, fmrs=FMRS) -> dict[float, dict | None]:
+    """FMR -> {fnmr, lo, hi, threshold, misses} with a 95% interval over the genuine pairs; None
+    where the impostors are too few for that FMR (fewer than 1/FMR)."""
+    out: dict[float, dict | None] = {}
+    imp = np.sort(impostor)[::-1]
+    for fmr in fmrs:
+        if imp.size < round(1 / fmr) or genuine.size == 0:
+            out[fmr] = None
+            continue
+        k = int(np.floor(fmr * imp.size))  # impostors allowed above the threshold
+        threshold = float(imp[k]) if k < imp.size else -np.inf
+        misses = int(np.sum(genuine <= threshold))
+        lo, hi = wilson(misses, genuine.size)
+        out[fmr] = {"fnmr": misses / genuine.size, "lo": lo, "hi": hi, "threshold": threshold, "misses": misses}
+    return out
+
+
+def evaluate_all_pairs(pipeline, pairs: list[Pair], progress=None, emb=None) -> dict:
+    ids = identities(pairs)
+    emb = emb if emb is not None else embed_images(pipeline, sorted(ids), progress)
+    genuine, impostor = all_pair_scores(emb, ids)
+    return {"images": len(ids), "identities": len(set(ids.values())), "genuine": genuine.size,
+            "impostor": impostor.size, "fte": sum(emb.get(p) is None for p in ids),
+            "fnmr": fnmr_table(genuine, impostor)}
+
+
+def all_pairs_row(name: str, r: dict) -> list:
+    def cell(v):
+        if v is None:
+            return "n/a"
+        return f"{100 * v['fnmr']:.2f}% [{100 * v['lo']:.2f}, {100 * v['hi']:.2f}]"
+
+    return [name, f"{r['images']}/{r['identities']}", r["genuine"], r["impostor"], r["fte"],
+            *(cell(r["fnmr"][f]) for f in FMRS)]
+
+
+ALL_PAIRS_HEADERS = ["set", "images/ids", "genuine pairs", "impostor pairs", "FTE",
+                     *(f"FNMR@FMR={f:.0e} [95% CI]" for f in FMRS)]
+
+
+# -- LFW View 2 -----------------------------------------------------------------------------
+def read_lfw_pairs(pairs_txt: Path, images: Path | None = None) -> list[list[Pair]]:
+    """LFW's pairs.txt ('10 300', then per fold 300 'name n1 n2' and 300 'name1 n1 name2 n2'
+    lines) as 10 folds of pairs; images under images/<name>/<name>_<nnnn>.jpg (default: the
+    'lfw' folder beside pairs.txt, else its own folder)."""
+    pairs_txt = Path(pairs_txt)
+    if not pairs_txt.is_file():
+        raise ConfigError(f"pairs file not found: {pairs_txt}")
+    lines = [ln.split() for ln in pairs_txt.read_text().splitlines() if ln.strip()]
+    try:
+        n_folds, per = int(lines[0][0]), int(lines[0][1])
+    except (IndexError, ValueError):
+        raise ConfigError(f"{pairs_txt}: the first line must be '<folds> <pairs per class>'") from None
+    root = images or (pairs_txt.parent / "lfw" if (pairs_txt.parent / "lfw").is_dir() else pairs_txt.parent)
+
+    def image(name: str, n: str) -> Path:
+        p = root / name / f"{name}_{int(n):04d}.jpg"
+        if not p.is_file():
+            raise ConfigError(f"{pairs_txt}: image {p} not found")
+        return p
+
+    body = lines[1:]
+    if len(body) != n_folds * 2 * per:
+        raise ConfigError(f"{pairs_txt}: {len(body)} pair lines, {n_folds} folds x 2 x {per} expected")
+    folds = []
+    for f in range(n_folds):
+        fold = []
+        for w in body[f * 2 * per:(f + 1) * 2 * per]:
+            if len(w) == 3:
+                fold.append(Pair(image(w[0], w[1]), image(w[0], w[2]), True, w[0], w[0]))
+            elif len(w) == 4:
+                fold.append(Pair(image(w[0], w[1]), image(w[2], w[3]), False, w[0], w[2]))
+            else:
+                raise ConfigError(f"{pairs_txt}: bad pair line {' '.join(w)!r}")
+        folds.append(fold)
+    return folds
+
+
+def midpoint_threshold(scores: np.ndarray, labels: np.ndarray) -> float:
+    """The most accurate threshold, placed halfway between two scores rather than on one, so a
+    held-out fold is not judged by a threshold sitting exactly on a training score."""
+    u = np.unique(scores)
+    cands = np.concatenate([[u[0] - 1e-6], (u[:-1] + u[1:]) / 2, [u[-1] + 1e-6]])
+    accs = [np.mean((scores >= t) == labels) for t in cands]
+    return float(cands[int(np.argmax(accs))])
+
+
+def ten_fold(scores: list[np.ndarray], labels: list[np.ndarray]) -> dict:
+    """LFW View 2: each fold scored at the best threshold of the other folds; mean, sd, SE."""
+    accs = []
+    for k in range(len(scores)):
+        train_s = np.concatenate([s for j, s in enumerate(scores) if j != k])
+        train_l = np.concatenate([lab for j, lab in enumerate(labels) if j != k])
+        t = midpoint_threshold(train_s, train_l)
+        accs.append(float(np.mean((scores[k] >= t) == labels[k])))
+    a = np.array(accs)
+    sd = float(a.std(ddof=1)) if a.size > 1 else 0.0
+    return {"folds": accs, "mean": float(a.mean()), "sd": sd, "se": sd / np.sqrt(a.size)}
+
+
+def evaluate_lfw(pipeline, folds: list[list[Pair]], progress=None) -> dict:
+    images = sorted({p.img1 for f in folds for p in f} | {p.img2 for f in folds for p in f})
+    emb = embed_images(pipeline, images, progress)
+
+    def score(p: Pair) -> float:
+        a, b = emb[p.img1], emb[p.img2]
+        return FAILED_SCORE if a is None or b is None else float(np.dot(a, b))
+
+    scores = [np.array([score(p) for p in f]) for f in folds]
+    labels = [np.array([p.same for p in f]) for f in folds]
+    return {**ten_fold(scores, labels), "pairs": sum(len(f) for f in folds), "images": len(images),
+            "fte": sum(v is None for v in emb.values())}

@@ -1,4 +1,6 @@
-"""Evaluation: pairs CSV parsing, FNMR@FMR arithmetic, and the registry images end to end."""
+"""Evaluation: pairs CSV parsing, FNMR@FMR arithmetic, every-pair scoring, LFW View 2, the registry images."""
+
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -26,3 +28,75 @@ def test_registry_images_all_correct(reference_pipeline, test_images):
     r = evaluate(reference_pipeline, read_pairs(test_images / "pairs.csv"), 0.363)
     assert r["pairs"] == 21 and r["fte"] == 0
     assert r["accuracy"] == 1.0
+
+
+def test_every_pair_matches_a_double_loop_and_failures_score_as_non_matches():
+    from frvt_submission.evaluate import FAILED_SCORE, all_pair_scores
+
+    rng = np.random.default_rng(0)
+    paths = [Path(f"/x/{i}.jpg") for i in range(9)]
+    ids = {p: f"id{i % 3}" for i, p in enumerate(paths)}
+    emb = {p: v / np.linalg.norm(v) for p, v in zip(paths, rng.normal(size=(9, 16)).astype(np.float32))}
+    emb[paths[4]] = None  # a failed enrolment
+    genuine, impostor = all_pair_scores(emb, ids, block=4)  # blocks smaller than the set
+    want_g, want_i = [], []
+    for a in range(9):
+        for b in range(a + 1, 9):
+            ea, eb = emb[paths[a]], emb[paths[b]]
+            s = FAILED_SCORE if ea is None or eb is None else float(ea @ eb)
+            (want_g if ids[paths[a]] == ids[paths[b]] else want_i).append(s)
+    assert genuine.size == 9 == len(want_g) and impostor.size == 27 == len(want_i)
+    assert np.allclose(np.sort(genuine), np.sort(want_g), atol=1e-6)
+    assert np.allclose(np.sort(impostor), np.sort(want_i), atol=1e-6)
+    assert np.sum(genuine == FAILED_SCORE) == 2 and np.sum(impostor == FAILED_SCORE) == 6
+
+
+def test_fnmr_table_with_intervals():
+    from frvt_submission.evaluate import fnmr_table, wilson
+
+    lo, hi = wilson(0, 10)
+    assert lo == 0.0 and abs(hi - 0.2775) < 1e-3  # the textbook Wilson bound for 0/10
+    lo, hi = wilson(30, 100)
+    assert lo < 0.3 < hi and abs((lo + hi) / 2 - 0.3) < 0.01
+    impostor = np.linspace(-0.5, 0.5, 1000)  # FMR 1e-2 -> threshold at the 10th highest impostor
+    genuine = np.array([0.2, 0.49, 0.6, 0.7])
+    t = fnmr_table(genuine, impostor)
+    assert t[1e-4] is None and t[1e-6] is None  # 1,000 impostors support 1e-2 and 1e-3 only
+    assert abs(t[1e-2]["threshold"] - impostor[-11]) < 1e-12 and t[1e-2]["misses"] == 1
+    assert t[1e-3]["misses"] == 2 and t[1e-3]["lo"] <= 0.5 <= t[1e-3]["hi"]
+
+
+def test_conflicting_identity_labels_are_refused():
+    from frvt_submission.evaluate import Pair, identities
+
+    a, b = Path("/p/a.jpg"), Path("/p/b.jpg")
+    with pytest.raises(ConfigError, match="labelled both"):
+        identities([Pair(a, b, False, "x", "y"), Pair(a, b, False, "z", "y")])
+    assert identities([Pair(a, b, True)]) == {a: "p", b: "p"}  # no labels: the folder names the person
+
+
+def test_lfw_ten_fold_protocol(reference_pipeline, test_images, tmp_path):
+    from frvt_submission.evaluate import evaluate_lfw, read_lfw_pairs, ten_fold
+
+    # ten_fold's threshold comes from the other folds only: a fold whose own best threshold differs
+    # from the rest is scored at the rest's.
+    scores = [np.array([0.9, 0.1]), np.array([0.8, 0.2]), np.array([0.3, 0.25])]
+    labels = [np.array([True, False])] * 3
+    r = ten_fold(scores, labels)
+    assert r["folds"][:2] == [1.0, 1.0] and r["folds"][2] == 0.5
+    # A View-2 tree from the registry photos: lfw/<name>/<name>_<nnnn>.jpg.
+    import shutil
+
+    for name, files in {"Barack_Obama": ["obama.jpg", "obama2.jpg", "obama3.jpg"], "Joe_Biden": ["biden.jpg"]}.items():
+        (tmp_path / "lfw" / name).mkdir(parents=True)
+        for k, f in enumerate(files, 1):
+            shutil.copy(test_images / f, tmp_path / "lfw" / name / f"{name}_{k:04d}.jpg")
+    (tmp_path / "pairs.txt").write_text("2\t1\nBarack_Obama\t1\t2\nBarack_Obama\t1\tJoe_Biden\t1\n"
+                                        "Barack_Obama\t2\t3\nBarack_Obama\t3\tJoe_Biden\t1\n")
+    folds = read_lfw_pairs(tmp_path / "pairs.txt")
+    assert [len(f) for f in folds] == [2, 2] and folds[0][0].same and not folds[0][1].same
+    r = evaluate_lfw(reference_pipeline, folds)
+    assert r["mean"] == 1.0 and r["pairs"] == 4 and r["images"] == 4
+    (tmp_path / "pairs.txt").write_text("2\t1\nBarack_Obama\t1\t2\n")
+    with pytest.raises(ConfigError, match="pair lines"):
+        read_lfw_pairs(tmp_path / "pairs.txt")
