@@ -86,7 +86,8 @@ def test_pyc_files_are_checked_by_their_sources_hash(built):
     assert stale == [], stale[:10]
 
 
-def test_libpython_is_stripped(built):
-    lib = next(paths.SUB_LIB.glob("libpython*.so*"))
-    sections = subprocess.run(["readelf", "-S", "-W", str(lib)], capture_output=True, text=True, check=True).stdout
-    assert ".symtab" not in sections and ".dynsym" in sections
+def test_libpython_and_the_models_are_stripped(built):
+    for f in [next(paths.SUB_LIB.glob("libpython*.so*")), *sorted(paths.SUB_CONFIG.glob("*.so"))]:
+        sections = subprocess.run(["readelf", "-S", "-W", str(f)], capture_output=True, text=True,
+                                  check=True).stdout
+        assert ".symtab" not in sections and ".debug_info" not in sections and ".dynsym" in sections, f

@@ -5,7 +5,6 @@ from __future__ import annotations
 import importlib.util
 import py_compile
 import shutil
-import subprocess
 import sys
 import sysconfig
 from pathlib import Path
@@ -62,24 +61,6 @@ def tvm_runtime_lib() -> Path:
     return lib
 
 
-def _strip(files: list[Path], log) -> int:
-    """strip --strip-unneeded in place (symbols only the linker or a debugger reads); bytes saved.
-    Only files we built or CPython did: wheels' auditwheel-patched libraries are left whole,
-    since strip can corrupt the layout patchelf leaves."""
-    strip = shutil.which("strip")
-    if strip is None:
-        log("bundle: `strip` not found (binutils); libraries left unstripped")
-        return 0
-    saved = 0
-    for f in files:
-        before = f.stat().st_size
-        proc = subprocess.run([strip, "--strip-unneeded", str(f)], capture_output=True, text=True)
-        if proc.returncode != 0:
-            raise FrvtError(f"strip failed on {f}: {proc.stderr.strip()}")
-        saved += before - f.stat().st_size
-    return saved
-
-
 def _compile_pyc(home: Path) -> int:
     """Byte-compile every bundled .py next to it (__pycache__), checked by the source's hash:
     no compilation at each initialize(), and a pyc that does not match its source is ignored."""
@@ -97,6 +78,7 @@ def bundle_runtime(lib_dir: Path, log=print, config_dir: Path | None = None) -> 
     """Copy everything the embedded interpreter needs under lib_dir; return sizes in MB.
     The standard library is cut to what a traced run of the runtime loads or its source
     names (imports.py); config_dir, when compiled, lets the trace run the pipeline."""
+    from ..strip import strip_unneeded
     from .imports import stdlib_files, traced_modules, unloaded_subpackages
 
     home = lib_dir / "python"
@@ -136,7 +118,7 @@ def bundle_runtime(lib_dir: Path, log=print, config_dir: Path | None = None) -> 
         ffi_link.unlink()
     ffi_link.symlink_to(Path("python") / "lib" / f"python{PY_VERSION}" / "site-packages" / "tvm_ffi" / "lib" /
                         "libtvm_ffi.so")
-    saved = _strip([lib_dir / libpython().name, *sorted((stdlib_dst / "lib-dynload").glob("*.so"))], log)
+    saved = strip_unneeded([lib_dir / libpython().name, *sorted((stdlib_dst / "lib-dynload").glob("*.so"))], log)
     log(f"bundle: stripped libpython and the stdlib's extension modules ({saved / 1e6:.1f} MB saved)")
     log(f"bundle: {_compile_pyc(home)} modules byte-compiled (checked-hash .pyc)")
 

@@ -10,6 +10,7 @@ from typing import Callable
 from frvt_runtime.config import ModelSpec
 from frvt_runtime.errors import CompileError
 from ..progress import heartbeat
+from ..strip import strip_unneeded
 
 # Weight pre-packing rewrites constant weight layouts at compile time to match
 # the tuned schedules; the same flag must be used when tuning and compiling,
@@ -197,6 +198,7 @@ def compile_model(onnx_path: Path, spec: ModelSpec, target, out_so: Path,
     out_so.parent.mkdir(parents=True, exist_ok=True)
     tmp = out_so.with_name(out_so.stem + ".part.so")
     exe.export_library(str(tmp))
+    saved = strip_unneeded([tmp], log)  # debug info and local symbols: the runtime needs neither
     tmp.replace(out_so)
     facts = {
         "model": spec.name, "onnx": onnx_path.name, "target": str(target), "cpu": target_tag(target),
@@ -207,5 +209,5 @@ def compile_model(onnx_path: Path, spec: ModelSpec, target, out_so: Path,
         "seconds": round(time.perf_counter() - t0, 2),
     }
     out_so.with_suffix(".json").write_text(json.dumps(facts, indent=1))
-    log(f"[{spec.name}] exported {out_so} in {facts['seconds']} s")
+    log(f"[{spec.name}] exported {out_so} in {facts['seconds']} s ({saved / 1e3:.0f} kB of symbols stripped)")
     return facts
