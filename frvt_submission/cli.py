@@ -295,6 +295,8 @@ def _pipeline(args):
 
         s = load_settings(Path(args.settings))
         return reference_pipeline(s, cleaned_onnx(s.detector), cleaned_onnx(s.recognizer))
+    if args.backend == "library" and args.command != "eval":
+        raise FrvtError("--backend library is for eval (it runs the NIST driver over a whole set)")
     return FacePipeline.from_config_dir(Path(args.config_dir))
 
 
@@ -341,7 +343,13 @@ def cmd_eval(args) -> int:
     from .evaluate import (ALL_PAIRS_HEADERS, SUMMARY_HEADERS, all_pairs_row, evaluate, evaluate_all_pairs,
                            evaluate_lfw, read_lfw_pairs, read_pairs, summary_row)
 
-    p = _pipeline(args)
+    p = _pipeline(args)  # tvm in this process; for --backend library, the Python path it is checked against
+    python = None
+    if args.backend == "library":
+        from .library_eval import LibraryEmbedder
+
+        python, p = p, LibraryEmbedder(p.settings, log=_log)
+    checks, failed = [], False
     rows, all_rows, lfw_rows = [], [], []
     for pairs_path in map(Path, args.pairs):
         name = pairs_path.parent.name
@@ -359,6 +367,16 @@ def cmd_eval(args) -> int:
         r = evaluate(p, pairs, p.settings.recognizer.same_threshold, progress=_progress("embedded", "images"))
         rows.append(summary_row(name, r))
         all_rows.append(all_pairs_row(name, evaluate_all_pairs(p, pairs, emb=r["embeddings"])))
+        if python is not None:
+            from .evaluate import embed_images
+            from .library_eval import compare_backends
+
+            c = compare_backends(r["embeddings"], embed_images(python, sorted(r["embeddings"])), pairs,
+                                 python.settings.recognizer.same_threshold)
+            bad = c["disagree"] > 0 or c["max_diff"] > 1e-6 or c["fte_diff"]
+            failed |= bool(bad)
+            checks.append([name, c["pairs"], c["disagree"], f"{c['max_diff']:.2e}", len(c["fte_diff"]),
+                           "DIFFERENT" if bad else "same"])
     if rows:
         _log("pairs as listed:")
         _log(tabulate(rows, headers=SUMMARY_HEADERS, tablefmt="github"))
@@ -369,7 +387,11 @@ def cmd_eval(args) -> int:
         _log("LFW View 2 (10-fold, threshold from the other 9 folds):")
         _log(tabulate(lfw_rows, headers=["set", "pairs", "FTE/images", "accuracy mean ± sd", "SE %"],
                       tablefmt="github"))
-    return 0
+    if checks:
+        _log("\nthe library's templates vs the Python path (tvm, this process), per listed pair:")
+        _log(tabulate(checks, headers=["set", "pairs", "decisions differ", "max |cos diff|", "FTE differ",
+                                       "result"], tablefmt="github"))
+    return 1 if failed else 0
 
 
 def cmd_stamps(args) -> int:
@@ -493,8 +515,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config-dir", default=str(paths.SUB_CONFIG), help="compiled config folder")
 
     def with_backend(p):
-        p.add_argument("--backend", choices=("tvm", "onnxruntime"), default="tvm",
-                       help="tvm: the compiled config/ (default); onnxruntime: the reference")
+        p.add_argument("--backend", choices=("tvm", "onnxruntime", "library"), default="tvm",
+                       help="tvm: the compiled config/ in this process (default); onnxruntime: the reference; "
+                            "library (eval only): lib/ + config/ through the NIST driver, checked against tvm")
         p.add_argument("--config-dir", default=str(paths.SUB_CONFIG), help="compiled config folder")
         return p
 

@@ -49,6 +49,8 @@ def read_pairs(csv_path: Path) -> list[Pair]:
 
 
 def embed_images(pipeline, images: list[Path], progress=None) -> dict[Path, np.ndarray | None]:
+    if hasattr(pipeline, "embed_all"):  # the built library: one driver run for all images
+        return pipeline.embed_all(images, progress)
     out = {}
     for i, path in enumerate(images):
         try:

@@ -100,3 +100,25 @@ def test_lfw_ten_fold_protocol(reference_pipeline, test_images, tmp_path):
     (tmp_path / "pairs.txt").write_text("2\t1\nBarack_Obama\t1\t2\n")
     with pytest.raises(ConfigError, match="pair lines"):
         read_lfw_pairs(tmp_path / "pairs.txt")
+
+
+def test_library_backend_agrees_with_the_python_path(built, test_images, tmp_path):
+    """eval --backend library: the built library's templates (via the NIST driver) give the same
+    scores as the Python pipeline on config/, and a changed embedding is reported."""
+    from frvt_runtime.pipeline import FacePipeline
+    from frvt_submission import paths
+    from frvt_submission.evaluate import embed_images
+    from frvt_submission.library_eval import LibraryEmbedder, compare_backends
+
+    pairs = read_pairs(test_images / "pairs.csv")
+    images = sorted({p.img1 for p in pairs} | {p.img2 for p in pairs})
+    python = FacePipeline.from_config_dir(paths.SUB_CONFIG)
+    library = LibraryEmbedder(python.settings, work=tmp_path, log=lambda m: None)
+    lib_emb, py_emb = embed_images(library, images), embed_images(python, images)
+    assert all(v is not None for v in lib_emb.values())
+    c = compare_backends(lib_emb, py_emb, pairs, python.settings.recognizer.same_threshold)
+    assert c["pairs"] == 21 and c["disagree"] == 0 and c["max_diff"] <= 1e-6 and c["fte_diff"] == []
+    changed = dict(lib_emb)
+    changed[images[0]] = -changed[images[0]]
+    c = compare_backends(changed, py_emb, pairs, python.settings.recognizer.same_threshold)
+    assert c["disagree"] > 0 and c["max_diff"] > 0.5
