@@ -394,6 +394,22 @@ def cmd_eval(args) -> int:
     return 1 if failed else 0
 
 
+def cmd_report(args) -> int:
+    from .report import default_pair_files, write_report
+
+    s = _settings(args)
+    pipeline = _pipeline(args)
+    if args.backend == "library":
+        from .library_eval import LibraryEmbedder
+
+        pipeline = LibraryEmbedder(pipeline.settings, log=_log)
+    pair_files = [Path(p) for p in args.pairs] or default_pair_files()
+    out = write_report(s, pipeline, pair_files, Path(args.output), Path(args.validation_output),
+                       [Path(args.timing_output), Path(args.validation_output)], _log)
+    _log(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB, self-contained)")
+    return 0
+
+
 def cmd_stamps(args) -> int:
     from .stamps import write_stamps
 
@@ -534,6 +550,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lfw-images", default="", help="LFW image root (<name>/<name>_0001.jpg); default: the "
                                                     "lfw/ folder beside pairs.txt, else pairs.txt's folder")
     p.add_argument("--limit", type=int, default=0, help="use only the first N pairs of each file")
+    p = with_backend(add("report", cmd_report, "one self-contained HTML page: accuracy tables with DET/ROC curves "
+                                               "and histograms, validation, timing per stage, sizes, build facts"))
+    p.add_argument("pairs", nargs="*", help="pairs.csv files (default: the registry images and every "
+                                            "../shared/data set)")
+    p.add_argument("--output", default=str(paths.BUILD / "report.html"), help="the HTML file")
+    p.add_argument("--validation-output", default=str(paths.SUB_VALIDATION / "output"))
+    p.add_argument("--timing-output", default=str(paths.BUILD / "timing"),
+                   help="`make timing`'s logs (else the validation's timing is shown)")
     return ap
 
 

@@ -200,7 +200,7 @@ def evaluate_all_pairs(pipeline, pairs: list[Pair], progress=None, emb=None) -> 
     genuine, impostor = all_pair_scores(emb, ids)
     return {"images": len(ids), "identities": len(set(ids.values())), "genuine": genuine.size,
             "impostor": impostor.size, "fte": sum(emb.get(p) is None for p in ids),
-            "fnmr": fnmr_table(genuine, impostor)}
+            "fnmr": fnmr_table(genuine, impostor), "scores": (genuine, impostor)}
 
 
 def all_pairs_row(name: str, r: dict) -> list:
