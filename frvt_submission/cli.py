@@ -349,6 +349,12 @@ def cmd_eval(args) -> int:
         from .library_eval import LibraryEmbedder
 
         python, p = p, LibraryEmbedder(p.settings, log=_log)
+    elif args.workers or args.scheduler:
+        if args.backend != "tvm":
+            raise FrvtError("--workers/--scheduler shard the tvm backend (config/)")
+        from .scale import DaskEmbedder
+
+        p = DaskEmbedder(Path(args.config_dir), args.workers or 2, args.scheduler, not args.no_cache, _log)
     checks, failed = [], False
     rows, all_rows, lfw_rows = [], [], []
     for pairs_path in map(Path, args.pairs):
@@ -367,6 +373,10 @@ def cmd_eval(args) -> int:
         r = evaluate(p, pairs, p.settings.recognizer.same_threshold, progress=_progress("embedded", "images"))
         rows.append(summary_row(name, r))
         all_rows.append(all_pairs_row(name, evaluate_all_pairs(p, pairs, emb=r["embeddings"])))
+        if getattr(p, "last", None):
+            x = p.last
+            _log(f"{name}: {x['images']} images, {x['cached']} from the cache, {x['embedded']} embedded on "
+                 f"{x['workers']} in {x['seconds']:.1f} s")
         if python is not None:
             from .evaluate import embed_images
             from .library_eval import compare_backends
@@ -408,6 +418,38 @@ def cmd_report(args) -> int:
                        [Path(args.timing_output), Path(args.validation_output)], _log)
     _log(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB, self-contained)")
     return 0
+
+
+def cmd_scale(args) -> int:
+    """Single process vs a Dask LocalCluster on one set of real images, measured in one run."""
+    import os
+    import time
+
+    import numpy as np
+    from tabulate import tabulate
+
+    from frvt_runtime.pipeline import FacePipeline
+
+    from .evaluate import embed_images
+    from .scale import DaskEmbedder, scale_set
+
+    images = scale_set(args.images)
+    _log(f"{len(images)} images in {images[0].parent}")
+    config_dir = Path(args.config_dir)
+    t0 = time.perf_counter()
+    single = embed_images(FacePipeline.from_config_dir(config_dir), images, _progress("single process", "images"))
+    t_single = time.perf_counter() - t0
+    dask = DaskEmbedder(config_dir, args.workers, args.scheduler, cache=False, log=_log)
+    sharded = embed_images(dask, images, _progress(f"{args.workers} workers", "images"))
+    t_dask = dask.last["seconds"]
+    same = all((single[p] is None) == (sharded[p] is None) and
+               (single[p] is None or np.array_equal(single[p], sharded[p])) for p in images)
+    _log(tabulate([["single process", len(images), f"{t_single:.1f}", f"{len(images) / t_single:.1f}", "1.00"],
+                   [dask.last["workers"], len(images), f"{t_dask:.1f}", f"{len(images) / t_dask:.1f}",
+                    f"{t_dask / t_single:.2f}"]],
+                  headers=["embedding", "images", "wall s", "images/s", "time vs single"], tablefmt="github"))
+    _log(f"embeddings identical: {'yes' if same else 'NO'}; CPU: {os.cpu_count()} cores")
+    return 0 if same else 1
 
 
 def cmd_stamps(args) -> int:
@@ -464,6 +506,12 @@ def build_parser() -> argparse.ArgumentParser:
         return p
 
     add("config", cmd_config, "print the resolved settings")
+    p = add("scale", cmd_scale, "embedding wall time: one process vs a Dask cluster on N real images "
+                                "(registry + ../shared photos and their variants), in one run")
+    p.add_argument("--images", type=int, default=5000)
+    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--scheduler", default="", help="a Dask cluster at tcp://HOST:PORT instead of local workers")
+    p.add_argument("--config-dir", default=str(paths.SUB_CONFIG))
     p = add("stamps", cmd_stamps, "write build/settings/<step>.json, the settings each make step reads, "
                                   "rewriting only changed ones (the Makefile's dependencies on frvt.toml)")
     p.add_argument("--folder", default=str(paths.BUILD / "settings"), help="where the stamps go")
@@ -547,6 +595,11 @@ def build_parser() -> argparse.ArgumentParser:
                                            "intervals); LFW pairs.txt by the 10-fold View-2 protocol"))
     p.add_argument("pairs", nargs="+", help="pairs.csv files (e.g. ../shared/data/meds_openmpf/pairs.csv) or "
                                             "LFW-style pairs.txt files")
+    p.add_argument("--workers", type=int, default=0, help="embed on N local Dask worker processes (one "
+                                                           "thread each), with the embedding cache")
+    p.add_argument("--scheduler", default="", help="embed on the Dask cluster at tcp://HOST:PORT instead")
+    p.add_argument("--no-cache", action="store_true", help="with --workers/--scheduler: ignore and do not "
+                                                           "fill build/embed-cache")
     p.add_argument("--lfw-images", default="", help="LFW image root (<name>/<name>_0001.jpg); default: the "
                                                     "lfw/ folder beside pairs.txt, else pairs.txt's folder")
     p.add_argument("--limit", type=int, default=0, help="use only the first N pairs of each file")
