@@ -7,7 +7,7 @@ import time
 import traceback
 from pathlib import Path
 
-from .errors import FrvtError, RefuseInput, ReturnCode
+from .errors import ConfigError, FrvtError, RefuseInput, ReturnCode
 
 # Set by the embedding init code: the CFFI ffi/lib of the embedded module.
 ffi = None
@@ -85,9 +85,12 @@ def initialize(config_dir, lib_dir, limits, status) -> None:
     from .pipeline import FacePipeline
 
     cfg = Path(ffi.string(config_dir).decode())
-    libd = Path(ffi.string(lib_dir).decode()) if lib_dir != ffi.NULL else None
-    runtime_dir = libd if libd is not None and (libd / "libtvm_runtime.so").is_file() else None
-    pipeline = FacePipeline.from_config_dir(cfg, runtime_dir)
+    # libtvm_runtime.so sits beside the library; the engine loads it from there and nowhere
+    # else (a copy in NIST's working directory must never be picked up).
+    libd = ffi.string(lib_dir).decode() if lib_dir != ffi.NULL else ""
+    if not libd or not Path(libd).is_absolute():
+        raise ConfigError(f"the library's folder is unknown (got {libd!r}): the TVM runtime is loaded from it")
+    pipeline = FacePipeline.from_config_dir(cfg, Path(libd))
     from . import runtime_env
 
     runtime_env.after_imports()

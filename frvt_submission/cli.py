@@ -295,7 +295,9 @@ def _pipeline(args):
 
         s = load_settings(Path(args.settings))
         return reference_pipeline(s, cleaned_onnx(s.detector), cleaned_onnx(s.recognizer))
-    return FacePipeline.from_config_dir(Path(args.config_dir))
+    from .tvm_wheel import wheel_runtime_dir
+
+    return FacePipeline.from_config_dir(Path(args.config_dir), wheel_runtime_dir())
 
 
 def cmd_embed(args) -> int:

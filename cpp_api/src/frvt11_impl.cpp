@@ -85,6 +85,7 @@ void fail_fill(std::vector<uint8_t> &templ, std::vector<EyePair> &eyes, size_t n
 ReturnStatus BridgeImplementation::initialize(const std::string &configDir) {
     try {
         const std::string lib_dir = library_dir();
+        if (lib_dir.empty()) return {ReturnCode::ConfigError, "cannot find the library's own folder (dladdr)"};
         const std::string problem = prepare_environment(lib_dir);
         if (!problem.empty()) return {ReturnCode::ConfigError, problem};
         frvtb_status status{};
