@@ -79,11 +79,13 @@ class TvmModel:
         except Exception as exc:
             raise ConfigError(f"cannot load compiled model {so_path}: {exc}") from None
         self._keep = (module, vm)  # the VM must outlive the function handle
+        self.path = Path(so_path)
         self.output_names = list(output_names)
         self._input: np.ndarray | None = None
         self._tensor = None
 
-    def __call__(self, x: np.ndarray) -> dict[str, np.ndarray]:
+    def run(self, x: np.ndarray) -> list[np.ndarray]:
+        """The model's outputs for one image, in the model's own order (copies)."""
         import tvm_ffi
 
         if x.dtype != np.uint8 or x.ndim != 3 or x.shape[2] != 3:
@@ -95,7 +97,11 @@ class TvmModel:
         np.copyto(self._input[0], x)
         out = self._main(self._tensor)
         outs = [out] if hasattr(out, "__dlpack__") else list(out)
+        # Copy: the VM may reuse its output buffers on the next call.
+        return [np.from_dlpack(t).copy() for t in outs]
+
+    def __call__(self, x: np.ndarray) -> dict[str, np.ndarray]:
+        outs = self.run(x)
         if len(outs) != len(self.output_names):
             raise ConfigError(f"model returned {len(outs)} outputs, manifest lists {len(self.output_names)}")
-        # Copy: the VM may reuse its output buffers on the next call.
-        return {n: np.from_dlpack(t).copy() for n, t in zip(self.output_names, outs)}
+        return dict(zip(self.output_names, outs))

@@ -1,14 +1,18 @@
-"""initialize() needs the library's folder: the TVM runtime comes from lib/, never the working directory."""
+"""initialize() fails on a config its models contradict; the TVM runtime comes from lib/ only."""
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
+from pathlib import Path
+from typing import Callable
 
 import pytest
 
 from frvt_submission import paths
+from frvt_runtime.config_dir import MANIFEST_FILE, PIPELINE_FILE, sha256_of
 
 CONFIG_ERROR = 2
 
@@ -76,3 +80,92 @@ def test_the_engine_never_loads_the_runtime_from_the_working_directory(built, tm
     assert r.stdout.strip() == want, r.stderr
     if want.startswith("ConfigError"):
         assert "never the working directory" in r.stderr
+
+
+# -- broken config/ copies, each one still passing the SHA-256 check --------------------------------
+def _edit_json(cfg: Path, name: str, edit: Callable[[dict], None]) -> None:
+    data = json.loads((cfg / name).read_text())
+    edit(data)
+    (cfg / name).write_text(json.dumps(data, indent=1))
+
+
+def _rehash(cfg: Path, slot: str) -> None:
+    _edit_json(cfg, MANIFEST_FILE, lambda m: m[slot].update(sha256=sha256_of(cfg / m[slot]["file"])))
+
+
+def _swap_model(cfg: Path, slot: str, source: str) -> None:
+    """Put config/<source>.so where <slot>.so was, with models.json's hash updated: the hash check
+    passes, so only the probe can notice the model does not fit its slot."""
+    shutil.copyfile(cfg / f"{source}.so", cfg / f"{slot}.so")
+    _rehash(cfg, slot)
+
+
+def _swap_outputs(names: list[str], a: str, b: str) -> None:
+    i, j = names.index(a), names.index(b)
+    names[i], names[j] = names[j], names[i]
+
+
+# case -> (edit of the copied config/, text the driver's stderr must hold)
+BROKEN: dict[str, tuple[Callable[[Path], None], str]] = {
+    "renamed detector output": (
+        lambda c: _edit_json(c, MANIFEST_FILE, lambda m: m["detector"]["outputs"].__setitem__(0, "renamed")),
+        "detector output 'cls_8' missing from the model's outputs (has renamed, cls_16"),
+    "wrong embedding_size": (
+        lambda c: _edit_json(c, PIPELINE_FILE, lambda p: p["recognizer"].update(embedding_size=512)),
+        "recognizer.embedding_size is 512 in pipeline.json but the model outputs 128 values"),
+    "detector slot holds the recognizer": (
+        lambda c: _swap_model(c, "detector", "recognizer"),
+        "detector model detector.so fails on a blank 640x640 image (detector.input_size in pipeline.json)"),
+    "recognizer slot holds the detector": (
+        lambda c: _swap_model(c, "recognizer", "detector"),
+        "recognizer model recognizer.so fails on a blank 112x112 image (recognizer.input_size in pipeline.json)"),
+    "extra recognizer output": (
+        lambda c: _edit_json(c, MANIFEST_FILE, lambda m: m["recognizer"]["outputs"].append("extra")),
+        "recognizer.outputs in models.json lists 2 name(s) ['fc1', 'extra'] but the model returns 1 output(s)"),
+    "outputs in the wrong order": (
+        lambda c: _edit_json(c, MANIFEST_FILE, lambda m: _swap_outputs(m["detector"]["outputs"], "cls_8", "bbox_8")),
+        "detector output 'cls_8' has shape (1, 6400, 4) (25600 values) but pipeline.json detector.input_size "
+        "640x640 at stride 8"),
+    "stride the model lacks": (
+        lambda c: _edit_json(c, PIPELINE_FILE, lambda p: p["detector"].update(strides=[8, 16, 64])),
+        "detector output 'cls_64' missing from the model's outputs"),
+    "detector input_size the model lacks": (
+        lambda c: _edit_json(c, PIPELINE_FILE, lambda p: p["detector"].update(input_size=[320, 320])),
+        "detector model detector.so fails on a blank 320x320 image"),
+}
+
+
+def _driver_run(built, cfg: Path, image: Path, out: Path) -> tuple[subprocess.CompletedProcess, list[str]]:
+    """One createTemplate run as NIST does it; the log's row for the image, if any was written."""
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "list.txt").write_text(f"x {image} facemugshot\n")
+    r = subprocess.run([str(built["driver"]), "createTemplate", "-x", "enroll", "-c", str(cfg), "-o", str(out),
+                        "-h", "enroll", "-i", str(out / "list.txt"), "-t", "1", "-j", str(out)],
+                       env={"LD_LIBRARY_PATH": str(built["lib"].parent), "PATH": "/usr/bin:/bin"}, cwd=out,
+                       capture_output=True, text=True)
+    log = out / "enroll.log"
+    rows = log.read_text().splitlines()[1:] if log.is_file() else []
+    return r, rows[0].split() if rows else []
+
+
+def test_an_untouched_copy_initializes(built, ppm_images, tmp_path):
+    """The control: copying config/ (and re-hashing an unchanged file) breaks nothing by itself."""
+    cfg = tmp_path / "cfg"
+    shutil.copytree(paths.SUB_CONFIG, cfg)
+    _edit_json(cfg, MANIFEST_FILE, lambda m: None)  # rewritten as the broken cases rewrite it
+    _rehash(cfg, "detector")
+    r, row = _driver_run(built, cfg, ppm_images["obama"], tmp_path / "o")
+    assert r.returncode == 0 and r.stderr == "", r.stderr
+    assert row[3] == "0"  # returnCode column
+
+
+@pytest.mark.parametrize("case", sorted(BROKEN))
+def test_a_model_that_contradicts_the_config_fails_initialize(built, ppm_images, tmp_path, case):
+    """Each mismatch is ConfigError at initialize() naming the field, not UnknownError on every later call."""
+    edit, needle = BROKEN[case]
+    cfg = tmp_path / "cfg"
+    shutil.copytree(paths.SUB_CONFIG, cfg)
+    edit(cfg)
+    r, row = _driver_run(built, cfg, ppm_images["obama"], tmp_path / "o")
+    assert r.returncode == 1 and row == [], r.stderr
+    assert f"initialize() returned {CONFIG_ERROR} " in r.stderr and needle in r.stderr, r.stderr

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import shutil
 import subprocess
 from pathlib import Path
@@ -102,18 +101,24 @@ def test_initialize_failures_are_config_errors(built, ppm_images, tmp_path):
     assert r.returncode == 1 and "initialize() returned 2" in r.stderr and "SHA-256" in r.stderr
 
 
-def test_python_exception_inside_a_call(built, ppm_images, tmp_path):
-    """A Python error in createFaceTemplate becomes an error status; the process carries on."""
-    cfg = tmp_path / "cfg"
-    shutil.copytree(paths.SUB_CONFIG, cfg)
-    manifest = json.loads((cfg / "models.json").read_text())
-    manifest["detector"]["outputs"] = [n.replace("cls_8", "renamed") for n in manifest["detector"]["outputs"]]
-    (cfg / "models.json").write_text(json.dumps(manifest))
+@pytest.mark.parametrize("raised,code", [("RuntimeError('injected')", 1)])
+def test_python_exception_inside_a_call(built, ppm_images, tmp_path, raised, code):
+    """A Python error in createFaceTemplate (raised in find_faces of a lib/ copy) becomes an error
+    status, UnknownError, with a failure template; the process carries on.
+    (initialize() runs the models without find_faces, so it still succeeds.)"""
+    lib = tmp_path / "lib"
+    subprocess.run(["cp", "-al", str(built["lib"].parent), str(lib)], check=True)
+    target = next(lib.glob("python/lib/python3*/site-packages")) / "frvt_runtime" / "pipeline.py"
+    anchor = '        small, scale = self._timed("resize", shrink_to_fit'
+    text = target.read_text()
+    assert anchor in text
+    target.unlink()  # a hard link to the real lib/: replace it, do not write through it
+    target.write_text(text.replace(anchor, f"        raise {raised}\n{anchor}"))
     names = ["obama", "biden"]
-    r, rows = drive(built, "createTemplate", [f"{n} {ppm_images[n]} facemugshot" for n in names], tmp_path / "o",
-                    config=cfg)
+    r, rows = drive({"lib": lib / built["lib"].name, "driver": built["driver"]}, "createTemplate",
+                    [f"{n} {ppm_images[n]} facemugshot" for n in names], tmp_path / "o")
     assert r.returncode == 0, r.stderr
-    assert [row["returnCode"] for row in rows] == ["1", "1"]  # UnknownError, both rows written
+    assert [row["returnCode"] for row in rows] == [str(code)] * 2  # both rows written
     assert all(int(row["templateSizeBytes"]) == 16 for row in rows)  # failure templates
 
 
