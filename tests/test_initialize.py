@@ -1,4 +1,4 @@
-"""initialize() fails on a config its models contradict; the TVM runtime comes from lib/ only."""
+"""initialize() fails on a config its models contradict; MemoryError is code 13; the TVM runtime comes from lib/ only."""
 
 from __future__ import annotations
 
@@ -9,12 +9,13 @@ import sys
 from pathlib import Path
 from typing import Callable
 
+import numpy as np
 import pytest
 
 from frvt_submission import paths
 from frvt_runtime.config_dir import MANIFEST_FILE, PIPELINE_FILE, sha256_of
 
-CONFIG_ERROR = 2
+CONFIG_ERROR, UNKNOWN_ERROR, MEMORY_ERROR = 2, 1, 13
 
 
 @pytest.fixture
@@ -169,3 +170,58 @@ def test_a_model_that_contradicts_the_config_fails_initialize(built, ppm_images,
     r, row = _driver_run(built, cfg, ppm_images["obama"], tmp_path / "o")
     assert r.returncode == 1 and row == [], r.stderr
     assert f"initialize() returned {CONFIG_ERROR} " in r.stderr and needle in r.stderr, r.stderr
+
+
+# -- MemoryError -> ReturnCode::MemoryError ------------------------------------------------------------
+def _stub_pipeline():
+    """The real FacePipeline and settings over model stand-ins (the stages are what is patched)."""
+    from frvt_runtime.config import load_runtime
+    from frvt_runtime.detect import Detector
+    from frvt_runtime.embed import Recognizer
+    from frvt_runtime.pipeline import FacePipeline
+
+    s = load_runtime(paths.SUB_CONFIG / PIPELINE_FILE)
+    never = lambda image: pytest.fail("the patched stage should have raised first")  # noqa: E731
+    return FacePipeline(s, Detector(s.detector, never), Recognizer(s.recognizer, never))
+
+
+def test_error_mapping():
+    from frvt_runtime.errors import ConfigError
+    from frvt_runtime.service import error_status
+
+    assert error_status(MemoryError())[::2] == (MEMORY_ERROR, True)
+    assert error_status(ConfigError("x")) == (CONFIG_ERROR, "ConfigError: x", True)
+    code, info, chosen = error_status(ValueError("y"))
+    assert (code, chosen) == (UNKNOWN_ERROR, False) and info.startswith("ValueError: y")
+
+
+def test_memory_error_in_a_stage_is_return_code_13(in_process_service, monkeypatch):
+    """numpy failing to allocate (its _ArrayMemoryError is a MemoryError) inside detection."""
+    from frvt_runtime.detect import Detector
+
+    service, ffi = in_process_service, in_process_service.ffi
+    monkeypatch.setitem(service._state, "pipeline", _stub_pipeline())
+    monkeypatch.setattr(Detector, "detect_with_fallback", lambda self, image: np.empty(1 << 62, np.uint8))
+    pixels = ffi.new("uint8_t[]", bytes(range(256)) * (64 * 64 * 3 // 256))
+    images = ffi.new("frvtb_image[1]", [{"width": 64, "height": 64, "depth": 24, "data": pixels,
+                                         "size": 64 * 64 * 3}])
+    templ, size = ffi.new("uint8_t[]", 4096), ffi.new("size_t *")
+    eyes, status = ffi.new("frvtb_eyes[1]"), ffi.new("frvtb_status *")
+    rc = service.create_template(images, 1, 0, templ, 4096, size, eyes, status)
+    info = ffi.string(status.info).decode()
+    assert rc == service.lib.FRVTB_OK and status.code == MEMORY_ERROR, (rc, status.code, info)
+    assert info.startswith("MemoryError: Unable to allocate")
+
+
+def test_memory_error_at_initialize_is_return_code_13(in_process_service, monkeypatch):
+    from frvt_runtime.pipeline import FacePipeline
+
+    def no_memory(cls, *args):
+        raise MemoryError()
+
+    service, ffi = in_process_service, in_process_service.ffi
+    monkeypatch.setattr(FacePipeline, "from_config_dir", classmethod(no_memory))
+    limits, status = ffi.new("frvtb_limits *"), ffi.new("frvtb_status *")
+    keep = [ffi.new("char[]", str(paths.SUB_CONFIG).encode()), ffi.new("char[]", str(paths.SUB_LIB).encode())]
+    rc = service.initialize(keep[0], keep[1], limits, status)
+    assert (rc, status.code, ffi.string(status.info)) == (service.lib.FRVTB_OK, MEMORY_ERROR, b"MemoryError")

@@ -101,10 +101,11 @@ def test_initialize_failures_are_config_errors(built, ppm_images, tmp_path):
     assert r.returncode == 1 and "initialize() returned 2" in r.stderr and "SHA-256" in r.stderr
 
 
-@pytest.mark.parametrize("raised,code", [("RuntimeError('injected')", 1)])
+@pytest.mark.parametrize("raised,code", [("RuntimeError('injected')", 1),
+                                         ("MemoryError('injected')", 13)])
 def test_python_exception_inside_a_call(built, ppm_images, tmp_path, raised, code):
     """A Python error in createFaceTemplate (raised in find_faces of a lib/ copy) becomes an error
-    status, UnknownError, with a failure template; the process carries on.
+    status, UnknownError or MemoryError, with a failure template; the process carries on.
     (initialize() runs the models without find_faces, so it still succeeds.)"""
     lib = tmp_path / "lib"
     subprocess.run(["cp", "-al", str(built["lib"].parent), str(lib)], check=True)
