@@ -225,3 +225,19 @@ def test_memory_error_at_initialize_is_return_code_13(in_process_service, monkey
     keep = [ffi.new("char[]", str(paths.SUB_CONFIG).encode()), ffi.new("char[]", str(paths.SUB_LIB).encode())]
     rc = service.initialize(keep[0], keep[1], limits, status)
     assert (rc, status.code, ffi.string(status.info)) == (service.lib.FRVTB_OK, MEMORY_ERROR, b"MemoryError")
+
+
+# -- initialize()'s cost in the timing report ---------------------------------------------------------
+def test_timing_summary_reports_initialize(tmp_path):
+    from frvt_submission.validation.timing import summarise_timing
+
+    (tmp_path / "timing.log").write_text("image width height depth ms returnCode stages\na.ppm 480 600 24 40.5 0 -\n")
+    (tmp_path / "timing_match.log").write_text("pairs calls totalMs usPerCall\n2 1000 0.6 0.6\n")
+    res = tmp_path / "timing_resources.log"
+    res.write_text("maxThreads peakRssKB initMs initRssKB\n1 389128 1714.51 123996\n")
+    r = summarise_timing(tmp_path, 1000.0, 0.1)
+    assert r["errors"] == [] and r["init_ms"] == pytest.approx(1714.51)
+    assert r["init_rss_mb"] == pytest.approx(123996 / 1024) and r["peak_rss_mb"] == pytest.approx(389128 / 1024)
+    res.write_text("maxThreads peakRssKB\n1 389128\n")  # a driver from before the columns
+    r = summarise_timing(tmp_path, 1000.0, 0.1)
+    assert np.isnan(r["init_ms"]) and np.isnan(r["init_rss_mb"]) and r["errors"] == []
