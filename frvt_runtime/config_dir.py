@@ -58,10 +58,12 @@ def verified_model(config_dir: Path, entry: dict) -> Path:
 
 
 def load_config_dir(pipeline_cls, config_dir: Path, runtime_dir: Path | None):
-    """Build the submission pipeline (TVM runtime only) from config_dir."""
+    """Build the submission pipeline (TVM runtime only) from config_dir, each model checked
+    against the config by one run on a blank input (probe.check_models)."""
     from .detect import Detector
     from .embed import Recognizer
     from .engine import TvmModel
+    from .probe import check_models
 
     if not config_dir.is_dir():
         raise ConfigError(f"config directory not found: {config_dir}")
@@ -70,6 +72,7 @@ def load_config_dir(pipeline_cls, config_dir: Path, runtime_dir: Path | None):
     models = {name: TvmModel(verified_model(config_dir, manifest[name]), manifest[name]["outputs"],
                              runtime_dir)
               for name in MODEL_FILES}
+    check_models(settings.detector, models["detector"], settings.recognizer, models["recognizer"])
     return pipeline_cls(settings,
                         Detector(settings.detector, models["detector"], settings.pipeline.downscale),
                         Recognizer(settings.recognizer, models["recognizer"]))

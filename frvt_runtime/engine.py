@@ -8,7 +8,6 @@ engines over the plain ONNX graph live in the tooling (frvt_submission.reference
 from __future__ import annotations
 
 import ctypes
-import importlib.util
 import sys
 from pathlib import Path
 from typing import Callable
@@ -19,19 +18,14 @@ from .errors import ConfigError
 
 Engine = Callable[[np.ndarray], dict[str, np.ndarray]]
 
+RUNTIME_LIB = "libtvm_runtime.so"
 _runtime_loaded: Path | None = None
 
 
-def default_runtime_dir() -> Path | None:
-    """Where the apache-tvm wheel keeps libtvm_runtime.so, found without importing tvm (the compiler)."""
-    spec = importlib.util.find_spec("tvm")
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    return Path(list(spec.submodule_search_locations)[0]) / "lib"
-
-
-def load_tvm_runtime(runtime_dir: Path | None = None) -> None:
-    """Load libtvm_runtime.so globally once: it registers the Relax VM that exported models need."""
+def load_tvm_runtime(runtime_dir: Path | None) -> None:
+    """Load runtime_dir/libtvm_runtime.so globally once: it registers the Relax VM that exported
+    models need. The library passes its own folder; there is no search, and never the working
+    directory, which at NIST is whatever folder the driver runs in."""
     global _runtime_loaded
     if _runtime_loaded is not None:
         return
@@ -40,13 +34,18 @@ def load_tvm_runtime(runtime_dir: Path | None = None) -> None:
         # the VM; a second libtvm_runtime.so in the process crashes intermittently.
         _runtime_loaded = Path(sys.modules["tvm"].__file__)
         return
-    runtime_dir = runtime_dir or default_runtime_dir()
-    lib = Path(runtime_dir or ".") / "libtvm_runtime.so"
+    if runtime_dir is None or not Path(runtime_dir).is_absolute():
+        raise ConfigError(f"no folder given for {RUNTIME_LIB} (got {runtime_dir!r}; an absolute path is "
+                          f"needed: the library's own folder, never the working directory)")
+    lib = Path(runtime_dir) / RUNTIME_LIB
     if not lib.is_file():
         raise ConfigError(f"TVM runtime library not found: {lib}")
     import tvm_ffi  # noqa: F401  (loads libtvm_ffi.so, which libtvm_runtime.so needs)
 
-    ctypes.CDLL(str(lib), mode=ctypes.RTLD_GLOBAL)
+    try:
+        ctypes.CDLL(str(lib), mode=ctypes.RTLD_GLOBAL)
+    except OSError as exc:
+        raise ConfigError(f"cannot load {lib}: {exc}") from None
     _runtime_loaded = lib
 
 
@@ -66,6 +65,8 @@ class TvmModel:
     """An exported Relax VM module (.so) called with the uint8 HxWx3 RGB image."""
 
     def __init__(self, so_path: Path, output_names: list[str], runtime_dir: Path | None = None):
+        """runtime_dir: the folder holding libtvm_runtime.so; None only when a TVM runtime is already
+        in the process (the compiler imported, or an earlier model loaded)."""
         load_tvm_runtime(runtime_dir)
         import tvm_ffi
 
@@ -78,11 +79,13 @@ class TvmModel:
         except Exception as exc:
             raise ConfigError(f"cannot load compiled model {so_path}: {exc}") from None
         self._keep = (module, vm)  # the VM must outlive the function handle
+        self.path = Path(so_path)
         self.output_names = list(output_names)
         self._input: np.ndarray | None = None
         self._tensor = None
 
-    def __call__(self, x: np.ndarray) -> dict[str, np.ndarray]:
+    def run(self, x: np.ndarray) -> list[np.ndarray]:
+        """The model's outputs for one image, in the model's own order (copies)."""
         import tvm_ffi
 
         if x.dtype != np.uint8 or x.ndim != 3 or x.shape[2] != 3:
@@ -94,7 +97,11 @@ class TvmModel:
         np.copyto(self._input[0], x)
         out = self._main(self._tensor)
         outs = [out] if hasattr(out, "__dlpack__") else list(out)
+        # Copy: the VM may reuse its output buffers on the next call.
+        return [np.from_dlpack(t).copy() for t in outs]
+
+    def __call__(self, x: np.ndarray) -> dict[str, np.ndarray]:
+        outs = self.run(x)
         if len(outs) != len(self.output_names):
             raise ConfigError(f"model returned {len(outs)} outputs, manifest lists {len(self.output_names)}")
-        # Copy: the VM may reuse its output buffers on the next call.
-        return {n: np.from_dlpack(t).copy() for n, t in zip(self.output_names, outs)}
+        return dict(zip(self.output_names, outs))

@@ -7,7 +7,7 @@ import time
 import traceback
 from pathlib import Path
 
-from .errors import FrvtError, RefuseInput, ReturnCode
+from .errors import ConfigError, FrvtError, RefuseInput, ReturnCode
 
 # Set by the embedding init code: the CFFI ffi/lib of the embedded module.
 ffi = None
@@ -21,8 +21,21 @@ def _set_status(status, code: int, info: str) -> None:
     ffi.memmove(status.info, raw + b"\0", len(raw) + 1)
 
 
+def error_status(exc: BaseException) -> tuple[ReturnCode, str, bool]:
+    """The FRVT code and text for an exception, and whether it is an outcome the core chose
+    (bridge FRVTB_OK, the code travels as is) rather than a Python failure (FRVTB_PY_ERROR)."""
+    if isinstance(exc, FrvtError):
+        return exc.return_code, f"{type(exc).__name__}: {exc}", True
+    if isinstance(exc, MemoryError):
+        # NIST has a code for it; an allocation failing is not an unknown error.
+        return ReturnCode.MemoryError, f"MemoryError: {exc}" if str(exc) else "MemoryError", True
+    last = traceback.extract_tb(exc.__traceback__)[-1:] if exc.__traceback__ else []
+    where = f" at {Path(last[0].filename).name}:{last[0].lineno}" if last else ""
+    return ReturnCode.UnknownError, f"{type(exc).__name__}: {exc}{where}", False
+
+
 def guarded(fn):
-    """Run fn(*args); FrvtError -> its ReturnCode (bridge OK), anything else -> FRVTB_PY_ERROR."""
+    """Run fn(*args); an exception becomes a ReturnCode (error_status) and a bridge status."""
     @functools.wraps(fn)
     def wrapper(*args):
         status = args[-1]
@@ -30,17 +43,13 @@ def guarded(fn):
             _set_status(status, ReturnCode.Success, "")
             fn(*args)
             return lib.FRVTB_OK
-        except FrvtError as exc:
-            _set_status(status, exc.return_code, f"{type(exc).__name__}: {exc}")
-            return lib.FRVTB_OK
         except BaseException as exc:  # noqa: BLE001  nothing may cross the C boundary
-            last = traceback.extract_tb(exc.__traceback__)[-1:] if exc.__traceback__ else []
-            where = f" at {Path(last[0].filename).name}:{last[0].lineno}" if last else ""
             try:
-                _set_status(status, ReturnCode.UnknownError, f"{type(exc).__name__}: {exc}{where}")
-            except BaseException:  # noqa: BLE001
-                pass
-            return lib.FRVTB_PY_ERROR
+                code, info, chosen = error_status(exc)
+                _set_status(status, code, info)
+                return lib.FRVTB_OK if chosen else lib.FRVTB_PY_ERROR
+            except BaseException:  # noqa: BLE001  (e.g. a second MemoryError while formatting)
+                return lib.FRVTB_PY_ERROR
     return wrapper
 
 
@@ -85,9 +94,12 @@ def initialize(config_dir, lib_dir, limits, status) -> None:
     from .pipeline import FacePipeline
 
     cfg = Path(ffi.string(config_dir).decode())
-    libd = Path(ffi.string(lib_dir).decode()) if lib_dir != ffi.NULL else None
-    runtime_dir = libd if libd is not None and (libd / "libtvm_runtime.so").is_file() else None
-    pipeline = FacePipeline.from_config_dir(cfg, runtime_dir)
+    # libtvm_runtime.so sits beside the library; the engine loads it from there and nowhere
+    # else (a copy in NIST's working directory must never be picked up).
+    libd = ffi.string(lib_dir).decode() if lib_dir != ffi.NULL else ""
+    if not libd or not Path(libd).is_absolute():
+        raise ConfigError(f"the library's folder is unknown (got {libd!r}): the TVM runtime is loaded from it")
+    pipeline = FacePipeline.from_config_dir(cfg, Path(libd))
     from . import runtime_env
 
     runtime_env.after_imports()

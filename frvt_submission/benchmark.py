@@ -95,8 +95,10 @@ def tvm_engine(config_dir: Path, name: str) -> Engine:
     from frvt_runtime.config_dir import read_manifest, verified_model
     from frvt_runtime.engine import TvmModel
 
+    from .tvm_wheel import wheel_runtime_dir
+
     entry = read_manifest(config_dir)[name]
-    return TvmModel(verified_model(config_dir, entry), entry["outputs"])
+    return TvmModel(verified_model(config_dir, entry), entry["outputs"], wheel_runtime_dir())
 
 
 def ort_engine(onnx_path: Path) -> TensorRun:

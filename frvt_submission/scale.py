@@ -30,7 +30,9 @@ def _worker_pipeline(config_dir: str):
     """One pipeline per worker process, built on its first task (TVM models loaded once)."""
     from frvt_runtime.pipeline import FacePipeline
 
-    return FacePipeline.from_config_dir(Path(config_dir))
+    from .tvm_wheel import wheel_runtime_dir
+
+    return FacePipeline.from_config_dir(Path(config_dir), wheel_runtime_dir())
 
 
 def embed_batch(config_dir: str, images: list[str]) -> list[np.ndarray | None]:

@@ -36,7 +36,8 @@ def test_runtime_only_load_does_not_import_the_compiler(compiled_dir, test_image
     out, _ = compiled_dir
     code = ("import sys; from frvt_runtime.pipeline import FacePipeline; "
             "from frvt_submission.imagefile import read_image; "
-            f"p = FacePipeline.from_config_dir(__import__('pathlib').Path({str(out)!r})); "
+            "from frvt_submission.tvm_wheel import wheel_runtime_dir; "
+            f"p = FacePipeline.from_config_dir(__import__('pathlib').Path({str(out)!r}), wheel_runtime_dir()); "
             f"r = p.create_template([read_image(__import__('pathlib').Path({str(test_images / 'obama.jpg')!r}))]); "
             "print(r.code.name, len(r.templates[0]), 'tvm' in sys.modules, 'onnxruntime' in sys.modules)")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)

@@ -106,13 +106,14 @@ def test_library_backend_agrees_with_the_python_path(built, test_images, tmp_pat
     """eval --backend library: the built library's templates (via the NIST driver) give the same
     scores as the Python pipeline on config/, and a changed embedding is reported."""
     from frvt_runtime.pipeline import FacePipeline
+    from frvt_submission.tvm_wheel import wheel_runtime_dir
     from frvt_submission import paths
     from frvt_submission.evaluate import embed_images
     from frvt_submission.library_eval import LibraryEmbedder, compare_backends
 
     pairs = read_pairs(test_images / "pairs.csv")
     images = sorted({p.img1 for p in pairs} | {p.img2 for p in pairs})
-    python = FacePipeline.from_config_dir(paths.SUB_CONFIG)
+    python = FacePipeline.from_config_dir(paths.SUB_CONFIG, wheel_runtime_dir())
     library = LibraryEmbedder(python.settings, work=tmp_path, log=lambda m: None)
     lib_emb, py_emb = embed_images(library, images), embed_images(python, images)
     assert all(v is not None for v in lib_emb.values())

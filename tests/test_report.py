@@ -16,10 +16,11 @@ from frvt_submission import paths
 @pytest.fixture(scope="module")
 def report(built, settings, test_images, tmp_path_factory):
     from frvt_runtime.pipeline import FacePipeline
+    from frvt_submission.tvm_wheel import wheel_runtime_dir
     from frvt_submission.report import write_report
 
     out = tmp_path_factory.mktemp("report") / "report.html"
-    pipeline = FacePipeline.from_config_dir(paths.SUB_CONFIG)
+    pipeline = FacePipeline.from_config_dir(paths.SUB_CONFIG, wheel_runtime_dir())
     return write_report(settings, pipeline, [test_images / "pairs.csv"], out, paths.SUB_VALIDATION / "output",
                         [paths.BUILD / "timing", paths.SUB_VALIDATION / "output"], lambda m: None)
 

@@ -11,11 +11,12 @@ from frvt_submission import paths
 
 def test_two_workers_give_the_single_process_embeddings_and_the_cache_skips_inference(built, test_images, tmp_path):
     from frvt_runtime.pipeline import FacePipeline
+    from frvt_submission.tvm_wheel import wheel_runtime_dir
     from frvt_submission.evaluate import embed_images
     from frvt_submission.scale import DaskEmbedder, EmbeddingCache
 
     images = sorted(p for p in test_images.iterdir() if p.suffix != ".csv")
-    single = embed_images(FacePipeline.from_config_dir(paths.SUB_CONFIG), images)
+    single = embed_images(FacePipeline.from_config_dir(paths.SUB_CONFIG, wheel_runtime_dir()), images)
     dask = DaskEmbedder(paths.SUB_CONFIG, workers=2, cache=True, log=lambda m: None)
     dask.cache = EmbeddingCache(paths.SUB_CONFIG, root=tmp_path / "cache")
     sharded = embed_images(dask, images)

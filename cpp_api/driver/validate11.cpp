@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <iostream>
@@ -188,7 +189,22 @@ int count_threads() {
     return n;
 }
 
-int run_timing(FRVT_11::Interface &impl, const Args &a, const std::vector<std::string> &lines) {
+// Resident memory now, from /proc/self/status (VmRSS, kB); -1 when unreadable. getrusage's
+// ru_maxrss is the peak over the whole run, not what initialize() left behind.
+long rss_kb() {
+    std::ifstream status("/proc/self/status");
+    for (std::string line; std::getline(status, line);)
+        if (line.rfind("VmRSS:", 0) == 0) return std::atol(line.c_str() + 6);
+    return -1;
+}
+
+// What initialize() cost: wall time (std::chrono, as NIST times the other calls) and the RSS after it.
+struct InitCost {
+    double ms = 0.0;
+    long rss_kb = -1;
+};
+
+int run_timing(FRVT_11::Interface &impl, const Args &a, const std::vector<std::string> &lines, const InitCost &init) {
     using clock = std::chrono::steady_clock;
     std::ofstream out(a.out + "/" + a.stem + ".log");
     out << "image width height depth ms returnCode stages\n";
@@ -242,7 +258,8 @@ int run_timing(FRVT_11::Interface &impl, const Args &a, const std::vector<std::s
     rusage ru{};
     getrusage(RUSAGE_SELF, &ru);
     std::ofstream rout(a.out + "/" + a.stem + "_resources.log");
-    rout << "maxThreads peakRssKB\n" << max_threads << " " << ru.ru_maxrss << "\n";
+    rout << "maxThreads peakRssKB initMs initRssKB\n"
+         << max_threads << " " << ru.ru_maxrss << " " << init.ms << " " << init.rss_kb << "\n";
     return 0;
 }
 
@@ -353,9 +370,17 @@ int main(int argc, char **argv) {
         if (!split_ws(line).empty()) lines.push_back(line);
 
     std::shared_ptr<FRVT_11::Interface> impl;
+    InitCost init;
     try {
         impl = FRVT_11::Interface::getImplementation();
+        if (!impl) {
+            std::cerr << "[ERROR] getImplementation() returned no object" << std::endl;
+            return 1;
+        }
+        const auto t0 = std::chrono::steady_clock::now();
         const ReturnStatus st = impl->initialize(a.config);
+        init.ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+        init.rss_kb = rss_kb();
         if (st.code != ReturnCode::Success) {
             std::cerr << "[ERROR] initialize() returned " << code(st) << " (" << st.code << "): " << st.info
                       << std::endl;
@@ -365,6 +390,6 @@ int main(int argc, char **argv) {
         std::cerr << "[ERROR] the library threw during initialization" << std::endl;
         return 1;
     }
-    if (a.action == "timing") return run_timing(*impl, a, lines);
+    if (a.action == "timing") return run_timing(*impl, a, lines, init);
     return run_forked(*impl, a, lines).rc;
 }

@@ -1,6 +1,6 @@
 // FRVT_11::Interface over the CFFI bridge. This is the one translation unit that
 // includes the NIST headers without the extern macros, so it DEFINES the version
-// symbols the driver checks. Nothing throws out of here: every method catches.
+// symbols the driver checks. Nothing throws out of here: every method runs in guarded().
 #include <cstring>
 #include <memory>
 #include <new>
@@ -9,6 +9,7 @@
 
 #include "frvt11.h"
 #include "frvt_bridge.h"
+#include "frvt_template_format.h"
 #include "runtime_env.h"
 #include "template_match.h"
 
@@ -80,11 +81,36 @@ void fail_fill(std::vector<uint8_t> &templ, std::vector<EyePair> &eyes, size_t n
     eyes.assign(n, EyePair(false, false, 0, 0, 0, 0));
 }
 
+// A status with text, or with the code alone when even the text cannot be allocated.
+ReturnStatus failed(ReturnCode code, const char *method, const char *what) noexcept {
+    try {
+        return {code, std::string(method) + ": " + what};
+    } catch (...) {
+        return ReturnStatus(code);  // "" fits std::string's inline buffer: nothing to allocate
+    }
+}
+
+// The one guard every method runs its body in: no exception leaves the library (NIST's
+// driver would terminate), and running out of memory is NIST's MemoryError, not UnknownError.
+template <typename Body>
+ReturnStatus guarded(const char *method, Body &&body) noexcept {
+    try {
+        return body();
+    } catch (const std::bad_alloc &) {
+        return failed(ReturnCode::MemoryError, method, "out of memory");
+    } catch (const std::exception &e) {
+        return failed(ReturnCode::UnknownError, method, e.what());
+    } catch (...) {
+        return failed(ReturnCode::UnknownError, method, "unknown C++ exception");
+    }
+}
+
 }  // namespace
 
 ReturnStatus BridgeImplementation::initialize(const std::string &configDir) {
-    try {
+    return guarded("initialize", [&]() -> ReturnStatus {
         const std::string lib_dir = library_dir();
+        if (lib_dir.empty()) return {ReturnCode::ConfigError, "cannot find the library's own folder (dladdr)"};
         const std::string problem = prepare_environment(lib_dir);
         if (!problem.empty()) return {ReturnCode::ConfigError, problem};
         frvtb_status status{};
@@ -97,17 +123,13 @@ ReturnStatus BridgeImplementation::initialize(const std::string &configDir) {
         limits_ = limits;
         ready_ = true;
         return {ReturnCode::Success, ""};
-    } catch (const std::exception &e) {
-        return {ReturnCode::UnknownError, std::string("initialize: ") + e.what()};
-    } catch (...) {
-        return {ReturnCode::UnknownError, "initialize: unknown C++ exception"};
-    }
+    });
 }
 
 ReturnStatus BridgeImplementation::createFaceTemplate(const std::vector<Image> &faces, TemplateRole role,
                                                       std::vector<uint8_t> &templ,
                                                       std::vector<EyePair> &eyeCoordinates) {
-    try {
+    return guarded("createFaceTemplate", [&]() -> ReturnStatus {
         fail_fill(templ, eyeCoordinates, faces.size());
         if (!ready_) return {ReturnCode::ConfigError, "initialize() has not succeeded"};
         if (faces.empty()) return {ReturnCode::RefuseInput, "no images given"};
@@ -125,30 +147,26 @@ ReturnStatus BridgeImplementation::createFaceTemplate(const std::vector<Image> &
         templ.assign(buffer.begin(), buffer.begin() + static_cast<long>(size));
         for (size_t i = 0; i < faces.size(); ++i) eyeCoordinates[i] = to_eye_pair(eyes[i]);
         return result;
-    } catch (const std::bad_alloc &) {
-        return {ReturnCode::MemoryError, "out of memory"};
-    } catch (const std::exception &e) {
-        return {ReturnCode::UnknownError, std::string("createFaceTemplate: ") + e.what()};
-    } catch (...) {
-        return {ReturnCode::UnknownError, "createFaceTemplate: unknown C++ exception"};
-    }
+    });
 }
 
 ReturnStatus BridgeImplementation::createIrisTemplate(const std::vector<Image> &, TemplateRole,
                                                       std::vector<uint8_t> &templ,
                                                       std::vector<IrisAnnulus> &irisLocations) {
-    templ.clear();
-    irisLocations.clear();
-    return {ReturnCode::NotImplemented, "iris is not supported"};
+    return guarded("createIrisTemplate", [&]() -> ReturnStatus {
+        templ.clear();
+        irisLocations.clear();
+        return {ReturnCode::NotImplemented, "iris is not supported"};
+    });
 }
 
 ReturnStatus BridgeImplementation::createFaceTemplate(const Image &image, TemplateRole role,
                                                       std::vector<std::vector<uint8_t>> &templs,
                                                       std::vector<EyePair> &eyeCoordinates) {
-    try {
-        std::vector<uint8_t> failed;
-        fail_fill(failed, eyeCoordinates, 1);
-        templs.assign(1, failed);
+    return guarded("createFaceTemplate(multi)", [&]() -> ReturnStatus {
+        std::vector<uint8_t> failed_templ;
+        fail_fill(failed_templ, eyeCoordinates, 1);
+        templs.assign(1, failed_templ);
         if (!ready_) return {ReturnCode::ConfigError, "initialize() has not succeeded"};
         const frvtb_image img = to_bridge(image);
         const size_t max = limits_.max_faces, tsize = limits_.template_size;
@@ -165,7 +183,7 @@ ReturnStatus BridgeImplementation::createFaceTemplate(const Image &image, Templa
         eyeCoordinates.clear();
         for (size_t i = 0; i < n; ++i) {
             if (sizes[i] == 0 || sizes[i] > tsize) {
-                templs.assign(1, failed);
+                templs.assign(1, failed_templ);
                 eyeCoordinates.assign(1, EyePair(false, false, 0, 0, 0, 0));
                 return {ReturnCode::UnknownError, "bridge returned a template of invalid size"};
             }
@@ -174,39 +192,40 @@ ReturnStatus BridgeImplementation::createFaceTemplate(const Image &image, Templa
             eyeCoordinates.push_back(to_eye_pair(eyes[i]));
         }
         return result;
-    } catch (const std::bad_alloc &) {
-        return {ReturnCode::MemoryError, "out of memory"};
-    } catch (const std::exception &e) {
-        return {ReturnCode::UnknownError, std::string("createFaceTemplate(multi): ") + e.what()};
-    } catch (...) {
-        return {ReturnCode::UnknownError, "createFaceTemplate(multi): unknown C++ exception"};
-    }
+    });
 }
 
 ReturnStatus BridgeImplementation::matchTemplates(const std::vector<uint8_t> &verifTemplate,
                                                   const std::vector<uint8_t> &enrollTemplate, double &score) {
-    switch (match_templates(verifTemplate.data(), verifTemplate.size(), enrollTemplate.data(),
-                            enrollTemplate.size(), score)) {
-        case MatchOutcome::Ok:
-            return {ReturnCode::Success, ""};
-        case MatchOutcome::FailedTemplate:
-            return {ReturnCode::VerifTemplateError, "a template records a failed extraction"};
-        default:
-            return {ReturnCode::TemplateFormatError, "not a template of this library's format"};
-    }
+    score = FRVT_TEMPLATE_FAILED_SCORE;  // what the caller sees if anything below fails
+    return guarded("matchTemplates", [&]() -> ReturnStatus {
+        switch (match_templates(verifTemplate.data(), verifTemplate.size(), enrollTemplate.data(),
+                                enrollTemplate.size(), score)) {
+            case MatchOutcome::Ok:
+                return {ReturnCode::Success, ""};
+            case MatchOutcome::FailedTemplate:
+                return {ReturnCode::VerifTemplateError, "a template records a failed extraction"};
+            default:
+                return {ReturnCode::TemplateFormatError, "not a template of this library's format"};
+        }
+    });
 }
 
 }  // namespace frvt_bridge
 
 std::shared_ptr<FRVT_11::Interface> FRVT_11::Interface::getImplementation() {
-    return std::make_shared<frvt_bridge::BridgeImplementation>();
+    try {
+        return std::make_shared<frvt_bridge::BridgeImplementation>();
+    } catch (...) {
+        return nullptr;  // out of memory before anything ran: no object, and no exception either
+    }
 }
 
 // Vendor extension outside NIST's interface, for the timing driver: the stage
 // times of the last createFaceTemplate call. Returns 1 when text was written.
-extern "C" __attribute__((visibility("default"))) int frvt11_ext_last_stages(char *text, size_t capacity) {
+extern "C" __attribute__((visibility("default"))) int frvt11_ext_last_stages(char *text, size_t capacity) noexcept {
     if (text == nullptr || capacity == 0) return 0;
     text[0] = '\0';
     frvtb_status status{};
-    return frvtb_last_stages(text, capacity, &status) == FRVTB_OK ? 1 : 0;
+    return frvtb_last_stages(text, capacity, &status) == FRVTB_OK ? 1 : 0;  // C: cannot throw
 }

@@ -28,9 +28,11 @@ std::string library_dir() {
     if (::dladdr(reinterpret_cast<void *>(&anchor), &info) == 0 || info.dli_fname == nullptr) return "";
     std::string path(info.dli_fname);
     const auto slash = path.rfind('/');
-    if (slash == std::string::npos) return ".";
+    // No folder in the name, or one that cannot be resolved: unknown, never "." (the working
+    // directory is NIST's, and the TVM runtime must come from the library's own folder).
+    if (slash == std::string::npos) return "";
     char *real = ::realpath(path.substr(0, slash).c_str(), nullptr);
-    if (real == nullptr) return path.substr(0, slash);
+    if (real == nullptr) return "";
     std::string dir(real);
     std::free(real);
     return dir;

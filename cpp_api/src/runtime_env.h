@@ -6,7 +6,7 @@
 
 namespace frvt_bridge {
 
-// Folder holding this shared library (found with dladdr, not the cwd).
+// Absolute folder holding this shared library (found with dladdr, not the cwd); "" if unknown.
 std::string library_dir();
 
 // Point the embedded interpreter at the runtime bundled in lib/ and turn every

@@ -53,9 +53,9 @@ def libpython() -> Path:
 
 def tvm_runtime_lib() -> Path:
     """libtvm_runtime.so from the apache-tvm wheel (found without importing the compiler)."""
-    from frvt_runtime.engine import default_runtime_dir
+    from ..tvm_wheel import wheel_runtime_dir
 
-    lib = (default_runtime_dir() or Path("/nonexistent")) / "libtvm_runtime.so"
+    lib = (wheel_runtime_dir() or Path("/nonexistent")) / "libtvm_runtime.so"
     if not lib.is_file():
         raise FrvtError(f"TVM runtime library not found: {lib}")
     return lib

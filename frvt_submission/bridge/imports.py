@@ -30,9 +30,9 @@ for name in names:
         pass  # an optional import (the source guards it); what it needs is not needed
 if config_dir:
     import numpy as np
-    from frvt_runtime.engine import default_runtime_dir
+    from frvt_submission.tvm_wheel import wheel_runtime_dir
     from frvt_runtime.pipeline import FacePipeline
-    p = FacePipeline.from_config_dir(config_dir, default_runtime_dir())
+    p = FacePipeline.from_config_dir(config_dir, wheel_runtime_dir())
     p.create_template([np.zeros((480, 640, 3), np.uint8)])
     p.create_multi_person(np.full((300, 200, 3), 255, np.uint8))
 print(json.dumps({m: getattr(mod, "__file__", None) for m, mod in list(sys.modules.items())}))

@@ -14,6 +14,7 @@ from frvt_runtime.engine import TvmModel
 from ..reference import OrtModel, tensor_input
 from ..imagefile import read_image
 from ..models.prepare import cleaned_onnx
+from ..tvm_wheel import wheel_runtime_dir
 
 MIN_COSINE = 0.9999
 MAX_PIXELS = 1.0
@@ -30,7 +31,7 @@ def check_parity(settings: Settings, config_dir: Path, images: list[Path]) -> di
     manifest = read_manifest(config_dir)
 
     def tvm(name):
-        return TvmModel(verified_model(config_dir, manifest[name]), manifest[name]["outputs"])
+        return TvmModel(verified_model(config_dir, manifest[name]), manifest[name]["outputs"], wheel_runtime_dir())
 
     ref_det = Detector(det_s, tensor_input(OrtModel(cleaned_onnx(det_s)), det_s), settings.pipeline.downscale)
     tvm_det = Detector(det_s, tvm("detector"), settings.pipeline.downscale)

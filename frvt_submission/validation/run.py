@@ -341,7 +341,8 @@ def _multiperson_match_list(out: Path, inputs: Inputs) -> Path | None:
 
 
 def _timing_facts(timing: dict) -> dict:
-    return {k: timing[k] for k in ("median_ms", "match_us", "threads", "peak_rss_mb", "table") if k in timing}
+    return {k: timing[k] for k in ("median_ms", "match_us", "threads", "peak_rss_mb", "init_ms", "init_rss_mb",
+                                   "table") if k in timing}
 
 
 def run_timing(driver: Path, root: Path, out: Path, input_list: Path, settings: Settings, repeats: int = 1,

@@ -74,6 +74,8 @@ def summarise_timing(out: Path, budget_template_ms: float, budget_match_ms: floa
     match_us = float(match[0][3]) if match else float("nan")
     res = _read(out / "timing_resources.log")
     threads, rss_kb = (int(res[0][0]), int(res[0][1])) if res else (0, 0)
+    # initialize(): wall ms and VmRSS (kB) right after it; a driver older than these columns has neither.
+    init_ms, init_rss_kb = (float(res[0][2]), int(res[0][3])) if res and len(res[0]) >= 4 else (float("nan"), -1)
     errors = []
     if np.median(ms) >= budget_template_ms:
         errors.append(f"median template time {np.median(ms):.1f} ms >= budget {budget_template_ms} ms")
@@ -82,7 +84,8 @@ def summarise_timing(out: Path, budget_template_ms: float, budget_match_ms: floa
     if threads > 1:
         errors.append(f"{threads} threads in the timing process (1 expected)")
     return {"table": table, "stages": stage_table, "median_ms": float(np.median(ms)), "match_us": match_us, "threads": threads,
-            "peak_rss_mb": rss_kb / 1024, "errors": errors}
+            "peak_rss_mb": rss_kb / 1024, "init_ms": init_ms,
+            "init_rss_mb": init_rss_kb / 1024 if init_rss_kb >= 0 else float("nan"), "errors": errors}
 
 
 def stage_breakdown(rows: list[list[str]]) -> list[list]:
