@@ -136,7 +136,7 @@ class DaskEmbedder:
                     cluster.close()
         self.last = {"images": len(images), "cached": len(images) - len(todo), "embedded": len(todo),
                      "seconds": time.perf_counter() - t0,
-                     "workers": self.scheduler or f"{self.workers} local processes"}
+                     "workers": self.scheduler or f"{self.workers} local process{'es' if self.workers > 1 else ''}"}
         return out
 
 
