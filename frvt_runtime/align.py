@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .resample import warp_affine
+
 
 def similarity_transform(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
     """2x3 matrix M minimising sum |M [src;1] - dst|^2 over rotation+uniform scale+translation.
@@ -31,8 +33,4 @@ def similarity_transform(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
 def warp(image: np.ndarray, landmarks: np.ndarray, template: np.ndarray,
          size: tuple[int, int]) -> np.ndarray:
     """Crop the face by mapping its landmarks onto the template; size is (width, height)."""
-    import cv2
-
-    m = similarity_transform(landmarks, template)
-    return cv2.warpAffine(image, m, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
-                          borderValue=0)
+    return warp_affine(image, similarity_transform(landmarks, template), size)

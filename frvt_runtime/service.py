@@ -88,9 +88,6 @@ def initialize(config_dir, lib_dir, limits, status) -> None:
     libd = Path(ffi.string(lib_dir).decode()) if lib_dir != ffi.NULL else None
     runtime_dir = libd if libd is not None and (libd / "libtvm_runtime.so").is_file() else None
     pipeline = FacePipeline.from_config_dir(cfg, runtime_dir)
-    from . import runtime_env
-
-    runtime_env.after_imports()
     _state["pipeline"] = pipeline
     limits.template_size = template.HEADER_SIZE + 4 * pipeline.settings.recognizer.embedding_size
     limits.max_faces = pipeline.settings.detector.top_k

@@ -16,8 +16,8 @@ STDLIB_SKIP = {"test", "idlelib", "tkinter", "turtledemo", "ensurepip", "lib2to3
                "site-packages", "distutils", "venv", "unittest", "sqlite3", "curses", "dbm",
                f"config-{PY_VERSION}-x86_64-linux-gnu", f"config-{PY_VERSION}-aarch64-linux-gnu"}
 # Packages the library imports at run time (never onnx, onnxruntime or the TVM compiler).
-RUNTIME_PACKAGES = ("numpy", "cv2", "tvm_ffi", "typing_extensions", "cffi", "frvt_runtime")
-RUNTIME_EXTRAS = ("numpy.libs", "opencv_python_headless.libs")  # vendored shared libraries
+RUNTIME_PACKAGES = ("numpy", "tvm_ffi", "typing_extensions", "cffi", "frvt_runtime")
+RUNTIME_EXTRAS = ("numpy.libs",)  # vendored shared libraries
 SKIP_NAMES = {"__pycache__", "tests", "include", "compile"}
 
 
