@@ -161,3 +161,16 @@ def test_bundle_carries_no_opencv():
     from frvt_submission.bridge import bundle
 
     assert not {"cv2", "opencv_python_headless.libs"} & set(bundle.RUNTIME_PACKAGES + bundle.RUNTIME_EXTRAS)
+
+
+def test_colour_frames_are_read_only_views_and_stay_unchanged(reference_pipeline, test_images):
+    from frvt_runtime.image import from_raw
+
+    img = read_image(test_images / "obama.jpg")
+    raw = bytearray(img.tobytes())  # writable, as NIST's buffer is
+    frame = from_raw(img.shape[1], img.shape[0], 24, raw)
+    assert np.shares_memory(frame, np.frombuffer(raw, np.uint8)) and not frame.flags.writeable
+    with pytest.raises(ValueError):
+        frame[0, 0, 0] = 1
+    result = reference_pipeline.create_template([frame])
+    assert result.code == 0 and bytes(raw) == img.tobytes()
