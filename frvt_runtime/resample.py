@@ -252,20 +252,23 @@ def _area(image: np.ndarray, tw: int, th: int) -> np.ndarray:
 
 
 def _linear_coefs(src: int, dst: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """OpenCV's INTER_LINEAR source index pairs and 11-bit fixed-point weights (sum 2048)."""
-    f = (np.arange(dst) + 0.5) * (src / dst) - 0.5
-    i = np.floor(f).astype(np.intp)
-    f = (f - i).astype(np.float32)
+    """OpenCV's INTER_LINEAR source index pairs and 11-bit fixed-point weights (each weight
+    rounded on its own, as OpenCV: they may sum to 2047 or 2049)."""
+    f = ((np.arange(dst) + 0.5) * (1.0 / (dst / src)) - 0.5).astype(np.float32)
+    i = np.floor(f)
+    f -= i
+    i = i.astype(np.intp)
     f[i < 0] = 0
     i[i < 0] = 0
     f[i >= src - 1] = 0
     i[i >= src - 1] = src - 1
-    a1 = np.rint(f * 2048).astype(np.int32)
-    return i, np.minimum(i + 1, src - 1), np.stack([2048 - a1, a1])
+    a = np.rint(np.stack([np.float32(1) - f, f]) * np.float32(2048)).astype(np.int32)
+    return i, np.minimum(i + 1, src - 1), a
 
 
 def resize_linear(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """cv2.resize(image, size, interpolation=INTER_LINEAR) for uint8, with OpenCV's fixed point."""
+    """cv2.resize(image, size, interpolation=INTER_LINEAR) for uint8, with OpenCV's fixed point:
+    equal for a shrink (the runtime's use); enlarging is within one grey level."""
     h, w = image.shape[:2]
     tw, th = size
     if 2 * tw == w and 2 * th == h:
