@@ -2,37 +2,38 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
+
+from .resample import warp_affine
 
 
 def similarity_transform(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
     """2x3 matrix M minimising sum |M [src;1] - dst|^2 over rotation+uniform scale+translation.
 
     Umeyama (1991) over all points: a robust estimator that may drop points
-    (LMEDS/RANSAC) moved embeddings as far as cosine 0.89 from this one.
+    (LMEDS/RANSAC) moved embeddings as far as cosine 0.89 from this one. In 2D its
+    SVD has a closed form: with centred points, scale*R = [[a, -b], [b, a]] where
+    a = sum(s . d) / sum|s|^2 and b = sum(s x d) / sum|s|^2 (a proper rotation, never a
+    reflection). Plain floats: numpy's per-call cost on 5 points was ~0.1 ms a face.
     """
-    src = np.asarray(src, dtype=np.float64)
-    dst = np.asarray(dst, dtype=np.float64)
-    n = src.shape[0]
-    mu_s, mu_d = src.mean(0), dst.mean(0)
-    s_c, d_c = src - mu_s, dst - mu_d
-    var_s = (s_c ** 2).sum() / n
-    cov = d_c.T @ s_c / n
-    u, sig, vt = np.linalg.svd(cov)
-    d = np.ones(2)
-    if np.linalg.det(u) * np.linalg.det(vt) < 0:
-        d[1] = -1.0
-    rot = u @ np.diag(d) @ vt
-    scale = (sig * d).sum() / var_s if var_s > 0 else 1.0
-    t = mu_d - scale * rot @ mu_s
-    return np.hstack([scale * rot, t[:, None]])
+    (sx, sy), (dx, dy) = np.asarray(src, np.float64).T.tolist(), np.asarray(dst, np.float64).T.tolist()
+    n = len(sx)
+    msx, msy, mdx, mdy = sum(sx) / n, sum(sy) / n, sum(dx) / n, sum(dy) / n
+    var = dot = cross = 0.0
+    for x, y, u, v in zip(sx, sy, dx, dy):
+        x, y, u, v = x - msx, y - msy, u - mdx, v - mdy
+        var += x * x + y * y
+        dot += x * u + y * v
+        cross += x * v - y * u
+    if not math.isfinite(var + dot + cross):
+        raise ValueError("landmarks or template are not finite")
+    a, b = (dot / var, cross / var) if var > 0 else (1.0, 0.0)
+    return np.array([[a, -b, mdx - a * msx + b * msy], [b, a, mdy - b * msx - a * msy]])
 
 
 def warp(image: np.ndarray, landmarks: np.ndarray, template: np.ndarray,
          size: tuple[int, int]) -> np.ndarray:
     """Crop the face by mapping its landmarks onto the template; size is (width, height)."""
-    import cv2
-
-    m = similarity_transform(landmarks, template)
-    return cv2.warpAffine(image, m, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
-                          borderValue=0)
+    return warp_affine(image, similarity_transform(landmarks, template), size)

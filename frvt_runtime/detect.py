@@ -8,6 +8,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from .config import DetectorSpec
+from .resample import area_downscale, resize_linear
 
 
 # No face fits in fewer pixels than this (YuNet's smallest anchors are 8 px):
@@ -65,20 +66,14 @@ def downscale_to(image: np.ndarray, size: tuple[int, int], downscale: str) -> np
     """Shrink image to size (w, h): area averaging ("area") or bilinear ("linear").
 
     Area: exact 2x box-averaging steps while the image is at least twice the target,
-    then INTER_AREA for the remaining factor (< 2). OpenCV's INTER_AREA is slow for
-    large non-integer factors (3000x4500 -> 427x640: ~3.6x the time of this); the
-    composite filter is still a box average over the same footprint.
+    then INTER_AREA for the remaining factor (< 2), as OpenCV computes each step. A
+    one-step INTER_AREA was slow for large non-integer factors (3000x4500 -> 427x640
+    took ~3.6x the time in OpenCV); the composite filter is still a box average over
+    the same footprint.
     """
-    import cv2
-
     if downscale != "area":
-        return cv2.resize(image, size, interpolation=cv2.INTER_LINEAR)
-    while image.shape[1] >= 2 * size[0] and image.shape[0] >= 2 * size[1]:
-        h, w = image.shape[:2]
-        image = cv2.resize(image[: h // 2 * 2, : w // 2 * 2], (w // 2, h // 2), interpolation=cv2.INTER_AREA)
-    if (image.shape[1], image.shape[0]) == tuple(size):
-        return image
-    return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+        return resize_linear(image, size)
+    return area_downscale(image, size)
 
 
 def letterbox(image: np.ndarray, size: tuple[int, int], downscale: str) -> tuple[np.ndarray, float]:

@@ -7,28 +7,17 @@ import sys
 import warnings
 
 # Every pool we know of: OpenBLAS starts its threads when numpy loads, so these
-# must be set before the first import of numpy; TVM and OpenCV read theirs at load too.
+# must be set before the first import of numpy; TVM reads its own at load too.
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
-                    "NUMEXPR_NUM_THREADS", "VECLIB_MAXIMUM_THREADS", "TVM_NUM_THREADS",
-                    "OPENCV_FOR_THREADS_NUM")
+                    "NUMEXPR_NUM_THREADS", "VECLIB_MAXIMUM_THREADS", "TVM_NUM_THREADS")
 
 
 def prepare() -> None:
     for name in THREAD_VARIABLES:
         os.environ[name] = "1"
-    os.environ["OPENCV_LOG_LEVEL"] = "SILENT"
     sys.dont_write_bytecode = True  # config/ and lib/ are read-only at NIST
     warnings.simplefilter("ignore")
     # Python-level output goes nowhere: NIST requires silence on stdout/stderr.
     devnull = open(os.devnull, "w")
     sys.stdout = sys.stderr = devnull
 
-
-def after_imports() -> None:
-    import cv2
-
-    cv2.setNumThreads(0)  # 0 = run every OpenCV function sequentially in the caller
-    try:
-        cv2.ocl.setUseOpenCL(False)
-    except AttributeError:
-        pass

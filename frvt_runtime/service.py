@@ -100,9 +100,6 @@ def initialize(config_dir, lib_dir, limits, status) -> None:
     if not libd or not Path(libd).is_absolute():
         raise ConfigError(f"the library's folder is unknown (got {libd!r}): the TVM runtime is loaded from it")
     pipeline = FacePipeline.from_config_dir(cfg, Path(libd))
-    from . import runtime_env
-
-    runtime_env.after_imports()
     _state["pipeline"] = pipeline
     limits.template_size = template.HEADER_SIZE + 4 * pipeline.settings.recognizer.embedding_size
     limits.max_faces = pipeline.settings.detector.top_k

@@ -42,3 +42,24 @@ def test_warp_puts_marked_pixels_on_template():
     assert crop.shape == (112, 112, 3)
     for x, y in TEMPLATE:
         assert crop[int(round(y)), int(round(x))].max() > 100
+
+
+def _umeyama_svd(src, dst):
+    """The textbook Umeyama estimate, via the SVD of the 2x2 covariance."""
+    mu_s, mu_d = src.mean(0), dst.mean(0)
+    s_c, d_c = src - mu_s, dst - mu_d
+    u, sig, vt = np.linalg.svd(d_c.T @ s_c / len(src))
+    d = np.array([1.0, -1.0 if np.linalg.det(u) * np.linalg.det(vt) < 0 else 1.0])
+    scale = (sig * d).sum() / ((s_c ** 2).sum() / len(src))
+    rot = scale * (u @ np.diag(d) @ vt)
+    return np.hstack([rot, (mu_d - rot @ mu_s)[:, None]])
+
+
+def test_closed_form_equals_the_svd_estimate():
+    rng = np.random.default_rng(0)
+    for i in range(500):
+        pts = TEMPLATE * rng.uniform(0.05, 20) + rng.uniform(-100, 4000, 2) + rng.normal(0, 10, (5, 2))
+        if i % 3 == 0:
+            pts = pts[:, ::-1]  # a mirrored face: the best proper rotation, not a reflection
+        np.testing.assert_allclose(similarity_transform(pts, TEMPLATE), _umeyama_svd(pts, TEMPLATE),
+                                   rtol=1e-10, atol=1e-9)

@@ -51,7 +51,7 @@ std::string prepare_environment(const std::string &lib_dir) {
     ::setenv("PYTHONDONTWRITEBYTECODE", "1", 1);
     ::setenv("PYTHONIOENCODING", "utf-8", 1);
     for (const char *name : {"OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
-                             "NUMEXPR_NUM_THREADS", "TVM_NUM_THREADS", "OPENCV_FOR_THREADS_NUM"})
+                             "NUMEXPR_NUM_THREADS", "TVM_NUM_THREADS"})
         ::setenv(name, "1", 1);
     return "";
 }

@@ -14,8 +14,8 @@ from frvt_runtime.errors import FrvtError
 PY_VERSION = f"{sys.version_info.major}.{sys.version_info.minor}"
 # Packages the library imports at run time (never onnx, onnxruntime or the TVM compiler);
 # CFFI's embedding needs only its _cffi_backend extension, not the cffi package.
-RUNTIME_PACKAGES = ("numpy", "cv2", "tvm_ffi", "typing_extensions", "frvt_runtime")
-RUNTIME_EXTRAS = ("numpy.libs", "opencv_python_headless.libs")  # vendored shared libraries
+RUNTIME_PACKAGES = ("numpy", "tvm_ffi", "typing_extensions", "frvt_runtime")
+RUNTIME_EXTRAS = ("numpy.libs",)  # vendored shared libraries
 SKIP_NAMES = {"__pycache__", "tests", "include"}
 # Parts of a package the runtime never loads: build helpers, C sources and headers, type stubs.
 # Names or module stems (name up to the first dot); numpy's _simd and *_tests extension

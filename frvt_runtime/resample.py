@@ -1,0 +1,361 @@
+"""Image resampling in plain numpy: OpenCV's resize (INTER_AREA, INTER_LINEAR) and warpAffine (INTER_LINEAR)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numpy as np
+
+# Output rows per strip in the 2x halvings: the scratch of a strip (~0.6 MB for a 3000 px
+# row) stays in the L2 cache, and strips are long enough that numpy's per-call cost is small.
+_STRIP_ROWS = 32
+_ROUND = np.uint64(0x0002_0002_0002_0002)  # + 2 in every 16-bit lane, then >> 2: OpenCV's rounding
+_LANES = np.uint64(0x0000_00FF_00FF_00FF)  # after the shift: three 8-bit values, the 4th lane cleared
+
+
+def area_downscale(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Exact 2x halvings while the image is at least twice size (w, h), then INTER_AREA to size.
+
+    Each step is what cv2.resize(..., INTER_AREA) computes for it. Between the steps a colour
+    image is kept as (h, w, 4) uint16, the 4th lane unused: one pixel is one uint64, so a
+    horizontal pair is two neighbouring uint64 values and a 2x2 sum is three uint64 additions
+    whose 16-bit lanes cannot overflow into each other (an interleaved RGB row has no such
+    view: pairing its pixels needs slow 3-element inner loops in numpy).
+    """
+    tw, th = size
+    img = image
+    while img.shape[1] >= 2 * tw and img.shape[0] >= 2 * th:
+        if image.ndim != 3 or image.shape[2] != 3:
+            img = halve(img)
+        elif img is image:
+            img = _halve_rgb(img)
+        else:
+            img = _halve_lanes(img)
+    if (img.shape[1], img.shape[0]) != (tw, th):
+        return _area(img, tw, th)
+    return img if img.dtype == np.uint8 else img[:, :, :3].astype(np.uint8)
+
+
+def halve(image: np.ndarray) -> np.ndarray:
+    """An exact 2x box average, (a + b + c + d + 2) >> 2 per 2x2 block as OpenCV's INTER_AREA
+    rounds an exact halving; an odd last row or column is dropped (OpenCV's size is floor(w/2))."""
+    if image.ndim == 3 and image.shape[2] == 3:
+        return _halve_rgb(image)[:, :, :3].astype(np.uint8)
+    h2, w2 = image.shape[0] // 2, image.shape[1] // 2
+    img = image[: 2 * h2, : 2 * w2].astype(np.uint16)
+    out = (img[0::2, 0::2] + img[0::2, 1::2] + img[1::2, 0::2] + img[1::2, 1::2] + 2) >> 2
+    return out.astype(np.uint8)
+
+
+def _halve_rgb(image: np.ndarray) -> np.ndarray:
+    """halve() of an interleaved RGB uint8 image, as (h/2, w/2, 4) uint16 lanes."""
+    h2, w2 = image.shape[0] // 2, image.shape[1] // 2
+    out = np.empty((h2, w2, 4), np.uint16)
+    if h2 == 0 or w2 == 0:
+        return out
+    width = 6 * w2
+    rows = image[: 2 * h2, : 2 * w2].reshape(h2, 2, width)
+    pixels = out.reshape(h2, w2 * 4).view(np.uint64)
+    # one spare uint16 per row: the odd pixel's uint64 below reads one lane past the row
+    vsum = np.zeros((_STRIP_ROWS, width + 4), np.uint16)
+    pitch = vsum.strides[0]
+    for top in range(0, h2, _STRIP_ROWS):
+        n = min(_STRIP_ROWS, h2 - top)
+        np.add(rows[top:top + n, 0], rows[top:top + n, 1], out=vsum[:n, :width], dtype=np.uint16)
+        # Pixel 2q of a summed row starts at uint16 6q, pixel 2q+1 at 6q+3: read four lanes
+        # at each (the 4th is the next pixel's red) and add them as uint64.
+        even = np.ndarray((n, w2), np.uint64, vsum, 0, (pitch, 12))
+        odd = np.ndarray((n, w2), np.uint64, vsum, 6, (pitch, 12))
+        dst = pixels[top:top + n]
+        np.add(even, odd, out=dst)
+        dst += _ROUND
+        dst >>= np.uint64(2)
+        dst &= _LANES
+    return out
+
+
+def _halve_lanes(lanes: np.ndarray) -> np.ndarray:
+    """halve() of an (h, w, 4) uint16 image whose values fit in 8 bits, in the same form."""
+    h2, w2 = lanes.shape[0] // 2, lanes.shape[1] // 2
+    px = lanes[: 2 * h2, : 2 * w2].reshape(2 * h2, 8 * w2).view(np.uint64).reshape(h2, 2, 2 * w2)
+    out = np.empty((h2, w2, 4), np.uint16)
+    dst = out.reshape(h2, 4 * w2).view(np.uint64)
+    vsum = np.empty((_STRIP_ROWS, 2 * w2), np.uint64)
+    for top in range(0, h2, _STRIP_ROWS):
+        n = min(_STRIP_ROWS, h2 - top)
+        v = vsum[:n]
+        np.add(px[top:top + n, 0], px[top:top + n, 1], out=v)
+        d = dst[top:top + n]
+        np.add(v[:, 0::2], v[:, 1::2], out=d)
+        d += _ROUND
+        d >>= np.uint64(2)
+        d &= _LANES
+    return out
+
+
+# Output rows (columns) per block of the banded weight products: small enough that the band's
+# zeros cost little, large enough for the matrix product to run at speed.
+_ROW_BLOCK, _COL_BLOCK = 16, 16
+
+
+def _area_cells(src: int, dst: int, d: np.ndarray) -> tuple:
+    """OpenCV's computeResizeAreaTab for outputs d: the source span of each output's cell."""
+    scale = 1.0 / (dst / src)  # as OpenCV: from the double inverse scale
+    f1 = np.minimum(d, dst - 1) * scale
+    f2 = f1 + scale
+    cell = np.minimum(scale, src - f1)
+    s2 = np.minimum(np.floor(f2), src - 1).astype(np.intp)
+    s1 = np.minimum(np.ceil(f1), s2).astype(np.intp)
+    left = s1 - f1 > 1e-3       # a partly covered pixel before s1, one at s2, full ones between
+    right = f2 - s2 > 1e-3
+    return s1, s2, f1, f2, cell, left, right
+
+
+def _area_weight(cells: tuple, j: np.ndarray) -> np.ndarray:
+    """The weight of source j in each output's cell (cells broadcast against j), float32 as OpenCV."""
+    s1, s2, f1, f2, cell, left, right = cells
+    w = np.where((j >= s1) & (j < s2), 1.0 / cell, 0.0)
+    w = np.where(left & (j == s1 - 1), (s1 - f1) / cell, w)
+    w = np.where(right & (j == s2), np.minimum(np.minimum(f2 - s2, 1.0), cell) / cell, w)
+    return w.astype(np.float32)
+
+
+@lru_cache(maxsize=32)
+def _area_band(src: int, dst: int, block: int) -> tuple[np.ndarray, np.ndarray]:
+    """INTER_AREA's weights per block of `block` outputs: the first source index of each block
+    and a (blocks, block, k) float32 array of the weights of sources first .. first + k - 1."""
+    d = np.arange(-(-dst // block) * block)
+    cells = _area_cells(src, dst, d)
+    s1, s2, _, _, _, left, right = cells
+    first = np.where(left, s1 - 1, s1).reshape(-1, block).min(axis=1)
+    last = np.where(right, s2, s2 - 1).reshape(-1, block).max(axis=1)
+    k = min(int((last - first).max()) + 1, src)
+    first = np.minimum(first, src - k)
+    j = first[:, None, None] + np.arange(k)                           # (blocks, 1, k) sources
+    w = _area_weight(tuple(a.reshape(-1, block, 1) for a in cells), j)
+    w[d.reshape(-1, block) >= dst] = 0.0                               # padding outputs
+    for a in (first, w):
+        a.setflags(write=False)
+    return first, w
+
+
+@lru_cache(maxsize=32)
+def _area_taps(src: int, dst: int) -> tuple[np.ndarray, np.ndarray]:
+    """INTER_AREA's sources and weights per output, in OpenCV's order, zero-padded: (dst, t)."""
+    cells = _area_cells(src, dst, np.arange(dst))
+    s1, s2, _, _, _, left, right = cells
+    lo, hi = np.where(left, s1 - 1, s1), np.where(right, s2, s2 - 1)
+    j = lo[:, None] + np.arange(int((hi - lo).max()) + 1)
+    pad = j > hi[:, None]                      # past an output's cell: weight 0 (any source)
+    j = np.minimum(j, src - 1)
+    w = _area_weight(tuple(a[:, None] for a in cells), j)
+    w[pad] = 0.0
+    return j, w
+
+
+def _area_exact(image: np.ndarray, out: np.ndarray, rounded: np.ndarray, lanes: int, channels: int) -> None:
+    """Where a value of `out` (float32, (th, tw * channels)) lies within float error of x.5, redo
+    it as OpenCV sums it, sources times weights one by one in float32, columns first, then rows,
+    and put its rounding into `rounded`: the result is then OpenCV's to the bit."""
+    err = out - rounded
+    np.abs(err, out=err)
+    at = np.flatnonzero(err > 0.499)  # both sums are within ~1e-4 of the exact value
+    if at.size == 0:
+        return
+    th, width = out.shape
+    h, w = image.shape[:2]
+    dy, rest = np.divmod(at, width)
+    dx, c = np.divmod(rest, channels)
+    yi, yw = _area_taps(h, th)
+    xi, xw = _area_taps(w, width // channels)
+    where = (yi[dy][:, :, None] * w + xi[dx][:, None, :]) * lanes + c[:, None, None]
+    src = np.take(image.reshape(-1), where).astype(np.float32)        # (values, row taps, col taps)
+    ax, ay = xw[dx], yw[dy]
+    buf = src[:, :, 0] * ax[:, None, 0]
+    for t in range(1, ax.shape[1]):
+        buf = buf + src[:, :, t] * ax[:, None, t]
+    total = buf[:, 0] * ay[:, 0]
+    for t in range(1, ay.shape[1]):
+        total = total + buf[:, t] * ay[:, t]
+    rounded.reshape(-1)[at] = np.rint(total)
+
+
+@lru_cache(maxsize=8)  # ~0.8 MB each for a 640 px output
+def _column_weights(src: int, dst: int, lanes: int, channels: int) -> tuple[np.ndarray, np.ndarray]:
+    """_area_band of the columns as right-hand matrices for interleaved rows: each also picks
+    `channels` of a pixel's `lanes` values (a Kronecker product with a lanes x channels eye)."""
+    first, w = _area_band(src, dst, _COL_BLOCK)
+    blocks, n, k = w.shape
+    mats = np.zeros((blocks, k, lanes, n, channels), np.float32)
+    for c in range(min(lanes, channels)):  # lane c of a source pixel feeds channel c only
+        mats[:, :, c, :, c] = w.transpose(0, 2, 1)
+    mats = mats.reshape(blocks, k * lanes, n * channels)
+    mats.setflags(write=False)
+    return first, mats
+
+
+def resize_area(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """cv2.resize(image, size, interpolation=INTER_AREA) for a shrink (size = (w, h) <= image)."""
+    h, w = image.shape[:2]
+    tw, th = size
+    if (tw, th) == (w, h):
+        return image.copy()
+    if tw > w or th > h or tw < 1 or th < 1:
+        raise ValueError(f"resize_area shrinks only: {w}x{h} -> {tw}x{th}")
+    if 2 * tw == w and 2 * th == h:
+        return halve(image)
+    if w % tw == 0 and h % th == 0:
+        return _box(image, w // tw, h // th)
+    return _area(image, tw, th)
+
+
+def _box(image: np.ndarray, kx: int, ky: int) -> np.ndarray:
+    """OpenCV's integer-factor INTER_AREA: the block sum times 1/area in float, rounded to even."""
+    h, w = image.shape[0] // ky, image.shape[1] // kx
+    blocks = image[: h * ky, : w * kx].reshape(h, ky, w, kx, -1)
+    total = blocks.sum(axis=(1, 3), dtype=np.int32).astype(np.float32)
+    out = np.rint(total * np.float32(1.0 / (kx * ky))).astype(np.uint8)
+    return out if image.ndim == 3 else out[:, :, 0]
+
+
+def _area(image: np.ndarray, tw: int, th: int) -> np.ndarray:
+    """General INTER_AREA in float32: rows, then columns, each a banded weight matrix product.
+
+    `image` is uint8 (h, w[, c]), or the (h, w, 4) uint16 lanes of area_downscale (3 channels
+    out). OpenCV sums the same weights in another order; the few values near x.5, where that
+    can decide the rounding, are then redone in OpenCV's order (_area_exact).
+    """
+    h, w = image.shape[:2]
+    lanes = image.shape[2] if image.ndim == 3 else 1
+    channels = 3 if image.dtype == np.uint16 else lanes
+    src = image.reshape(h, w * lanes)
+    first, wy = _area_band(h, th, _ROW_BLOCK)
+    k = wy.shape[2]
+    rows = np.empty((wy.shape[0] * _ROW_BLOCK, w * lanes), np.float32)
+    for b, lo in enumerate(first.tolist()):
+        np.matmul(wy[b], src[lo:lo + k].astype(np.float32), out=rows[b * _ROW_BLOCK:(b + 1) * _ROW_BLOCK])
+    rows = rows[:th]
+    first, mats = _column_weights(w, tw, lanes, channels)
+    k, n = mats.shape[1], mats.shape[2]
+    out = np.empty((th, tw * channels), np.float32)
+    for b, lo in enumerate(first.tolist()):
+        part = rows[:, lo * lanes:lo * lanes + k]
+        if (b + 1) * n <= out.shape[1]:
+            np.matmul(part, mats[b], out=out[:, b * n:(b + 1) * n])
+        else:  # the last block's padding outputs are dropped
+            out[:, b * n:] = (part @ mats[b])[:, :out.shape[1] - b * n]
+    rounded = np.rint(out)  # in [0, 255] (a weighted mean of bytes, weights summing to 1)
+    _area_exact(image, out, rounded, lanes, channels)
+    res = rounded.astype(np.uint8)
+    return res.reshape(th, tw, channels) if image.ndim == 3 else res
+
+
+def _linear_coefs(src: int, dst: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """OpenCV's INTER_LINEAR source index pairs and 11-bit fixed-point weights (each weight
+    rounded on its own, as OpenCV: they may sum to 2047 or 2049)."""
+    f = ((np.arange(dst) + 0.5) * (1.0 / (dst / src)) - 0.5).astype(np.float32)
+    i = np.floor(f)
+    f -= i
+    i = i.astype(np.intp)
+    f[i < 0] = 0
+    i[i < 0] = 0
+    f[i >= src - 1] = 0
+    i[i >= src - 1] = src - 1
+    a = np.rint(np.stack([np.float32(1) - f, f]) * np.float32(2048)).astype(np.int32)
+    return i, np.minimum(i + 1, src - 1), a
+
+
+def resize_linear(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """cv2.resize(image, size, interpolation=INTER_LINEAR) for uint8, with OpenCV's fixed point:
+    equal for a shrink (the runtime's use); enlarging is within one grey level."""
+    h, w = image.shape[:2]
+    tw, th = size
+    if 2 * tw == w and 2 * th == h:
+        return halve(image)  # OpenCV itself switches to INTER_AREA for an exact halving
+    img = image if image.ndim == 3 else image[:, :, None]
+    x0, x1, ax = _linear_coefs(w, tw)
+    y0, y1, by = _linear_coefs(h, th)
+    need = np.unique(np.concatenate([y0, y1]))  # only the source rows the output uses
+    sub = img[need].astype(np.int32)
+    rows = np.empty((h, tw, img.shape[2]), np.int32)
+    rows[need] = sub[:, x0] * ax[0][None, :, None] + sub[:, x1] * ax[1][None, :, None]
+    # the SIMD path's rounding: each weighted row >> 4, products >> 16, then (sum + 2) >> 2
+    out = ((by[0][:, None, None] * (rows[y0] >> 4)) >> 16) + ((by[1][:, None, None] * (rows[y1] >> 4)) >> 16)
+    out = np.clip((out + 2) >> 2, 0, 255).astype(np.uint8)
+    return out if image.ndim == 3 else out[:, :, 0]
+
+
+@lru_cache(maxsize=8)
+def _grid(tw: int, th: int) -> tuple[np.ndarray, np.ndarray]:
+    """A warp's output column numbers (float64: exact products below) and row numbers (float32)."""
+    return np.arange(tw, dtype=np.float64), np.arange(th, dtype=np.float32)
+
+
+def warp_affine(image: np.ndarray, matrix: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """cv2.warpAffine(image, matrix, size, INTER_LINEAR, BORDER_CONSTANT, 0) for uint8 images.
+
+    As OpenCV (4.11 on) computes it: each output pixel maps back through the inverse matrix in
+    float32 (a row term, then one fused multiply-add per column, exact here in float64 and
+    rounded once) and is interpolated in float32 by fused multiply-adds; neighbours outside the
+    image count as 0. (OpenCV before 4.11 used 5-bit fixed-point weights instead: up to 4 grey
+    levels from this on real faces.)
+    """
+    tw, th = size
+    h, w = image.shape[:2]
+    ch = image.shape[2] if image.ndim == 3 else 1
+    inv = _invert_affine(matrix).astype(np.float32)
+    cols, rows = _grid(tw, th)
+    row_terms = rows * inv[:, 1:2] + inv[:, 2:3]                      # (2, th), float32
+    src = (row_terms[:, :, None] + inv[:, 0:1, None].astype(np.float64) * cols).astype(np.float32)
+    src = src.reshape(2, -1)                                          # x and y of every pixel
+    whole = np.floor(src)
+    src -= whole                                                      # the fractions
+    with np.errstate(invalid="ignore"):  # NaN or huge coordinates become far-off integers: outside
+        ix, iy = whole.astype(np.intp)
+    pixels = image.reshape(h * w, ch)
+    if ix.min() >= 0 and iy.min() >= 0 and ix.max() < w - 1 and iy.max() < h - 1:
+        at = iy * w
+        at += ix
+        p = np.take(pixels, at + np.array([[0], [1], [w], [w + 1]]), axis=0)  # the 4 neighbours
+    else:
+        p = _border_gather(pixels, w, h, ix, iy)
+        np.nan_to_num(src, copy=False, nan=0.0, posinf=0.0, neginf=0.0)  # all 4 are 0 there
+    # (top/bottom, left/right, pixel x channel): each plane in the output's order, so every
+    # step below is one long contiguous loop (numpy is slow on inner loops of 3 channels)
+    p = p.astype(np.float32).reshape(2, 2, -1)
+    fx, fy = np.repeat(src, ch, axis=1) if ch > 1 else src
+    t = p[:, 1] - p[:, 0]              # the two horizontal lerps, then the vertical one
+    t *= fx
+    t += p[:, 0]
+    out = t[1] - t[0]
+    out *= fy
+    out += t[0]
+    # Where fusing could decide the rounding (a value within float error of x.5), redo the
+    # three multiply-adds fused as OpenCV: exact in float64, rounded once to float32.
+    rounded = np.rint(out)             # in [0, 255]: a convex combination of bytes
+    out -= rounded
+    at = np.flatnonzero(np.abs(out, out=out) > 0.499)
+    if at.size:
+        q, ax, ay = p[:, :, at].astype(np.float64), fx[at].astype(np.float64), fy[at].astype(np.float64)
+        top, bottom = (ax * (q[:, 1] - q[:, 0]) + q[:, 0]).astype(np.float32)
+        rounded[at] = np.rint((ay * (bottom - top) + top).astype(np.float32))
+    return rounded.astype(np.uint8).reshape((th, tw, ch) if image.ndim == 3 else (th, tw))
+
+
+def _border_gather(pixels: np.ndarray, w: int, h: int, ix: np.ndarray, iy: np.ndarray) -> np.ndarray:
+    """warp_affine's 4 neighbours of every pixel where some lie outside the image: those are 0."""
+    out = []
+    for dy, dx in ((0, 0), (0, 1), (1, 0), (1, 1)):
+        x, y = ix + dx, iy + dy
+        inside = (x >= 0) & (x < w) & (y >= 0) & (y < h)
+        out.append(np.take(pixels, np.clip(y, 0, h - 1) * w + np.clip(x, 0, w - 1), axis=0) * inside[:, None])
+    return np.stack(out)
+
+
+def _invert_affine(m) -> np.ndarray:
+    """cv2.invertAffineTransform of a 2x3 matrix, in float64 (zero when singular, as OpenCV)."""
+    (m00, m01, m02), (m10, m11, m12) = np.asarray(m, np.float64).tolist()
+    d = m00 * m11 - m01 * m10
+    d = 1.0 / d if d != 0 else 0.0
+    a11, a22, a12, a21 = m11 * d, m00 * d, -m01 * d, -m10 * d
+    return np.array([[a11, a12, -a11 * m02 - a12 * m12], [a21, a22, -a21 * m02 - a22 * m12]])

@@ -1,0 +1,113 @@
+"""Per-stage template times, OpenCV runtime vs numpy runtime, interleaved in one process.
+
+`taskset -c 0 python -m frvt_submission.stage_times [--calls N] [--config-dir DIR]`: a
+3000x4500 enlargement of a registry photo, the photo itself and a 300 px copy, each
+passed as a read-only NIST-style buffer; the two runtimes alternate call by call, so
+both see the same machine load. The numpy runtime's cached resampling tables are
+dropped before each of its calls, as if every image had a new size (OpenCV caches
+nothing); --warm keeps them, as for a run of same-sized images. Prints median (p90)
+ms per stage and how far the two runtimes' outputs are apart.
+"""
+
+from __future__ import annotations
+
+import os
+
+for _name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "TVM_NUM_THREADS"):
+    os.environ[_name] = "1"  # as the library sets them, before numpy loads
+
+import argparse  # noqa: E402
+import contextlib  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+STAGES = ("convert", "resize", "detect", "align", "embed", "total")
+
+
+def inputs() -> dict[str, np.ndarray]:
+    import cv2
+
+    from .imagefile import read_image
+    from .testdata import test_images
+
+    photo = read_image(test_images() / "obama.jpg")
+    h, w = photo.shape[:2]
+    small = cv2.resize(photo, (round(w * 300 / h), 300), interpolation=cv2.INTER_AREA)
+    large = cv2.resize(photo, (3000, 4500), interpolation=cv2.INTER_LINEAR)  # as validation/timing.py
+    return {f"{large.shape[1]}x{large.shape[0]}": large, f"{w}x{h}": photo,
+            f"{small.shape[1]}x{small.shape[0]}": small}
+
+
+def forget_tables() -> None:
+    """Drop the numpy runtime's cached resampling tables (they depend on the image size)."""
+    from frvt_runtime import resample
+
+    for f in (resample._area_band, resample._area_taps, resample._column_weights, resample._grid):
+        f.cache_clear()
+
+
+def one_call(pipeline, raw: bytes, width: int, height: int, warm: bool) -> tuple[dict[str, float], object, list]:
+    """Stage times of one template call from a raw buffer, its result, and (untimed) its faces."""
+    from frvt_runtime import image
+
+    if not warm:
+        forget_tables()
+    t0 = time.perf_counter()
+    img = image.from_raw(width, height, 24, raw)
+    t1 = time.perf_counter()
+    result = pipeline.create_template([img])
+    t2 = time.perf_counter()
+    stages = {"convert": (t1 - t0) * 1e3, **pipeline.stage_ms, "total": (t2 - t0) * 1e3}
+    return stages, result, pipeline.find_faces(img)
+
+
+def main(argv: list[str] | None = None) -> int:
+    from . import paths
+    from .cv_reference import opencv_runtime
+    from frvt_runtime import template
+    from frvt_runtime.pipeline import FacePipeline
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--calls", type=int, default=25, help="template calls per runtime and image")
+    ap.add_argument("--config-dir", default=str(paths.SUB_CONFIG))
+    ap.add_argument("--warm", action="store_true", help="keep the resampling tables between calls")
+    args = ap.parse_args(argv)
+
+    from .tvm_wheel import wheel_runtime_dir
+
+    pipeline = FacePipeline.from_config_dir(Path(args.config_dir), wheel_runtime_dir())
+    runtimes = {"opencv": opencv_runtime, "numpy": contextlib.nullcontext}
+    print(f"{args.calls} calls per runtime and image, alternating; median (p90) ms per stage; "
+          f"numpy tables {'kept' if args.warm else 'rebuilt every call'}\n")
+    print("| image | runtime | " + " | ".join(STAGES) + " |")
+    print("|---|---|" + "---|" * len(STAGES))
+    notes = []
+    for name, img in inputs().items():
+        raw, h, w = img.tobytes(), img.shape[0], img.shape[1]
+        times = {r: {s: [] for s in STAGES} for r in runtimes}
+        last = {}
+        for i in range(args.calls + 2):  # two warm-up rounds
+            for r, ctx in (runtimes.items() if i % 2 == 0 else reversed(runtimes.items())):
+                with ctx():
+                    stages, result, faces = one_call(pipeline, raw, w, h, args.warm)
+                if i >= 2:
+                    for s in STAGES:
+                        times[r][s].append(stages.get(s, 0.0))
+                last[r] = (result, faces)
+        for r in runtimes:
+            cells = [f"{np.median(v):.2f} ({np.percentile(v, 90):.2f})" for v in times[r].values()]
+            print(f"| {name} | {r} | " + " | ".join(cells) + " |")
+        (ra, fa), (rb, fb) = last["opencv"], last["numpy"]
+        ea, eb = template.decode(ra.templates[0]).embedding, template.decode(rb.templates[0]).embedding
+        lm = max((float(np.abs(a.landmarks - b.landmarks).max()) for a, b in zip(fa, fb)), default=0.0)
+        notes.append(f"{name}: {len(fa)}/{len(fb)} faces, max landmark difference {lm:.4f} px, "
+                     f"embedding cosine {float(ea @ eb):.6f}, eyes equal: {ra.eyes == rb.eyes}")
+    print()
+    print("\n".join(notes))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,180 @@
+"""The numpy resampling against OpenCV on real faces, the pipeline with and without OpenCV, no cv2 in the runtime."""
+
+import ast
+import csv
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from frvt_runtime import resample
+from frvt_runtime.align import similarity_transform
+from frvt_submission import cv_reference, paths
+from frvt_submission.imagefile import read_image
+
+cv2 = pytest.importorskip("cv2")  # the reference: a tooling dependency, never the runtime's
+TEMPLATE = np.array([[38.2946, 51.6963], [73.5318, 51.5014], [56.0252, 71.7366], [41.5493, 92.3655],
+                     [70.7299, 92.2041]])
+PER_SET = 4  # photos taken from each ../shared/data set (the first ones of its pairs.csv)
+
+
+def _registry(test_images) -> list[np.ndarray]:
+    return [read_image(p) for p in sorted(test_images.iterdir()) if p.suffix != ".csv"]
+
+
+def _shared(shared_data) -> list[np.ndarray]:
+    out = []
+    for pairs in sorted(Path(shared_data).glob("*/pairs.csv")):
+        with open(pairs) as f:
+            names = list(dict.fromkeys(r["img1"] for r in csv.DictReader(f)))[:PER_SET]
+        out += [read_image(Path(shared_data) / n) for n in names]
+    return out
+
+
+def _large(img: np.ndarray) -> np.ndarray:
+    """A 3000x4500 enlargement, as validation/timing.py makes NIST's large class."""
+    return cv2.resize(img, (3000, 4500), interpolation=cv2.INTER_LINEAR)
+
+
+def _diff(a: np.ndarray, b: np.ndarray, share: float = 1e-4) -> int:
+    """The largest difference in grey levels; fewer than `share` of the values may differ at all
+    (a systematic rounding slip moves a quarter of them by 1)."""
+    assert a.shape == b.shape and a.dtype == b.dtype == np.uint8
+    d = np.abs(a.astype(np.int16) - b.astype(np.int16))
+    assert np.count_nonzero(d) <= share * d.size, f"{np.count_nonzero(d)} of {d.size} values differ"
+    return int(d.max())
+
+
+def _detector_size(img: np.ndarray, side: int = 640) -> tuple[int, int]:
+    h, w = img.shape[:2]
+    s = min(side / max(h, w), 1.0)
+    return max(1, round(w * s)), max(1, round(h * s))
+
+
+def _check_resizes(images: list[np.ndarray]) -> None:
+    for img in images:
+        h, w = img.shape[:2]
+        if h >= 2 and w >= 2:
+            half = cv2.resize(img[: h // 2 * 2, : w // 2 * 2], (w // 2, h // 2), interpolation=cv2.INTER_AREA)
+            assert _diff(resample.halve(img), half) <= 1
+        for f in (0.9, 0.56, 0.34):
+            size = (max(1, round(w * f)), max(1, round(h * f)))
+            want = cv2.resize(img, size, interpolation=cv2.INTER_AREA)
+            assert _diff(resample.resize_area(img, size), want) <= 1, (img.shape, size)
+            want = cv2.resize(img, size, interpolation=cv2.INTER_LINEAR)
+            assert _diff(resample.resize_linear(img, size), want) <= 1, (img.shape, size)
+        size = _detector_size(img)  # the staged shrink the detector's input goes through
+        assert _diff(resample.area_downscale(img, size), cv_reference.downscale_to(img, size, "area")) <= 1
+
+
+def _check_warps(images: list[np.ndarray], rng) -> None:
+    for img in images:
+        h, w = img.shape[:2]
+        for _ in range(4):  # faces of many sizes and angles, some hanging over the image's edge
+            scale, angle = rng.uniform(0.3, max(h, w) / 100), rng.uniform(-0.6, 0.6)
+            rot = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+            pts = (TEMPLATE - 56) @ rot.T * scale + [rng.uniform(-0.1, 1.1) * w, rng.uniform(-0.1, 1.1) * h]
+            m = similarity_transform(pts, TEMPLATE)
+            want = cv2.warpAffine(img, m, (112, 112), flags=cv2.INTER_LINEAR,
+                                  borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+            assert _diff(resample.warp_affine(img, m, (112, 112)), want) <= 1, (img.shape, m)
+            grey = np.ascontiguousarray(img[:, :, 1])
+            want = cv2.warpAffine(grey, m, (112, 112), flags=cv2.INTER_LINEAR)
+            assert _diff(resample.warp_affine(grey, m, (112, 112)), want) <= 1
+
+
+def test_resizes_match_opencv_on_registry_photos(test_images):
+    images = _registry(test_images)
+    _check_resizes(images + [_large(images[2])])
+
+
+def test_resizes_match_opencv_on_shared_photos(shared_data):
+    _check_resizes(_shared(shared_data))
+
+
+def test_warps_match_opencv_on_registry_photos(test_images):
+    images = _registry(test_images)
+    _check_warps(images + [_large(images[2])], np.random.default_rng(1))
+
+
+def test_warps_match_opencv_on_shared_photos(shared_data):
+    _check_warps(_shared(shared_data), np.random.default_rng(2))
+
+
+def test_warp_degenerate_matrices_give_black_like_opencv():
+    img = np.random.default_rng(3).integers(0, 256, (50, 40, 3), dtype=np.uint8)
+    for m in (np.zeros((2, 3)), np.full((2, 3), np.nan), [[1e-12, 0, 5], [0, 1e-12, 5]], [[1, 0, 500], [0, 1, 0]]):
+        want = cv2.warpAffine(img, np.asarray(m, float), (112, 112), flags=cv2.INTER_LINEAR)
+        assert _diff(resample.warp_affine(img, np.asarray(m, float), (112, 112)), want) <= 1
+
+
+def _pipeline_images(test_images, shared) -> list[np.ndarray]:
+    images = _registry(test_images)
+    return images + [_large(images[2])] + shared
+
+
+def _compare_pipelines(pipeline, images) -> None:
+    from frvt_runtime import template
+
+    for img in images:
+        with cv_reference.opencv_runtime():
+            faces_cv = pipeline.find_faces(img)
+            emb_cv = template.decode(pipeline.create_template([img]).templates[0]).embedding
+        faces = pipeline.find_faces(img)
+        emb = template.decode(pipeline.create_template([img]).templates[0]).embedding
+        assert len(faces) == len(faces_cv), img.shape
+        for a, b in zip(faces, faces_cv):
+            assert np.abs(a.landmarks - b.landmarks).max() <= 0.01, img.shape
+            assert np.abs(np.subtract(a.box, b.box)).max() <= 0.01
+        assert (emb is None) == (emb_cv is None)
+        if emb is not None:
+            assert float(emb @ emb_cv) > 0.9999, img.shape
+
+
+def test_pipeline_landmarks_without_opencv_on_registry_photos(reference_pipeline, test_images):
+    """The detector's landmarks, with the runtime's numpy resampling and with the OpenCV calls
+    it replaced, within 0.01 px; the embeddings as good as equal."""
+    _compare_pipelines(reference_pipeline, _pipeline_images(test_images, []))
+
+
+def test_pipeline_landmarks_without_opencv_on_shared_photos(reference_pipeline, shared_data):
+    _compare_pipelines(reference_pipeline, _shared(shared_data))
+
+
+def _imports(path: Path) -> set[str]:
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        if isinstance(node, ast.Import):
+            names |= {a.name.split(".")[0] for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module.split(".")[0])
+        elif isinstance(node, ast.Call) and getattr(node.func, "attr", getattr(node.func, "id", "")) in (
+                "import_module", "__import__") and node.args and isinstance(node.args[0], ast.Constant):
+            names.add(str(node.args[0].value).split(".")[0])
+    return names
+
+
+def test_no_runtime_module_imports_cv2():
+    files = sorted((paths.ROOT / "frvt_runtime").rglob("*.py"))
+    assert files
+    offenders = [str(f.relative_to(paths.ROOT)) for f in files if "cv2" in _imports(f)]
+    assert offenders == []
+
+
+def test_bundle_carries_no_opencv():
+    from frvt_submission.bridge import bundle
+
+    assert not {"cv2", "opencv_python_headless.libs"} & set(bundle.RUNTIME_PACKAGES + bundle.RUNTIME_EXTRAS)
+
+
+def test_colour_frames_are_read_only_views_and_stay_unchanged(reference_pipeline, test_images):
+    from frvt_runtime.image import from_raw
+
+    img = read_image(test_images / "obama.jpg")
+    raw = bytearray(img.tobytes())  # writable, as NIST's buffer is
+    frame = from_raw(img.shape[1], img.shape[0], 24, raw)
+    assert np.shares_memory(frame, np.frombuffer(raw, np.uint8)) and not frame.flags.writeable
+    with pytest.raises(ValueError):
+        frame[0, 0, 0] = 1
+    result = reference_pipeline.create_template([frame])
+    assert result.code == 0 and bytes(raw) == img.tobytes()
