@@ -58,9 +58,12 @@ class EmbeddingCache:
     def __init__(self, config_dir: Path, root: Path = CACHE):
         self.folder = root / build_hash(config_dir)
         self.folder.mkdir(parents=True, exist_ok=True)
+        self._files: dict[Path, Path] = {}  # image -> entry: each image is hashed once, for get and put
 
     def _file(self, image: Path) -> Path:
-        return self.folder / f"{sha256_of(image)}.npy"
+        if image not in self._files:
+            self._files[image] = self.folder / f"{sha256_of(image)}.npy"
+        return self._files[image]
 
     def get(self, image: Path) -> tuple[bool, np.ndarray | None]:
         f = self._file(image)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import platform
 import sys
 import time
 from pathlib import Path
+
+from frvt_runtime.config_dir import sha256_of
 
 SUMMARY_FILE = "summary.json"
 GATED = ("lib", "config")  # what NIST runs; doc/ is prose and may change after validation
@@ -38,11 +39,7 @@ def file_hashes(root: Path) -> dict[str, str]:
         base = root / folder
         for p in sorted(base.rglob("*")) if base.is_dir() else []:
             if p.is_file():
-                h = hashlib.sha256()
-                with p.open("rb") as f:
-                    for chunk in iter(lambda: f.read(1 << 20), b""):
-                        h.update(chunk)
-                hashes[p.relative_to(root).as_posix()] = h.hexdigest()
+                hashes[p.relative_to(root).as_posix()] = sha256_of(p)
     return hashes
 
 
