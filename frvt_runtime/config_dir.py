@@ -12,6 +12,10 @@ from .errors import ConfigError
 PIPELINE_FILE = "pipeline.json"
 MANIFEST_FILE = "models.json"
 MODEL_FILES = {"detector": "detector.so", "recognizer": "recognizer.so"}
+# The compiled resampling kernels (compile/resample_kernels.py). A config/ without them (written
+# before they existed) resamples in numpy, to the same bytes, more slowly.
+KERNELS = "resample"
+KERNELS_FILE = "resample.so"
 # What models.json says of how each model was built (key: value when unknown).
 # tuned: every kernel scheduled by a record of this very model (compile/tvm_build).
 BUILD_FACTS = {"cpu": "", "isa_class": None, "tuned": False, "records": "", "records_class": None,
@@ -39,6 +43,11 @@ def read_manifest(config_dir: Path) -> dict:
     return manifest
 
 
+def model_entries(manifest: dict) -> dict:
+    """The models' entries of a manifest (each with BUILD_FACTS), without the kernels'."""
+    return {name: manifest[name] for name in MODEL_FILES}
+
+
 def verified_model(config_dir: Path, entry: dict) -> Path:
     """A model file from config/, checked against its recorded SHA-256 (corruption = ConfigError)."""
     try:
@@ -63,7 +72,9 @@ def load_config_dir(pipeline_cls, config_dir: Path, runtime_dir: Path | None):
     from .detect import Detector
     from .embed import Recognizer
     from .engine import TvmModel
+    from . import resample
     from .probe import check_models
+    from .resample_kernels import ResampleKernels
 
     if not config_dir.is_dir():
         raise ConfigError(f"config directory not found: {config_dir}")
@@ -73,6 +84,8 @@ def load_config_dir(pipeline_cls, config_dir: Path, runtime_dir: Path | None):
                              runtime_dir)
               for name in MODEL_FILES}
     check_models(settings.detector, models["detector"], settings.recognizer, models["recognizer"])
+    resample.use_kernels(ResampleKernels(verified_model(config_dir, manifest[KERNELS]))
+                         if KERNELS in manifest else None)
     return pipeline_cls(settings,
                         Detector(settings.detector, models["detector"], settings.pipeline.downscale),
                         Recognizer(settings.recognizer, models["recognizer"]))

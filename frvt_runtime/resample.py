@@ -1,10 +1,33 @@
-"""Image resampling in plain numpy: OpenCV's resize (INTER_AREA, INTER_LINEAR) and warpAffine (INTER_LINEAR)."""
+"""OpenCV's resize (INTER_AREA, INTER_LINEAR) and warpAffine (INTER_LINEAR): compiled kernels, or numpy.
+
+With config/'s compiled kernels installed (use_kernels, by config_dir.load_config_dir)
+the colour halvings, INTER_AREA and warpAffine run there, fed with tables computed
+here; the numpy loops below are the fallback for any other input (grey, other
+dtypes) or a config/ without kernels. Both give OpenCV's bytes (tests/test_resample).
+"""
 
 from __future__ import annotations
 
 from functools import lru_cache
 
 import numpy as np
+
+# The compiled kernels (frvt_runtime.resample_kernels.ResampleKernels) or None. One per process:
+# the library loads one config/, and every build's kernels compute the same bytes.
+_kernels = None
+
+
+def use_kernels(kernels) -> None:
+    """Route the colour resampling through compiled kernels (None: numpy only)."""
+    global _kernels
+    _kernels = kernels
+
+
+def _kernel_input(image: np.ndarray) -> np.ndarray | None:
+    """image as the kernels take it (C-contiguous uint8 HxWx3), or None when numpy must do it."""
+    if _kernels is None or image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
+        return None
+    return image if image.flags.c_contiguous else np.ascontiguousarray(image)
 
 # Output rows per strip in the 2x halvings: the scratch of a strip (~0.6 MB for a 3000 px
 # row) stays in the L2 cache, and strips are long enough that numpy's per-call cost is small.
@@ -23,6 +46,12 @@ def area_downscale(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     view: pairing its pixels needs slow 3-element inner loops in numpy).
     """
     tw, th = size
+    img = _kernel_input(image)
+    if img is not None:
+        while img.shape[1] >= 2 * tw and img.shape[0] >= 2 * th:
+            twice = img.shape[1] >= 4 * tw and img.shape[0] >= 4 * th
+            img = _kernels.halve(img, 2 if twice else 1)
+        return _area(img, tw, th) if (img.shape[1], img.shape[0]) != (tw, th) else img
     img = image
     while img.shape[1] >= 2 * tw and img.shape[0] >= 2 * th:
         if image.ndim != 3 or image.shape[2] != 3:
@@ -39,6 +68,8 @@ def area_downscale(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 def halve(image: np.ndarray) -> np.ndarray:
     """An exact 2x box average, (a + b + c + d + 2) >> 2 per 2x2 block as OpenCV's INTER_AREA
     rounds an exact halving; an odd last row or column is dropped (OpenCV's size is floor(w/2))."""
+    if _kernel_input(image) is not None:
+        return _kernels.halve(_kernel_input(image))
     if image.ndim == 3 and image.shape[2] == 3:
         return _halve_rgb(image)[:, :, :3].astype(np.uint8)
     h2, w2 = image.shape[0] // 2, image.shape[1] // 2
@@ -153,21 +184,16 @@ def _area_taps(src: int, dst: int) -> tuple[np.ndarray, np.ndarray]:
     return j, w
 
 
-def _area_exact(image: np.ndarray, out: np.ndarray, rounded: np.ndarray, lanes: int, channels: int) -> None:
-    """Where a value of `out` (float32, (th, tw * channels)) lies within float error of x.5, redo
-    it as OpenCV sums it, sources times weights one by one in float32, columns first, then rows,
-    and put its rounding into `rounded`: the result is then OpenCV's to the bit."""
-    err = out - rounded
-    np.abs(err, out=err)
-    at = np.flatnonzero(err > 0.499)  # both sums are within ~1e-4 of the exact value
-    if at.size == 0:
-        return
-    th, width = out.shape
+def _area_exact(image: np.ndarray, at: np.ndarray, size: tuple[int, int], lanes: int, channels: int) -> np.ndarray:
+    """The values at flat indices `at` of INTER_AREA's (th, tw, channels) output as OpenCV sums them:
+    sources times weights one by one in float32, columns first, then rows, rounded. Used where a
+    faster sum in another order lies within float error of x.5 and could round the other way."""
+    tw, th = size
     h, w = image.shape[:2]
-    dy, rest = np.divmod(at, width)
+    dy, rest = np.divmod(at, tw * channels)
     dx, c = np.divmod(rest, channels)
     yi, yw = _area_taps(h, th)
-    xi, xw = _area_taps(w, width // channels)
+    xi, xw = _area_taps(w, tw)
     where = (yi[dy][:, :, None] * w + xi[dx][:, None, :]) * lanes + c[:, None, None]
     src = np.take(image.reshape(-1), where).astype(np.float32)        # (values, row taps, col taps)
     ax, ay = xw[dx], yw[dy]
@@ -177,7 +203,29 @@ def _area_exact(image: np.ndarray, out: np.ndarray, rounded: np.ndarray, lanes: 
     total = buf[:, 0] * ay[:, 0]
     for t in range(1, ay.shape[1]):
         total = total + buf[:, t] * ay[:, t]
-    rounded.reshape(-1)[at] = np.rint(total)
+    return np.rint(total)
+
+
+@lru_cache(maxsize=32)
+def _area_taps32(src: int, dst: int) -> tuple[np.ndarray, np.ndarray]:
+    """_area_taps as the kernels take them: int32 sources, float32 weights, C-contiguous."""
+    j, w = _area_taps(src, dst)
+    j, w = np.ascontiguousarray(j, np.int32), np.ascontiguousarray(w, np.float32)
+    for a in (j, w):
+        a.setflags(write=False)
+    return j, w
+
+
+@lru_cache(maxsize=32)
+def _area_value_taps32(src: int, dst: int) -> tuple[np.ndarray, np.ndarray]:
+    """_area_taps32 of the columns per output value of an RGB row, transposed to (taps, dst * 3):
+    the kernel's inner loop then runs over contiguous outputs."""
+    j, w = _area_taps(src, dst)
+    j = (j[:, None, :] * 3 + np.arange(3)[None, :, None]).reshape(dst * 3, -1)
+    j, w = np.ascontiguousarray(j.T, np.int32), np.ascontiguousarray(np.repeat(w, 3, axis=0).T, np.float32)
+    for a in (j, w):
+        a.setflags(write=False)
+    return j, w
 
 
 @lru_cache(maxsize=8)  # ~0.8 MB each for a 640 px output
@@ -226,6 +274,12 @@ def _area(image: np.ndarray, tw: int, th: int) -> np.ndarray:
     can decide the rounding, are then redone in OpenCV's order (_area_exact).
     """
     h, w = image.shape[:2]
+    img = _kernel_input(image)
+    if img is not None:
+        out, at = _kernels.area(img, _area_taps32(h, th), _area_value_taps32(w, tw))
+        if at.size:
+            out.reshape(-1)[at] = _area_exact(img, at, (tw, th), 3, 3)
+        return out
     lanes = image.shape[2] if image.ndim == 3 else 1
     channels = 3 if image.dtype == np.uint16 else lanes
     src = image.reshape(h, w * lanes)
@@ -245,7 +299,11 @@ def _area(image: np.ndarray, tw: int, th: int) -> np.ndarray:
         else:  # the last block's padding outputs are dropped
             out[:, b * n:] = (part @ mats[b])[:, :out.shape[1] - b * n]
     rounded = np.rint(out)  # in [0, 255] (a weighted mean of bytes, weights summing to 1)
-    _area_exact(image, out, rounded, lanes, channels)
+    err = out - rounded
+    np.abs(err, out=err)
+    at = np.flatnonzero(err > 0.499)  # both sums are within ~1e-4 of the exact value
+    if at.size:
+        rounded.reshape(-1)[at] = _area_exact(image, at, (tw, th), lanes, channels)
     res = rounded.astype(np.uint8)
     return res.reshape(th, tw, channels) if image.ndim == 3 else res
 
@@ -286,6 +344,14 @@ def resize_linear(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 
 
 @lru_cache(maxsize=8)
+def _grid32(tw: int) -> np.ndarray:
+    """A warp's output column numbers in float32, as the kernels take them."""
+    cols = np.arange(tw, dtype=np.float32)
+    cols.setflags(write=False)
+    return cols
+
+
+@lru_cache(maxsize=8)
 def _grid(tw: int, th: int) -> tuple[np.ndarray, np.ndarray]:
     """A warp's output column numbers (float64: exact products below) and row numbers (float32)."""
     return np.arange(tw, dtype=np.float64), np.arange(th, dtype=np.float32)
@@ -306,6 +372,15 @@ def warp_affine(image: np.ndarray, matrix: np.ndarray, size: tuple[int, int]) ->
     inv = _invert_affine(matrix).astype(np.float32)
     cols, rows = _grid(tw, th)
     row_terms = rows * inv[:, 1:2] + inv[:, 2:3]                      # (2, th), float32
+    img = _kernel_input(image)
+    if img is not None:
+        # The output's corners mapped back: the map is affine, so when all four lie inside with a
+        # margin far above float32's error there, every pixel's 4 neighbours do.
+        (a, b, c), (d, e, f) = inv.tolist()
+        xs = [c, a * (tw - 1) + c, b * (th - 1) + c, a * (tw - 1) + b * (th - 1) + c]
+        ys = [f, d * (tw - 1) + f, e * (th - 1) + f, d * (tw - 1) + e * (th - 1) + f]
+        inside = min(xs) >= 0.01 and max(xs) <= w - 1.01 and min(ys) >= 0.01 and max(ys) <= h - 2.01
+        return _kernels.warp(img, row_terms, np.ascontiguousarray(inv[:, 0]), _grid32(tw), inside)
     src = (row_terms[:, :, None] + inv[:, 0:1, None].astype(np.float64) * cols).astype(np.float32)
     src = src.reshape(2, -1)                                          # x and y of every pixel
     whole = np.floor(src)

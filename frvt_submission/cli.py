@@ -66,12 +66,14 @@ def cmd_compile(args) -> int:
     from .compile.build_models import compile_all
     from .docs import tuning_summary
     from .compile.write_config import write_config_dir
+    from frvt_runtime.config_dir import MODEL_FILES
 
     s = _settings(args)
     compiled = compile_all(s, args.cpu, _log, use_records=not args.no_records)
     out = Path(args.config_dir)
     write_config_dir(s, compiled, out)
-    for name, info in compiled.items():
+    for name in MODEL_FILES:
+        info = compiled[name]
         _log(f"[{name}] built for {info['cpu']} ({info['isa_class']} class): {tuning_summary(info)}")
     _log(f"wrote {out}")
     if args.no_parity:
@@ -210,7 +212,7 @@ def cmd_bench(args) -> int:
 
     from .benchmark import merge_section, report_markdown, run_benchmark
     from .compile.isa_class import class_cpu, class_of_features, host_features
-    from frvt_runtime.config_dir import read_manifest
+    from frvt_runtime.config_dir import model_entries, read_manifest
     from .imagefile import read_image
     from .models.prepare import cleaned_onnx
     from .testdata import test_images
@@ -233,7 +235,7 @@ def cmd_bench(args) -> int:
         images += [read_image(p) for p in meds]
     r = run_benchmark(s, onnx_paths, bench, images[: args.images], args.runs, _log)
     first = next(iter(manifest.values()))
-    r["build"] = {"cpu": first["cpu"], "isa_class": first.get("isa_class"), "models": manifest}
+    r["build"] = {"cpu": first["cpu"], "isa_class": first.get("isa_class"), "models": model_entries(manifest)}
     r["host_class"] = class_of_features(host_features())
     section = report_markdown(r, "make bench" + (f" BENCH_ISA={args.isa}" if args.isa else ""))
     out = Path(args.output)

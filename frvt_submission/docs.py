@@ -7,7 +7,7 @@ from pathlib import Path
 
 from . import __version__, paths
 from frvt_runtime.config import Settings
-from frvt_runtime.config_dir import read_manifest
+from frvt_runtime.config_dir import KERNELS, model_entries, read_manifest
 
 
 def _git_revision() -> str:
@@ -38,9 +38,13 @@ def write_version_file(settings: Settings, config_dir: Path, doc_dir: Path) -> P
     sub = settings.submission
     lines = [f"{sub.library_name} (frvt-submission {__version__}, git {_git_revision()})",
              f"FRVT structs 3.1, FRVT 1:1 API 6.0"]
-    for name, entry in manifest.items():
+    for name, entry in model_entries(manifest).items():
         lines.append(f"{name}: {entry['file']} sha256 {entry['sha256']} cpu {entry['cpu']} "
                      f"class {entry.get('isa_class')} {tuning_summary(entry)}")
+    if KERNELS in manifest:
+        k = manifest[KERNELS]
+        lines.append(f"{KERNELS}: {k['file']} sha256 {k['sha256']} cpu {k['cpu']} class {k.get('isa_class')} "
+                     f"kernels {', '.join(k['functions'])}")
     doc_dir.mkdir(parents=True, exist_ok=True)
     out = doc_dir / "version.txt"
     out.write_text("\n".join(lines) + "\n")

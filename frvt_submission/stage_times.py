@@ -1,12 +1,14 @@
-"""Per-stage template times, OpenCV runtime vs numpy runtime, interleaved in one process.
+"""Per-stage template times: the runtime's compiled resampling kernels, its numpy fallback and OpenCV, in one process.
 
 `taskset -c 0 python -m frvt_submission.stage_times [--calls N] [--config-dir DIR]`: a
 3000x4500 enlargement of a registry photo, the photo itself and a 300 px copy, each
-passed as a read-only NIST-style buffer; the two runtimes alternate call by call, so
-both see the same machine load. The numpy runtime's cached resampling tables are
-dropped before each of its calls, as if every image had a new size (OpenCV caches
-nothing); --warm keeps them, as for a run of same-sized images. Prints median (p90)
-ms per stage and how far the two runtimes' outputs are apart.
+passed as a read-only NIST-style buffer; the runtimes take turns call by call, so all
+see the same machine load. "kernels" is the library's path (config/'s resample.so),
+"numpy" the same runtime with the kernels off, "opencv" the cv2 calls the runtime made
+before it dropped OpenCV. The runtime's cached resampling tables are dropped before
+each call, as if every image had a new size (OpenCV caches nothing); --warm keeps
+them, as for a run of same-sized images. Prints median (p90) ms per stage and how far
+each runtime's outputs are from OpenCV's.
 """
 
 from __future__ import annotations
@@ -44,8 +46,22 @@ def forget_tables() -> None:
     """Drop the numpy runtime's cached resampling tables (they depend on the image size)."""
     from frvt_runtime import resample
 
-    for f in (resample._area_band, resample._area_taps, resample._column_weights, resample._grid):
+    for f in (resample._area_band, resample._area_taps, resample._area_taps32, resample._area_value_taps32,
+              resample._column_weights, resample._grid, resample._grid32):
         f.cache_clear()
+
+
+@contextlib.contextmanager
+def numpy_only():
+    """The runtime with its compiled resampling kernels off."""
+    from frvt_runtime import resample
+
+    saved = resample._kernels
+    resample.use_kernels(None)
+    try:
+        yield
+    finally:
+        resample.use_kernels(saved)
 
 
 def one_call(pipeline, raw: bytes, width: int, height: int, warm: bool) -> tuple[dict[str, float], object, list]:
@@ -78,9 +94,9 @@ def main(argv: list[str] | None = None) -> int:
     from .tvm_wheel import wheel_runtime_dir
 
     pipeline = FacePipeline.from_config_dir(Path(args.config_dir), wheel_runtime_dir())
-    runtimes = {"opencv": opencv_runtime, "numpy": contextlib.nullcontext}
-    print(f"{args.calls} calls per runtime and image, alternating; median (p90) ms per stage; "
-          f"numpy tables {'kept' if args.warm else 'rebuilt every call'}\n")
+    runtimes = {"opencv": opencv_runtime, "kernels": contextlib.nullcontext, "numpy": numpy_only}
+    print(f"{args.calls} calls per runtime and image, taking turns; median (p90) ms per stage; "
+          f"runtime tables {'kept' if args.warm else 'rebuilt every call'}\n")
     print("| image | runtime | " + " | ".join(STAGES) + " |")
     print("|---|---|" + "---|" * len(STAGES))
     notes = []
@@ -89,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
         times = {r: {s: [] for s in STAGES} for r in runtimes}
         last = {}
         for i in range(args.calls + 2):  # two warm-up rounds
-            for r, ctx in (runtimes.items() if i % 2 == 0 else reversed(runtimes.items())):
+            for r, ctx in (list(runtimes.items()) if i % 2 == 0 else list(reversed(runtimes.items()))):
                 with ctx():
                     stages, result, faces = one_call(pipeline, raw, w, h, args.warm)
                 if i >= 2:
@@ -99,11 +115,14 @@ def main(argv: list[str] | None = None) -> int:
         for r in runtimes:
             cells = [f"{np.median(v):.2f} ({np.percentile(v, 90):.2f})" for v in times[r].values()]
             print(f"| {name} | {r} | " + " | ".join(cells) + " |")
-        (ra, fa), (rb, fb) = last["opencv"], last["numpy"]
-        ea, eb = template.decode(ra.templates[0]).embedding, template.decode(rb.templates[0]).embedding
-        lm = max((float(np.abs(a.landmarks - b.landmarks).max()) for a, b in zip(fa, fb)), default=0.0)
-        notes.append(f"{name}: {len(fa)}/{len(fb)} faces, max landmark difference {lm:.4f} px, "
-                     f"embedding cosine {float(ea @ eb):.6f}, eyes equal: {ra.eyes == rb.eyes}")
+        ra, fa = last["opencv"]
+        for r in ("kernels", "numpy"):
+            rb, fb = last[r]
+            ea, eb = template.decode(ra.templates[0]).embedding, template.decode(rb.templates[0]).embedding
+            lm = max((float(np.abs(a.landmarks - b.landmarks).max()) for a, b in zip(fa, fb)), default=0.0)
+            notes.append(f"{name}, {r} vs opencv: {len(fb)}/{len(fa)} faces, max landmark difference {lm:.4f} px, "
+                         f"embedding cosine {float(ea @ eb):.6f}, templates equal: {ra.templates == rb.templates}, "
+                         f"eyes equal: {ra.eyes == rb.eyes}")
     print()
     print("\n".join(notes))
     return 0

@@ -71,7 +71,8 @@ def stale_reason(manifest, lib) -> tuple[str | None, str | None]:
         config = f"config/ uses {', '.join(lacks)}, which this CPU lacks"
     else:
         newer = _newer_source(manifest, [paths.SETTINGS_FILE, paths.ROOT / "tuning", pkg / "compile",
-                                         pkg / "models", runtime / "config.py", runtime / "config_dir.py"])
+                                         pkg / "models", runtime / "config.py", runtime / "config_dir.py",
+                                         runtime / "resample_kernels.py"])
         config = newer and f"{newer} changed after config/ was compiled"
     if not lib.is_file():
         lib_reason = "lib/ is not built"

@@ -25,7 +25,8 @@ def test_compile_exports_and_reloads_with_parity(compiled_dir):
     cos = float(line.split("min cosine ")[1].split(",")[0])
     assert cos >= MIN_COSINE
     manifest = json.loads((out / "models.json").read_text())
-    assert set(manifest) == {"detector", "recognizer"}
+    assert set(manifest) == {"detector", "recognizer", "resample"}
+    assert manifest["resample"]["functions"] == ["halve_rgb", "quarter_rgb", "area_rgb", "warp_rgb", "warp_inside_rgb"]
     assert manifest["detector"]["outputs"][:3] == ["cls_8", "cls_16", "cls_32"]
     for entry in manifest.values():
         so = out / entry["file"]

@@ -130,6 +130,9 @@ BROKEN: dict[str, tuple[Callable[[Path], None], str]] = {
     "stride the model lacks": (
         lambda c: _edit_json(c, PIPELINE_FILE, lambda p: p["detector"].update(strides=[8, 16, 64])),
         "detector output 'cls_64' missing from the model's outputs"),
+    "resampling kernels slot holds the detector": (
+        lambda c: _swap_model(c, "resample", "detector"),
+        "cannot load resampling kernels"),
     "detector input_size the model lacks": (
         lambda c: _edit_json(c, PIPELINE_FILE, lambda p: p["detector"].update(input_size=[320, 320])),
         "detector model detector.so fails on a blank 320x320 image"),

@@ -1,4 +1,4 @@
-"""The numpy resampling against OpenCV on real faces, the pipeline with and without OpenCV, no cv2 in the runtime."""
+"""The runtime's resampling (compiled kernels and numpy) against OpenCV on real faces, the pipeline with and without OpenCV, no cv2 in the runtime."""
 
 import ast
 import csv
@@ -16,6 +16,27 @@ cv2 = pytest.importorskip("cv2")  # the reference: a tooling dependency, never t
 TEMPLATE = np.array([[38.2946, 51.6963], [73.5318, 51.5014], [56.0252, 71.7366], [41.5493, 92.3655],
                      [70.7299, 92.2041]])
 PER_SET = 4  # photos taken from each ../shared/data set (the first ones of its pairs.csv)
+
+
+@pytest.fixture(scope="session")
+def compiled_kernels(tmp_path_factory):
+    """The resampling kernels compiled for this host, as compile puts them into config/."""
+    from frvt_runtime.resample_kernels import ResampleKernels
+    from frvt_submission.compile.resample_kernels import build_resample_kernels
+    from frvt_submission.compile.tvm_build import resolve_target
+
+    so = tmp_path_factory.mktemp("kernels") / "resample.so"
+    build_resample_kernels(resolve_target("host"), so, log=lambda m: None)
+    return ResampleKernels(so)
+
+
+@pytest.fixture(params=["kernels", "numpy"])
+def backend(request, compiled_kernels):
+    """Each test below runs with the compiled kernels (the library's path) and with numpy alone."""
+    saved = resample._kernels
+    resample.use_kernels(compiled_kernels if request.param == "kernels" else None)
+    yield request.param
+    resample.use_kernels(saved)
 
 
 def _registry(test_images) -> list[np.ndarray]:
@@ -83,25 +104,92 @@ def _check_warps(images: list[np.ndarray], rng) -> None:
             assert _diff(resample.warp_affine(grey, m, (112, 112)), want) <= 1
 
 
-def test_resizes_match_opencv_on_registry_photos(test_images):
+def test_resizes_match_opencv_on_registry_photos(backend, test_images):
     images = _registry(test_images)
     _check_resizes(images + [_large(images[2])])
 
 
-def test_resizes_match_opencv_on_shared_photos(shared_data):
+def test_resizes_match_opencv_on_shared_photos(backend, shared_data):
     _check_resizes(_shared(shared_data))
 
 
-def test_warps_match_opencv_on_registry_photos(test_images):
+def test_warps_match_opencv_on_registry_photos(backend, test_images):
     images = _registry(test_images)
     _check_warps(images + [_large(images[2])], np.random.default_rng(1))
 
 
-def test_warps_match_opencv_on_shared_photos(shared_data):
+def test_warps_match_opencv_on_shared_photos(backend, shared_data):
     _check_warps(_shared(shared_data), np.random.default_rng(2))
 
 
-def test_warp_degenerate_matrices_give_black_like_opencv():
+def test_kernels_read_nist_frames_in_place_at_any_address(compiled_kernels, test_images):
+    """NIST's frame is read-only and may start at any byte: the kernels read it there, unchanged,
+    with OpenCV's bytes (a 64-byte alignment assumption crashed on such memory)."""
+    from frvt_runtime.image import from_raw
+
+    img = _large(read_image(test_images / "obama.jpg"))
+    h, w = img.shape[:2]
+    saved = resample._kernels
+    resample.use_kernels(compiled_kernels)
+    try:
+        for offset in (1, 3, 7):
+            raw = bytes(offset) + img.tobytes()
+            frame = from_raw(w, h, 24, memoryview(raw)[offset:])
+            assert not frame.flags.writeable and frame.ctypes.data % 2 == 1  # odd: no alignment at all
+            size = _detector_size(img)
+            assert np.array_equal(resample.area_downscale(frame, size), cv_reference.downscale_to(img, size, "area"))
+            m = similarity_transform(TEMPLATE * 9 + [1300, 900], TEMPLATE)
+            want = cv2.warpAffine(img, m, (112, 112), flags=cv2.INTER_LINEAR)
+            assert np.array_equal(resample.warp_affine(frame, m, (112, 112)), want)
+            assert raw[offset:] == img.tobytes()
+    finally:
+        resample.use_kernels(saved)
+
+
+def test_area_kernel_redoes_the_values_near_a_half(compiled_kernels, test_images):
+    """The kernel sums rows first, OpenCV columns first: on real photos some values land within
+    float error of x.5, and only redoing them in OpenCV's order gives OpenCV's bytes."""
+    img = read_image(test_images / "obama.jpg")
+    h, w = img.shape[:2]
+    size = (round(w * 0.56), round(h * 0.56))
+    out, near = compiled_kernels.area(img, resample._area_taps32(h, size[1]), resample._area_value_taps32(w, size[0]))
+    want = cv2.resize(img, size, interpolation=cv2.INTER_AREA)
+    differ = np.flatnonzero(out != want)
+    assert near.size > 0 and differ.size > 0 and set(differ) <= set(near)  # the kernel alone is not exact
+    out.reshape(-1)[near] = resample._area_exact(img, near, size, 3, 3)
+    assert np.array_equal(out, want)
+
+
+def test_config_dir_installs_its_kernels_and_a_config_without_them_resamples_in_numpy(built, tmp_path, test_images):
+    """config/'s resample.so is what the pipeline resamples with; a config/ written before the
+    kernels existed still loads, resamples in numpy and gives the same template bytes."""
+    import json
+    import shutil
+
+    from frvt_runtime.config_dir import KERNELS, KERNELS_FILE, MANIFEST_FILE
+    from frvt_runtime.pipeline import FacePipeline
+    from frvt_submission.tvm_wheel import wheel_runtime_dir
+
+    img = _large(read_image(test_images / "obama.jpg"))
+    saved = resample._kernels
+    try:
+        pipeline = FacePipeline.from_config_dir(paths.SUB_CONFIG, wheel_runtime_dir())
+        assert resample._kernels is not None and resample._kernels.path == paths.SUB_CONFIG / KERNELS_FILE
+        with_kernels = pipeline.create_template([img]).templates
+        old = tmp_path / "cfg"
+        shutil.copytree(paths.SUB_CONFIG, old)
+        manifest = json.loads((old / MANIFEST_FILE).read_text())
+        del manifest[KERNELS]
+        (old / MANIFEST_FILE).write_text(json.dumps(manifest))
+        (old / KERNELS_FILE).unlink()
+        pipeline = FacePipeline.from_config_dir(old, wheel_runtime_dir())
+        assert resample._kernels is None
+        assert pipeline.create_template([img]).templates == with_kernels
+    finally:
+        resample.use_kernels(saved)
+
+
+def test_warp_degenerate_matrices_give_black_like_opencv(backend):
     img = np.random.default_rng(3).integers(0, 256, (50, 40, 3), dtype=np.uint8)
     for m in (np.zeros((2, 3)), np.full((2, 3), np.nan), [[1e-12, 0, 5], [0, 1e-12, 5]], [[1, 0, 500], [0, 1, 0]]):
         want = cv2.warpAffine(img, np.asarray(m, float), (112, 112), flags=cv2.INTER_LINEAR)
@@ -131,13 +219,13 @@ def _compare_pipelines(pipeline, images) -> None:
             assert float(emb @ emb_cv) > 0.9999, img.shape
 
 
-def test_pipeline_landmarks_without_opencv_on_registry_photos(reference_pipeline, test_images):
+def test_pipeline_landmarks_without_opencv_on_registry_photos(backend, reference_pipeline, test_images):
     """The detector's landmarks, with the runtime's numpy resampling and with the OpenCV calls
     it replaced, within 0.01 px; the embeddings as good as equal."""
     _compare_pipelines(reference_pipeline, _pipeline_images(test_images, []))
 
 
-def test_pipeline_landmarks_without_opencv_on_shared_photos(reference_pipeline, shared_data):
+def test_pipeline_landmarks_without_opencv_on_shared_photos(backend, reference_pipeline, shared_data):
     _compare_pipelines(reference_pipeline, _shared(shared_data))
 
 

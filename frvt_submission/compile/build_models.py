@@ -1,4 +1,4 @@
-"""Compile both configured models for one CPU, applying the committed tuning records."""
+"""Compile both configured models for one CPU, applying the committed tuning records, and the resampling kernels."""
 
 from __future__ import annotations
 
@@ -6,9 +6,11 @@ from pathlib import Path
 
 from .. import paths
 from frvt_runtime.config import Settings
+from frvt_runtime.config_dir import KERNELS, KERNELS_FILE
 from ..models.prepare import cleaned_onnx, output_names
 from ..models.sources import fetch_model
 from .isa_class import CLASSES, cpu_class, rank, target_class
+from .resample_kernels import build_resample_kernels
 from .tvm_build import compile_model, has_records, resolve_target, target_tag
 
 
@@ -74,4 +76,7 @@ def compile_all(settings: Settings, cpu: str = "", log=print, use_records: bool 
                                "records_class": records_class if facts["records_applied"] else None,
                                **{k: facts[k] for k in ("tuned", "records_model", "kernels_without_records",
                                                         "unscheduled")}}
+    out = paths.COMPILED / tag / KERNELS_FILE
+    compiled[KERNELS] = {"so": out, "cpu": tag, "isa_class": target_class(target),
+                         **build_resample_kernels(target, out, log)}
     return compiled

@@ -7,12 +7,14 @@ import shutil
 from pathlib import Path
 
 from frvt_runtime.config import Settings, runtime_dict
-from frvt_runtime.config_dir import BUILD_FACTS, MANIFEST_FILE, MODEL_FILES, PIPELINE_FILE, sha256_of
+from frvt_runtime.config_dir import (BUILD_FACTS, KERNELS, KERNELS_FILE, MANIFEST_FILE, MODEL_FILES, PIPELINE_FILE,
+                                     sha256_of)
 
 
 def write_config_dir(settings: Settings, compiled: dict[str, dict], config_dir: Path) -> None:
     """compiled: model name -> {"so": Path, "outputs": [...], and the build facts kept in models.json
-    (BUILD_FACTS: cpu, ISA class, tuned, records folder and class, unscheduled kernels)}."""
+    (BUILD_FACTS: cpu, ISA class, tuned, records folder and class, unscheduled kernels)}, and
+    KERNELS -> {"so", "functions", "cpu", "isa_class"}: the resampling kernels."""
     config_dir.mkdir(parents=True, exist_ok=True)
     manifest = {}
     for name, fname in MODEL_FILES.items():
@@ -21,5 +23,10 @@ def write_config_dir(settings: Settings, compiled: dict[str, dict], config_dir: 
         shutil.copyfile(info["so"], dst)
         manifest[name] = {"file": fname, "sha256": sha256_of(dst), "outputs": list(info["outputs"]),
                           **{k: info.get(k, default) for k, default in BUILD_FACTS.items()}}
+    kernels = compiled[KERNELS]
+    dst = config_dir / KERNELS_FILE
+    shutil.copyfile(kernels["so"], dst)
+    manifest[KERNELS] = {"file": KERNELS_FILE, "sha256": sha256_of(dst), "functions": kernels["functions"],
+                         "cpu": kernels["cpu"], "isa_class": kernels["isa_class"]}
     (config_dir / MANIFEST_FILE).write_text(json.dumps(manifest, indent=1) + "\n")
     (config_dir / PIPELINE_FILE).write_text(json.dumps(runtime_dict(settings), indent=1) + "\n")

@@ -49,15 +49,16 @@ def check_isa(config_dir: Path) -> tuple[list, list[str], list[str]]:
     """State the CPU and class the models were built for; any instruction Skylake-AVX512 lacks
     is an error, and a model whose kernels were not all scheduled by its own records a warning."""
     from ..docs import tuning_summary
-    from frvt_runtime.config_dir import read_manifest
+    from frvt_runtime.config_dir import model_entries, read_manifest
     from .isa import foreign_instructions
 
     manifest = read_manifest(config_dir)
+    models = model_entries(manifest)
     cpus = sorted({f"{e['cpu']} ({e.get('isa_class')})" for e in manifest.values()})
     errors, warnings = [], []
     total = 0
-    for name, entry in manifest.items():
-        if not entry.get("tuned"):
+    for name, entry in manifest.items():  # the models and the resampling kernels
+        if name in models and not entry.get("tuned"):
             warnings.append(f"{name} is not tuned: {tuning_summary(entry)}. Its untuned kernels run "
                             f"10-50x slower; see `python -m frvt_submission tune --help`")
         found = foreign_instructions(config_dir / entry["file"])

@@ -17,13 +17,14 @@ from pathlib import Path
 from .. import paths
 from ..docs import tuning_summary
 from frvt_runtime.errors import FrvtError
-from frvt_runtime.config_dir import read_manifest
+from frvt_runtime.config_dir import model_entries, read_manifest
 
 STAND_IN_ROOT = paths.BUILD / "host_stand_in"  # lib/ and doc/ hard-linked, config/ compiled for this host
 
 
 def unrunnable(config_dir: Path) -> dict[str, list[str]]:
-    """model file -> the vector features its build uses and this CPU lacks (empty: all run here)."""
+    """compiled file (models and kernels) -> the vector features its build uses and this CPU lacks
+    (empty: all run here)."""
     from ..compile.isa_class import host_can_run
     from ..compile.tvm_build import resolve_target
 
@@ -43,7 +44,7 @@ def lacked(found: dict[str, list[str]]) -> list[str]:
 def build_facts(config_dir: Path) -> list[str]:
     """One line per model: file, CPU, class and how it was tuned (from models.json)."""
     return [f"{name}: {e['file']} cpu {e['cpu']} class {e.get('isa_class')} {tuning_summary(e)}"
-            for name, e in read_manifest(config_dir).items()]
+            for name, e in model_entries(read_manifest(config_dir)).items()]
 
 
 def _link_tree(src: Path, dst: Path) -> None:
