@@ -7,7 +7,10 @@ import json
 import subprocess
 import sys
 import sysconfig
+import tempfile
 from pathlib import Path
+
+import numpy as np
 
 from frvt_runtime.errors import FrvtError
 
@@ -15,12 +18,15 @@ RUNTIME_DIR = Path(__file__).resolve().parents[2] / "frvt_runtime"
 # Looked up by name at run time (codec names, CFFI's embedding start-up), so no import names them.
 ALWAYS = ("encodings", "_cffi_backend", "site", "sitecustomize")
 
-# Runs in a fresh interpreter: what the library's Python does (start-up, bridge service, one
-# pipeline call on a real-sized blank frame, the failure paths), plus every module the runtime's
-# source imports anywhere, even inside a function; then prints each loaded module's file.
+# Runs in a fresh interpreter: what the library's Python does (start-up, bridge service, template
+# calls on real faces through every path the pipeline has: each registry photo, a 3000x4500 frame,
+# a small face that is detected again enlarged, a turned photo, a grey frame, a blank frame, a
+# multi-person call), plus every module the runtime's source imports anywhere, even inside a
+# function; then prints each loaded module's file. (A blank frame alone missed numpy.ma, which
+# np.unique needs on the small-face path.)
 TRACE = r"""
 import importlib, json, sys
-names, config_dir = json.loads(sys.argv[1]), sys.argv[2]
+names, config_dir, frames_file = json.loads(sys.argv[1]), sys.argv[2], sys.argv[3]
 from frvt_runtime import runtime_env
 import frvt_runtime.service
 for name in names:
@@ -32,8 +38,13 @@ if config_dir:
     import numpy as np
     from frvt_submission.tvm_wheel import wheel_runtime_dir
     from frvt_runtime.pipeline import FacePipeline
+    from frvt_runtime.image import from_raw
     p = FacePipeline.from_config_dir(config_dir, wheel_runtime_dir())
-    p.create_template([np.zeros((480, 640, 3), np.uint8)])
+    with np.load(frames_file) as frames:
+        for key in frames.files:
+            img = frames[key]
+            depth = 24 if img.ndim == 3 else 8
+            p.create_template([from_raw(img.shape[1], img.shape[0], depth, img.tobytes())])
     p.create_multi_person(np.full((300, 200, 3), 255, np.uint8))
 print(json.dumps({m: getattr(mod, "__file__", None) for m, mod in list(sys.modules.items())}))
 """
@@ -56,11 +67,28 @@ def source_imports(folder: Path = RUNTIME_DIR) -> set[str]:
     return names
 
 
+def trace_frames() -> dict[str, np.ndarray]:
+    """The frames the traced run passes through the pipeline, decoded here (the traced interpreter
+    must not load the tooling's decoders): every registry photo, a 4x enlargement, a 6x reduction
+    (its face is under small_face_px), a turned photo, a blank frame and a grey one."""
+    from ..imagefile import read_image
+    from ..testdata import test_images
+
+    photos = [read_image(f) for f in sorted(test_images().iterdir()) if f.suffix != ".csv"]
+    first = photos[0]
+    extra = [np.repeat(np.repeat(first, 4, axis=0), 4, axis=1), first[::6, ::6], np.rot90(first),
+             np.zeros((480, 640, 3), np.uint8), first[:, :, 1]]
+    return {f"f{i}": np.ascontiguousarray(img) for i, img in enumerate(photos + extra)}
+
+
 def traced_modules(config_dir: Path | None) -> dict[str, str | None]:
     """module name -> file, loaded by a traced run of the runtime in a fresh interpreter."""
     names = sorted(n for n in source_imports() if not n.startswith("frvt_runtime"))
-    proc = subprocess.run([sys.executable, "-c", TRACE, json.dumps(names), str(config_dir or "")],
-                          capture_output=True, text=True, cwd=RUNTIME_DIR.parent)
+    with tempfile.TemporaryDirectory() as tmp:
+        frames = Path(tmp) / "frames.npz"
+        np.savez(frames, **(trace_frames() if config_dir else {}))
+        proc = subprocess.run([sys.executable, "-c", TRACE, json.dumps(names), str(config_dir or ""), str(frames)],
+                              capture_output=True, text=True, cwd=RUNTIME_DIR.parent)
     if proc.returncode != 0:
         raise FrvtError(f"tracing the runtime's imports failed:\n{proc.stderr[-3000:]}")
     return json.loads(proc.stdout.strip().splitlines()[-1])
