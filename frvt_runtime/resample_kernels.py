@@ -72,11 +72,7 @@ class ResampleKernels:
         """warpAffine of a uint8 HxWx3 image: source x, y = rows[:, y] + steps * cols[x], each a fused
         multiply-add in float32. inside: every source point lies within [0, w - 1) x [0, h - 2)."""
         th, tw = rows.shape[1], cols.shape[0]
-        if inside:
-            flat = np.empty(th * tw * 3 + 1, np.uint8)  # + the spare byte of warp_inside_rgb
-            self._fn["warp_inside_rgb"](_arg(image), _arg(rows[0]), _arg(rows[1]), _arg(steps),
-                                        _arg(cols), _arg(flat))
-            return flat[:-1].reshape(th, tw, 3)
-        out = np.empty((th, tw, 3), np.uint8)
-        self._fn["warp_rgb"](_arg(image), _arg(rows[0]), _arg(rows[1]), _arg(steps), _arg(out))
-        return out
+        flat = np.empty(th * tw * 3 + 1, np.uint8)  # + the spare byte the last pixel's 4-lane store needs
+        self._fn["warp_inside_rgb" if inside else "warp_rgb"](_arg(image), _arg(rows[0]), _arg(rows[1]),
+                                                             _arg(steps), _arg(cols), _arg(flat))
+        return flat[:-1].reshape(th, tw, 3)

@@ -146,6 +146,22 @@ def test_kernels_read_nist_frames_in_place_at_any_address(compiled_kernels, test
         resample.use_kernels(saved)
 
 
+def test_both_warp_kernels_give_opencvs_bytes_for_a_face_inside(compiled_kernels, test_images):
+    """warp_inside_rgb (taken when the whole crop lies in the frame) and warp_rgb (any matrix,
+    border included) on the same faces: both equal cv2.warpAffine."""
+    img = _large(read_image(test_images / "obama.jpg"))
+    rng = np.random.default_rng(4)
+    for _ in range(10):
+        pts = TEMPLATE * rng.uniform(2, 10) + rng.uniform(500, 1500, 2)  # the crop lies inside the frame
+        m = similarity_transform(pts, TEMPLATE)
+        inv = resample._invert_affine(m).astype(np.float32)
+        rows = np.arange(112, dtype=np.float32) * inv[:, 1:2] + inv[:, 2:3]
+        want = cv2.warpAffine(img, m, (112, 112), flags=cv2.INTER_LINEAR)
+        for inside in (True, False):
+            got = compiled_kernels.warp(img, rows, np.ascontiguousarray(inv[:, 0]), resample._grid32(112), inside)
+            assert np.array_equal(got, want), inside
+
+
 def test_area_kernel_redoes_the_values_near_a_half(compiled_kernels, test_images):
     """The kernel sums rows first, OpenCV columns first: on real photos some values land within
     float error of x.5, and only redoing them in OpenCV's order gives OpenCV's bytes."""

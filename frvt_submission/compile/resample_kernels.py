@@ -99,51 +99,68 @@ def area_rgb(a: T.handle, yi_: T.handle, yw_: T.handle, xi_: T.handle, xw_: T.ha
 
 
 @T.prim_func
-def warp_rgb(a: T.handle, rx_: T.handle, ry_: T.handle, m_: T.handle, o: T.handle):
-    """warpAffine (INTER_LINEAR, constant 0 border) as OpenCV 4.11+ computes it.
+def warp_rgb(a: T.handle, rx_: T.handle, ry_: T.handle, m_: T.handle, cols_: T.handle, o: T.handle):
+    """warpAffine (INTER_LINEAR, constant 0 border) as OpenCV 4.11+ computes it, for any matrix.
 
     rx/ry: (th,) each output row's source x and y at column 0 (the inverse matrix's row
     terms, in float32 by the caller as OpenCV rounds them); m: the inverse matrix's column
-    steps (x and y per output column). Coordinates and both interpolations are fused
-    multiply-adds, as OpenCV's; neighbours outside the image are 0.
+    steps, cols: the column numbers. Coordinates and both interpolations are fused
+    multiply-adds, as OpenCV's; neighbours outside the image are 0. The passes of
+    warp_inside_rgb, with each neighbour's bytes gathered one by one (or zeros).
     """
     T.func_attr({"tirx.noalias": True})
-    h, w, th, tw = T.int32(), T.int32(), T.int32(), T.int32()
+    h, w, th, tw, n = T.int32(), T.int32(), T.int32(), T.int32(), T.int32()
     src = T.match_buffer(a, (h, w, 3), "uint8", align=1)
     rx = T.match_buffer(rx_, (th,), "float32", align=1)
     ry = T.match_buffer(ry_, (th,), "float32", align=1)
     m = T.match_buffer(m_, (2,), "float32", align=1)
-    out = T.match_buffer(o, (th, tw, 3), "uint8", align=1)
+    cols = T.match_buffer(cols_, (tw,), "float32", align=1)
+    out = T.match_buffer(o, (n,), "uint8", align=1)
+    flat = T.decl_buffer((h * w * 3,), "uint8", data=src.data)
+    ix = T.alloc_buffer((th, tw), "int32")
+    iy = T.alloc_buffer((th, tw), "int32")
+    fx = T.alloc_buffer((th, tw), "float32")
+    fy = T.alloc_buffer((th, tw), "float32")
+    g = T.alloc_buffer((th, tw, 16), "uint8")
     for y, x in T.grid(th, tw):
-        sx = T.fma(m[0], T.Cast("float32", x), rx[y])
-        sy = T.fma(m[1], T.Cast("float32", x), ry[y])
-        # Outside (-1, w) x (-1, h), NaN included, every neighbour is 0: the int casts below
-        # only ever see coordinates that fit.
-        inside = sx > T.float32(-1) and sx < T.Cast("float32", w) and sy > T.float32(-1) and sy < T.Cast("float32", h)
-        fx0 = T.if_then_else(inside, T.floor(sx), T.float32(-2))
-        fy0 = T.if_then_else(inside, T.floor(sy), T.float32(-2))
-        fx = T.if_then_else(inside, sx - fx0, T.float32(0))
-        fy = T.if_then_else(inside, sy - fy0, T.float32(0))
-        x0 = T.Cast("int32", fx0)
-        y0 = T.Cast("int32", fy0)
-        # each neighbour: its value where it lies in the image, else 0 (loads use clamped indices)
-        ok00 = T.Cast("float32", x0 >= 0 and y0 >= 0)
-        ok01 = T.Cast("float32", x0 + 1 < w and x0 + 1 >= 0 and y0 >= 0)
-        ok10 = T.Cast("float32", x0 >= 0 and y0 + 1 < h and y0 + 1 >= 0)
-        ok11 = T.Cast("float32", x0 + 1 < w and x0 + 1 >= 0 and y0 + 1 < h and y0 + 1 >= 0)
-        cx0 = T.max(T.min(x0, w - 1), 0)
-        cx1 = T.max(T.min(x0 + 1, w - 1), 0)
-        cy0 = T.max(T.min(y0, h - 1), 0)
-        cy1 = T.max(T.min(y0 + 1, h - 1), 0)
-        for c in range(3):
-            p00 = T.Cast("float32", src[cy0, cx0, c]) * ok00
-            p01 = T.Cast("float32", src[cy0, cx1, c]) * ok01
-            p10 = T.Cast("float32", src[cy1, cx0, c]) * ok10
-            p11 = T.Cast("float32", src[cy1, cx1, c]) * ok11
-            top = T.fma(fx, p01 - p00, p00)
-            bottom = T.fma(fx, p11 - p10, p10)
-            v = T.nearbyint(T.fma(fy, bottom - top, top))
-            out[y, x, c] = T.Cast("uint8", T.max(T.min(v, T.float32(255)), T.float32(0)))
+        fx[y, x] = T.fma(m[0], cols[x], rx[y])
+        fy[y, x] = T.fma(m[1], cols[x], ry[y])
+        # Outside (-1, w) x (-1, h), NaN included, every neighbour is 0: the int casts only ever
+        # see coordinates that fit (-2 is outside whatever its neighbour).
+        if fx[y, x] > T.float32(-1) and fx[y, x] < T.Cast("float32", w) and fy[y, x] > T.float32(-1) and fy[y, x] < T.Cast("float32", h):
+            ix[y, x] = T.Cast("int32", T.floor(fx[y, x]))
+            iy[y, x] = T.Cast("int32", T.floor(fy[y, x]))
+            fx[y, x] = fx[y, x] - T.floor(fx[y, x])
+            fy[y, x] = fy[y, x] - T.floor(fy[y, x])
+        else:
+            ix[y, x] = -2
+            iy[y, x] = -2
+            fx[y, x] = T.float32(0)
+            fy[y, x] = T.float32(0)
+    for y, x in T.grid(th, tw):
+        if ix[y, x] >= 0 and ix[y, x] + 1 < w and iy[y, x] >= 0 and iy[y, x] + 2 < h:
+            # all four inside, and a row below for the 8-byte loads: as warp_inside_rgb
+            for k in T.vectorized(8):
+                g[y, x, k] = flat[(iy[y, x] * w + ix[y, x]) * 3 + k]
+            for k in T.vectorized(8):
+                g[y, x, 8 + k] = flat[((iy[y, x] + 1) * w + ix[y, x]) * 3 + k]
+        else:
+            for dy, dx, c in T.grid(2, 2, 3):
+                # neighbour (dy, dx) goes where the 8-byte loads put it; 0 outside the image
+                g[y, x, dy * 8 + dx * 3 + c] = T.if_then_else(
+                    ix[y, x] + dx >= 0 and ix[y, x] + dx < w and iy[y, x] + dy >= 0 and iy[y, x] + dy < h,
+                    src[T.max(T.min(iy[y, x] + dy, h - 1), 0), T.max(T.min(ix[y, x] + dx, w - 1), 0), c],
+                    T.uint8(0))
+    for y, x in T.grid(th, tw):
+        for k in T.vectorized(4):  # lanes 0-2: the channels; lane 3 spills into the next pixel
+            out[(y * tw + x) * 3 + k] = T.Cast("uint8", T.max(T.min(T.nearbyint(T.fma(
+                fy[y, x],
+                T.fma(fx[y, x], T.Cast("float32", g[y, x, 11 + k]) - T.Cast("float32", g[y, x, 8 + k]),
+                      T.Cast("float32", g[y, x, 8 + k]))
+                - T.fma(fx[y, x], T.Cast("float32", g[y, x, 3 + k]) - T.Cast("float32", g[y, x, k]),
+                        T.Cast("float32", g[y, x, k])),
+                T.fma(fx[y, x], T.Cast("float32", g[y, x, 3 + k]) - T.Cast("float32", g[y, x, k]),
+                      T.Cast("float32", g[y, x, k])))), T.float32(255)), T.float32(0)))
 
 
 @T.prim_func
