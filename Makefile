@@ -10,7 +10,8 @@ FRVT   := $(PY) -m frvt_submission
 DONE   := build/make
 SET    := build/settings
 
-# What each step reads (besides its settings and the step before it).
+# What each step reads (besides its settings and the step before it); tests/conftest.py reads
+# COMPILE_SRC and BUILD_SRC from here (make -pnq) to decide whether config/ and lib/ are stale.
 sources = $(shell find $(1) -type f -not -path '*/__pycache__/*' -not -name '*.pyc' 2>/dev/null)
 COMPILE_SRC  := $(call sources,frvt_submission/compile frvt_submission/models tuning) \
                 frvt_runtime/config.py frvt_runtime/config_dir.py frvt_runtime/resample_kernels.py

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -54,13 +56,28 @@ def _newer_source(target, sources) -> str | None:
     return None
 
 
-def stale_reason(manifest, lib) -> tuple[str | None, str | None]:
-    """Why config/ and lib/ must be rebuilt before the tests use them (None: current)."""
-    from frvt_submission.validation.stand_in import lacked, unrunnable
+@functools.lru_cache(maxsize=1)
+def make_sources() -> dict[str, list[Path]]:
+    """What the Makefile says each step reads (COMPILE_SRC, BUILD_SRC): one list, the Makefile's,
+    read from make's own database (make -pnq runs nothing)."""
+    r = _run(["make", "-pnq"], cwd=paths.ROOT)
+    found = {}
+    for line in r.stdout.splitlines():
+        name, sep, value = line.partition(" := ")
+        if sep and name in ("COMPILE_SRC", "BUILD_SRC"):
+            found[name] = [paths.ROOT / f for f in value.split()]
+    assert set(found) == {"COMPILE_SRC", "BUILD_SRC"}, f"make -pnq lists no step sources:\n{r.stderr[-1000:]}"
+    return found
 
-    pkg, runtime = paths.ROOT / "frvt_submission", paths.ROOT / "frvt_runtime"
+
+def stale_reason(manifest, lib) -> tuple[str | None, str | None]:
+    """Why config/ and lib/ must be rebuilt before the tests use them (None: current): a file of the
+    step's Makefile sources, or the settings, changed after it was built (make's rule), or config/
+    was built for a CPU this host cannot run."""
+    from frvt_submission.validation.stand_in import lacked, unrunnable
     from frvt_runtime.errors import ConfigError
 
+    sources = make_sources()
     try:
         lacks = lacked(unrunnable(manifest.parent)) if manifest.is_file() else []
     except ConfigError as exc:
@@ -70,16 +87,12 @@ def stale_reason(manifest, lib) -> tuple[str | None, str | None]:
     elif lacks:
         config = f"config/ uses {', '.join(lacks)}, which this CPU lacks"
     else:
-        newer = _newer_source(manifest, [paths.SETTINGS_FILE, paths.ROOT / "tuning", pkg / "compile",
-                                         pkg / "models", runtime / "config.py", runtime / "config_dir.py",
-                                         runtime / "resample_kernels.py"])
+        newer = _newer_source(manifest, [paths.SETTINGS_FILE] + sources["COMPILE_SRC"])
         config = newer and f"{newer} changed after config/ was compiled"
     if not lib.is_file():
         lib_reason = "lib/ is not built"
-    else:  # lib/ bundles the runtime package and is linked from cpp_api/ (not its driver or tests)
-        cpp = paths.ROOT / "cpp_api"
-        newer = _newer_source(lib, [paths.SETTINGS_FILE, cpp / "CMakeLists.txt", cpp / "src", cpp / "bridge",
-                                    cpp / "include", runtime, pkg / "bridge"])
+    else:
+        newer = _newer_source(lib, [paths.SETTINGS_FILE] + sources["BUILD_SRC"])
         lib_reason = newer and f"{newer} changed after lib/ was built"
     return config, lib_reason
 
