@@ -8,6 +8,7 @@ dtypes) or a config/ without kernels. Both give OpenCV's bytes (tests/test_resam
 
 from __future__ import annotations
 
+import struct
 from functools import lru_cache
 
 import numpy as np
@@ -344,14 +345,6 @@ def resize_linear(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 
 
 @lru_cache(maxsize=8)
-def _grid32(tw: int) -> np.ndarray:
-    """A warp's output column numbers in float32, as the kernels take them."""
-    cols = np.arange(tw, dtype=np.float32)
-    cols.setflags(write=False)
-    return cols
-
-
-@lru_cache(maxsize=8)
 def _grid(tw: int, th: int) -> tuple[np.ndarray, np.ndarray]:
     """A warp's output column numbers (float64: exact products below) and row numbers (float32)."""
     return np.arange(tw, dtype=np.float64), np.arange(th, dtype=np.float32)
@@ -369,18 +362,20 @@ def warp_affine(image: np.ndarray, matrix: np.ndarray, size: tuple[int, int]) ->
     tw, th = size
     h, w = image.shape[:2]
     ch = image.shape[2] if image.ndim == 3 else 1
+    img = _kernel_input(image)
+    if img is not None:
+        # Few numpy calls: this runs once per face, right after the models have evicted the caches,
+        # where each call costs several times its warm time.
+        a, b, c, d, e, f = _invert_affine_f32(matrix)
+        # The output's corners mapped back: the map is affine, so when all four lie inside with a
+        # margin far above float32's error there, every pixel's 4 neighbours do.
+        xs = (c, a * (tw - 1) + c, b * (th - 1) + c, a * (tw - 1) + b * (th - 1) + c)
+        ys = (f, d * (tw - 1) + f, e * (th - 1) + f, d * (tw - 1) + e * (th - 1) + f)
+        inside = min(xs) >= 0.01 and max(xs) <= w - 1.01 and min(ys) >= 0.01 and max(ys) <= h - 2.01
+        return _kernels.warp(img, np.array((a, d, b, e, c, f), np.float32), size, inside)
     inv = _invert_affine(matrix).astype(np.float32)
     cols, rows = _grid(tw, th)
     row_terms = rows * inv[:, 1:2] + inv[:, 2:3]                      # (2, th), float32
-    img = _kernel_input(image)
-    if img is not None:
-        # The output's corners mapped back: the map is affine, so when all four lie inside with a
-        # margin far above float32's error there, every pixel's 4 neighbours do.
-        (a, b, c), (d, e, f) = inv.tolist()
-        xs = [c, a * (tw - 1) + c, b * (th - 1) + c, a * (tw - 1) + b * (th - 1) + c]
-        ys = [f, d * (tw - 1) + f, e * (th - 1) + f, d * (tw - 1) + e * (th - 1) + f]
-        inside = min(xs) >= 0.01 and max(xs) <= w - 1.01 and min(ys) >= 0.01 and max(ys) <= h - 2.01
-        return _kernels.warp(img, row_terms, np.ascontiguousarray(inv[:, 0]), _grid32(tw), inside)
     src = (row_terms[:, :, None] + inv[:, 0:1, None].astype(np.float64) * cols).astype(np.float32)
     src = src.reshape(2, -1)                                          # x and y of every pixel
     whole = np.floor(src)
@@ -427,10 +422,26 @@ def _border_gather(pixels: np.ndarray, w: int, h: int, ix: np.ndarray, iy: np.nd
     return np.stack(out)
 
 
-def _invert_affine(m) -> np.ndarray:
-    """cv2.invertAffineTransform of a 2x3 matrix, in float64 (zero when singular, as OpenCV)."""
+def _invert_affine_f32(m) -> tuple[float, ...]:
+    """_invert_affine's six values (row by row), each rounded to float32, as Python floats: struct
+    rounds as numpy's float32 conversion does, without a numpy call."""
+    values = _inverse_values(m)
+    try:
+        return struct.unpack("6f", struct.pack("6f", *values))
+    except OverflowError:  # beyond float32's range (a near-singular matrix): numpy gives inf
+        return tuple(np.array(values, np.float32).tolist())
+
+
+def _inverse_values(m) -> tuple[float, ...]:
+    """cv2.invertAffineTransform of a 2x3 matrix in float64, its six values row by row (zero when
+    singular, as OpenCV)."""
     (m00, m01, m02), (m10, m11, m12) = np.asarray(m, np.float64).tolist()
     d = m00 * m11 - m01 * m10
     d = 1.0 / d if d != 0 else 0.0
     a11, a22, a12, a21 = m11 * d, m00 * d, -m01 * d, -m10 * d
-    return np.array([[a11, a12, -a11 * m02 - a12 * m12], [a21, a22, -a21 * m02 - a22 * m12]])
+    return a11, a12, -a11 * m02 - a12 * m12, a21, a22, -a21 * m02 - a22 * m12
+
+
+def _invert_affine(m) -> np.ndarray:
+    """cv2.invertAffineTransform of a 2x3 matrix, in float64 (zero when singular, as OpenCV)."""
+    return np.array(_inverse_values(m)).reshape(2, 3)

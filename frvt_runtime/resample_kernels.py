@@ -67,12 +67,12 @@ class ResampleKernels:
         at = (words[:, None] * 8 + np.arange(8)).reshape(-1)
         return out, at[flags[at] != 0]
 
-    def warp(self, image: np.ndarray, rows: np.ndarray, steps: np.ndarray, cols: np.ndarray,
-             inside: bool) -> np.ndarray:
-        """warpAffine of a uint8 HxWx3 image: source x, y = rows[:, y] + steps * cols[x], each a fused
-        multiply-add in float32. inside: every source point lies within [0, w - 1) x [0, h - 2)."""
-        th, tw = rows.shape[1], cols.shape[0]
+    def warp(self, image: np.ndarray, inverse: np.ndarray, size: tuple[int, int], inside: bool) -> np.ndarray:
+        """warpAffine of a uint8 HxWx3 image into size (w, h). inverse: float32 (a, d, b, e, c, f) of
+        the inverse matrix [[a, b, c], [d, e, f]]; inside: every source point lies within
+        [0, w - 1) x [0, h - 2), so no neighbour is outside."""
+        tw, th = size
         flat = np.empty(th * tw * 3 + 1, np.uint8)  # + the spare byte the last pixel's 4-lane store needs
-        self._fn["warp_inside_rgb" if inside else "warp_rgb"](_arg(image), _arg(rows[0]), _arg(rows[1]),
-                                                             _arg(steps), _arg(cols), _arg(flat))
-        return flat[:-1].reshape(th, tw, 3)
+        out = flat[:-1].reshape(th, tw, 3)
+        self._fn["warp_inside_rgb" if inside else "warp_rgb"](_arg(image), inverse, out)
+        return out

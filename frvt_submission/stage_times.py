@@ -47,7 +47,7 @@ def forget_tables() -> None:
     from frvt_runtime import resample
 
     for f in (resample._area_band, resample._area_taps, resample._area_taps32, resample._area_value_taps32,
-              resample._column_weights, resample._grid, resample._grid32):
+              resample._column_weights, resample._grid):
         f.cache_clear()
 
 

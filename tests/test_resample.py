@@ -154,11 +154,10 @@ def test_both_warp_kernels_give_opencvs_bytes_for_a_face_inside(compiled_kernels
     for _ in range(10):
         pts = TEMPLATE * rng.uniform(2, 10) + rng.uniform(500, 1500, 2)  # the crop lies inside the frame
         m = similarity_transform(pts, TEMPLATE)
-        inv = resample._invert_affine(m).astype(np.float32)
-        rows = np.arange(112, dtype=np.float32) * inv[:, 1:2] + inv[:, 2:3]
+        a, b, c, d, e, f = resample._invert_affine_f32(m)
         want = cv2.warpAffine(img, m, (112, 112), flags=cv2.INTER_LINEAR)
         for inside in (True, False):
-            got = compiled_kernels.warp(img, rows, np.ascontiguousarray(inv[:, 0]), resample._grid32(112), inside)
+            got = compiled_kernels.warp(img, np.array((a, d, b, e, c, f), np.float32), (112, 112), inside)
             assert np.array_equal(got, want), inside
 
 

@@ -98,118 +98,120 @@ def area_rgb(a: T.handle, yi_: T.handle, yw_: T.handle, xi_: T.handle, xw_: T.ha
             near[y, q] = T.Cast("uint8", T.fabs(acc[q] - r) > T.float32(0.499))
 
 
-@T.prim_func
-def warp_rgb(a: T.handle, rx_: T.handle, ry_: T.handle, m_: T.handle, cols_: T.handle, o: T.handle):
-    """warpAffine (INTER_LINEAR, constant 0 border) as OpenCV 4.11+ computes it, for any matrix.
+# The warps take the inverse matrix, rounded to float32, as p = (a, d, b, e, c, f): source
+# x = a * col + (b * row + c), y = d * col + (e * row + f), as OpenCV 4.11+ computes them: the
+# row terms b * row + c and e * row + f are a float32 product and a float32 sum, each rounded
+# (done in float64, where both are exact, and rounded to float32 once each: a float32 a * b + c
+# here would be contracted into one fused multiply-add), then one fused multiply-add per column.
+# Both interpolations are fused multiply-adds too, as OpenCV's. `out` is (th, tw, 3) in memory
+# that has one spare byte after it: each pixel's 4-lane store spills one byte into the next
+# pixel (rewritten right after) or, for the last one, into the spare byte.
 
-    rx/ry: (th,) each output row's source x and y at column 0 (the inverse matrix's row
-    terms, in float32 by the caller as OpenCV rounds them); m: the inverse matrix's column
-    steps, cols: the column numbers. Coordinates and both interpolations are fused
-    multiply-adds, as OpenCV's; neighbours outside the image are 0. The passes of
-    warp_inside_rgb, with each neighbour's bytes gathered one by one (or zeros).
+
+@T.prim_func
+def warp_rgb(a: T.handle, p_: T.handle, o: T.handle):
+    """warpAffine (INTER_LINEAR, constant 0 border) for any matrix; neighbours outside are 0.
+
+    Per output row: the pixels' coordinates, a gather of their four neighbours into a
+    scratch row (two 8-byte loads when all four and a row below are inside, else byte by
+    byte with zeros outside), then the interpolation, 4 lanes a pixel.
     """
     T.func_attr({"tirx.noalias": True})
-    h, w, th, tw, n = T.int32(), T.int32(), T.int32(), T.int32(), T.int32()
+    h, w, th, tw = T.int32(), T.int32(), T.int32(), T.int32()
     src = T.match_buffer(a, (h, w, 3), "uint8", align=1)
-    rx = T.match_buffer(rx_, (th,), "float32", align=1)
-    ry = T.match_buffer(ry_, (th,), "float32", align=1)
-    m = T.match_buffer(m_, (2,), "float32", align=1)
-    cols = T.match_buffer(cols_, (tw,), "float32", align=1)
-    out = T.match_buffer(o, (n,), "uint8", align=1)
+    p = T.match_buffer(p_, (6,), "float32", align=1)
+    out3 = T.match_buffer(o, (th, tw, 3), "uint8", align=1)
+    out = T.decl_buffer((th * tw * 3 + 1,), "uint8", data=out3.data)
     flat = T.decl_buffer((h * w * 3,), "uint8", data=src.data)
-    ix = T.alloc_buffer((th, tw), "int32")
-    iy = T.alloc_buffer((th, tw), "int32")
-    fx = T.alloc_buffer((th, tw), "float32")
-    fy = T.alloc_buffer((th, tw), "float32")
-    g = T.alloc_buffer((th, tw, 16), "uint8")
-    for y, x in T.grid(th, tw):
-        fx[y, x] = T.fma(m[0], cols[x], rx[y])
-        fy[y, x] = T.fma(m[1], cols[x], ry[y])
-        # Outside (-1, w) x (-1, h), NaN included, every neighbour is 0: the int casts only ever
-        # see coordinates that fit (-2 is outside whatever its neighbour).
-        if fx[y, x] > T.float32(-1) and fx[y, x] < T.Cast("float32", w) and fy[y, x] > T.float32(-1) and fy[y, x] < T.Cast("float32", h):
-            ix[y, x] = T.Cast("int32", T.floor(fx[y, x]))
-            iy[y, x] = T.Cast("int32", T.floor(fy[y, x]))
-            fx[y, x] = fx[y, x] - T.floor(fx[y, x])
-            fy[y, x] = fy[y, x] - T.floor(fy[y, x])
-        else:
-            ix[y, x] = -2
-            iy[y, x] = -2
-            fx[y, x] = T.float32(0)
-            fy[y, x] = T.float32(0)
-    for y, x in T.grid(th, tw):
-        if ix[y, x] >= 0 and ix[y, x] + 1 < w and iy[y, x] >= 0 and iy[y, x] + 2 < h:
-            # all four inside, and a row below for the 8-byte loads: as warp_inside_rgb
-            for k in T.vectorized(8):
-                g[y, x, k] = flat[(iy[y, x] * w + ix[y, x]) * 3 + k]
-            for k in T.vectorized(8):
-                g[y, x, 8 + k] = flat[((iy[y, x] + 1) * w + ix[y, x]) * 3 + k]
-        else:
-            for dy, dx, c in T.grid(2, 2, 3):
-                # neighbour (dy, dx) goes where the 8-byte loads put it; 0 outside the image
-                g[y, x, dy * 8 + dx * 3 + c] = T.if_then_else(
-                    ix[y, x] + dx >= 0 and ix[y, x] + dx < w and iy[y, x] + dy >= 0 and iy[y, x] + dy < h,
-                    src[T.max(T.min(iy[y, x] + dy, h - 1), 0), T.max(T.min(ix[y, x] + dx, w - 1), 0), c],
-                    T.uint8(0))
-    for y, x in T.grid(th, tw):
-        for k in T.vectorized(4):  # lanes 0-2: the channels; lane 3 spills into the next pixel
-            out[(y * tw + x) * 3 + k] = T.Cast("uint8", T.max(T.min(T.nearbyint(T.fma(
-                fy[y, x],
-                T.fma(fx[y, x], T.Cast("float32", g[y, x, 11 + k]) - T.Cast("float32", g[y, x, 8 + k]),
-                      T.Cast("float32", g[y, x, 8 + k]))
-                - T.fma(fx[y, x], T.Cast("float32", g[y, x, 3 + k]) - T.Cast("float32", g[y, x, k]),
-                        T.Cast("float32", g[y, x, k])),
-                T.fma(fx[y, x], T.Cast("float32", g[y, x, 3 + k]) - T.Cast("float32", g[y, x, k]),
-                      T.Cast("float32", g[y, x, k])))), T.float32(255)), T.float32(0)))
+    ix = T.alloc_buffer((tw,), "int32")
+    iy = T.alloc_buffer((tw,), "int32")
+    fx = T.alloc_buffer((tw,), "float32")
+    fy = T.alloc_buffer((tw,), "float32")
+    g = T.alloc_buffer((tw, 16), "uint8")
+    for y in range(th):
+        for x in range(tw):
+            fx[x] = T.fma(p[0], T.Cast("float32", x), T.Cast("float32", T.Cast("float64", T.Cast("float32", T.Cast("float64", y) * T.Cast("float64", p[2]))) + T.Cast("float64", p[4])))
+            fy[x] = T.fma(p[1], T.Cast("float32", x), T.Cast("float32", T.Cast("float64", T.Cast("float32", T.Cast("float64", y) * T.Cast("float64", p[3]))) + T.Cast("float64", p[5])))
+            # Outside (-1, w) x (-1, h), NaN included, every neighbour is 0: the int casts only
+            # ever see coordinates that fit (-2 is outside whatever its neighbour).
+            if fx[x] > T.float32(-1) and fx[x] < T.Cast("float32", w) and fy[x] > T.float32(-1) and fy[x] < T.Cast("float32", h):
+                ix[x] = T.Cast("int32", T.floor(fx[x]))
+                iy[x] = T.Cast("int32", T.floor(fy[x]))
+                fx[x] = fx[x] - T.floor(fx[x])
+                fy[x] = fy[x] - T.floor(fy[x])
+            else:
+                ix[x] = -2
+                iy[x] = -2
+                fx[x] = T.float32(0)
+                fy[x] = T.float32(0)
+        for x in range(tw):
+            if ix[x] >= 0 and ix[x] + 1 < w and iy[x] >= 0 and iy[x] + 2 < h:
+                for k in T.vectorized(8):  # top-left, top-right (+3)
+                    g[x, k] = flat[(iy[x] * w + ix[x]) * 3 + k]
+                for k in T.vectorized(8):  # bottom-left, bottom-right (+3)
+                    g[x, 8 + k] = flat[((iy[x] + 1) * w + ix[x]) * 3 + k]
+            else:
+                for dy, dx, c in T.grid(2, 2, 3):
+                    g[x, dy * 8 + dx * 3 + c] = T.if_then_else(
+                        ix[x] + dx >= 0 and ix[x] + dx < w and iy[x] + dy >= 0 and iy[x] + dy < h,
+                        src[T.max(T.min(iy[x] + dy, h - 1), 0), T.max(T.min(ix[x] + dx, w - 1), 0), c],
+                        T.uint8(0))
+        for x in range(tw):
+            for k in T.vectorized(4):  # lanes 0-2: the channels; lane 3 spills (see above)
+                out[(y * tw + x) * 3 + k] = T.Cast("uint8", T.max(T.min(T.nearbyint(T.fma(
+                    fy[x],
+                    T.fma(fx[x], T.Cast("float32", g[x, 11 + k]) - T.Cast("float32", g[x, 8 + k]),
+                          T.Cast("float32", g[x, 8 + k]))
+                    - T.fma(fx[x], T.Cast("float32", g[x, 3 + k]) - T.Cast("float32", g[x, k]),
+                            T.Cast("float32", g[x, k])),
+                    T.fma(fx[x], T.Cast("float32", g[x, 3 + k]) - T.Cast("float32", g[x, k]),
+                          T.Cast("float32", g[x, k])))), T.float32(255)), T.float32(0)))
 
 
 @T.prim_func
-def warp_inside_rgb(a: T.handle, rx_: T.handle, ry_: T.handle, m_: T.handle, cols_: T.handle, o: T.handle):
+def warp_inside_rgb(a: T.handle, p_: T.handle, o: T.handle):
     """warp_rgb where every source point lies inside [0, w - 1) x [0, h - 2) (the caller checks the
-    output's corners), so no neighbour is outside and 8 bytes from each neighbour pair stay in the image.
+    output's corners): no border tests, and 8 bytes from each neighbour pair stay in the image.
 
-    Three passes: every pixel's coordinates (vectorised), then two 8-byte loads per pixel
-    into a scratch buffer (nothing waits on them, so many cache misses are in flight at
-    once: a 3000x4500 frame is cold after the resize), then the interpolation, 4 lanes a
-    pixel. out is flat with one spare byte: each pixel's 4-lane store spills one byte into
-    the next pixel (rewritten right after) or into the spare byte.
+    Per output row: the pixels' coordinates (vectorised), two 8-byte loads per pixel into a
+    scratch row (nothing waits on them, so many cache misses are in flight at once: a
+    3000x4500 frame is cold after the resize), then the interpolation, 4 lanes a pixel.
     """
     T.func_attr({"tirx.noalias": True})
-    h, w, th, tw, n = T.int32(), T.int32(), T.int32(), T.int32(), T.int32()
+    h, w, th, tw = T.int32(), T.int32(), T.int32(), T.int32()
     src = T.match_buffer(a, (h, w, 3), "uint8", align=1)
-    rx = T.match_buffer(rx_, (th,), "float32", align=1)
-    ry = T.match_buffer(ry_, (th,), "float32", align=1)
-    m = T.match_buffer(m_, (2,), "float32", align=1)
-    cols = T.match_buffer(cols_, (tw,), "float32", align=1)
-    out = T.match_buffer(o, (n,), "uint8", align=1)
+    p = T.match_buffer(p_, (6,), "float32", align=1)
+    out3 = T.match_buffer(o, (th, tw, 3), "uint8", align=1)
+    out = T.decl_buffer((th * tw * 3 + 1,), "uint8", data=out3.data)
     flat = T.decl_buffer((h * w * 3,), "uint8", data=src.data)
-    at = T.alloc_buffer((th, tw), "int32")
-    fx = T.alloc_buffer((th, tw), "float32")
-    fy = T.alloc_buffer((th, tw), "float32")
-    g = T.alloc_buffer((th, tw, 16), "uint8")
+    at = T.alloc_buffer((tw,), "int32")
+    fx = T.alloc_buffer((tw,), "float32")
+    fy = T.alloc_buffer((tw,), "float32")
+    g = T.alloc_buffer((tw, 16), "uint8")
     # No let-bound values inside the vectorised loops below: TVM 0.27's vectoriser gave wrong
     # pixels with them (checked against cv2); buffers and repeated subexpressions do not.
-    for y, x in T.grid(th, tw):
-        fx[y, x] = T.fma(m[0], cols[x], rx[y])
-        fy[y, x] = T.fma(m[1], cols[x], ry[y])
-        at[y, x] = (T.Cast("int32", T.floor(fy[y, x])) * w + T.Cast("int32", T.floor(fx[y, x]))) * 3
-        fx[y, x] = fx[y, x] - T.floor(fx[y, x])
-        fy[y, x] = fy[y, x] - T.floor(fy[y, x])
-    for y, x in T.grid(th, tw):
-        for k in T.vectorized(8):
-            g[y, x, k] = flat[at[y, x] + k]                 # top-left, top-right (+3)
-        for k in T.vectorized(8):
-            g[y, x, 8 + k] = flat[at[y, x] + w * 3 + k]     # bottom-left, bottom-right (+3)
-    for y, x in T.grid(th, tw):
-        for k in T.vectorized(4):  # lanes 0-2: the channels; lane 3 spills (see above)
-            out[(y * tw + x) * 3 + k] = T.Cast("uint8", T.max(T.min(T.nearbyint(T.fma(
-                fy[y, x],
-                T.fma(fx[y, x], T.Cast("float32", g[y, x, 11 + k]) - T.Cast("float32", g[y, x, 8 + k]),
-                      T.Cast("float32", g[y, x, 8 + k]))
-                - T.fma(fx[y, x], T.Cast("float32", g[y, x, 3 + k]) - T.Cast("float32", g[y, x, k]),
-                        T.Cast("float32", g[y, x, k])),
-                T.fma(fx[y, x], T.Cast("float32", g[y, x, 3 + k]) - T.Cast("float32", g[y, x, k]),
-                      T.Cast("float32", g[y, x, k])))), T.float32(255)), T.float32(0)))
+    for y in range(th):
+        for x in range(tw):
+            fx[x] = T.fma(p[0], T.Cast("float32", x), T.Cast("float32", T.Cast("float64", T.Cast("float32", T.Cast("float64", y) * T.Cast("float64", p[2]))) + T.Cast("float64", p[4])))
+            fy[x] = T.fma(p[1], T.Cast("float32", x), T.Cast("float32", T.Cast("float64", T.Cast("float32", T.Cast("float64", y) * T.Cast("float64", p[3]))) + T.Cast("float64", p[5])))
+            at[x] = (T.Cast("int32", T.floor(fy[x])) * w + T.Cast("int32", T.floor(fx[x]))) * 3
+            fx[x] = fx[x] - T.floor(fx[x])
+            fy[x] = fy[x] - T.floor(fy[x])
+        for x in range(tw):
+            for k in T.vectorized(8):
+                g[x, k] = flat[at[x] + k]                 # top-left, top-right (+3)
+            for k in T.vectorized(8):
+                g[x, 8 + k] = flat[at[x] + w * 3 + k]     # bottom-left, bottom-right (+3)
+        for x in range(tw):
+            for k in T.vectorized(4):  # lanes 0-2: the channels; lane 3 spills (see above)
+                out[(y * tw + x) * 3 + k] = T.Cast("uint8", T.max(T.min(T.nearbyint(T.fma(
+                    fy[x],
+                    T.fma(fx[x], T.Cast("float32", g[x, 11 + k]) - T.Cast("float32", g[x, 8 + k]),
+                          T.Cast("float32", g[x, 8 + k]))
+                    - T.fma(fx[x], T.Cast("float32", g[x, 3 + k]) - T.Cast("float32", g[x, k]),
+                            T.Cast("float32", g[x, k])),
+                    T.fma(fx[x], T.Cast("float32", g[x, 3 + k]) - T.Cast("float32", g[x, k]),
+                          T.Cast("float32", g[x, k])))), T.float32(255)), T.float32(0)))
 
 
 KERNELS = {"halve_rgb": halve_rgb, "quarter_rgb": quarter_rgb, "area_rgb": area_rgb, "warp_rgb": warp_rgb,
