@@ -84,6 +84,16 @@ def _seconds(fn) -> float:
     return time.perf_counter() - t0
 
 
+def interleaved_ms(engines: dict[str, Engine], x: np.ndarray, runs: int) -> dict[str, float]:
+    """Median ms per engine, the engines taking turns run by run: a slow spell of a shared host
+    (seen: one engine's median 35% up in a run where the others were not) hits them all alike."""
+    times = {name: [] for name in engines}
+    for _ in range(runs):
+        for name, eng in engines.items():
+            times[name].append(_seconds(lambda: eng(x)))
+    return {name: statistics.median(t) * 1e3 for name, t in times.items()}
+
+
 def median_ms(engine: Engine, x: np.ndarray, warmup: int = 3, runs: int = 15) -> float:
     for _ in range(warmup):
         engine(x)
@@ -228,15 +238,17 @@ def run_benchmark(settings: Settings, onnx_paths: dict[str, Path], bench_dir: Pa
         gflop = gflops[spec.name] = model_gflop(onnx_paths[spec.name])
         w, h = spec.input_size
         x = np.random.default_rng(0).integers(0, 256, (h, w, 3), dtype=np.uint8)
+        engines = {}
         for engine_name, make in engines_for(spec, onnx_paths[spec.name], bench_dir).items():
             try:
                 eng = make()
-                ms = median_ms(eng, x, runs=runs)
+                median_ms(eng, x, runs=1)  # loads, warms up, and fails here if it cannot run
             except Exception as exc:  # a peer that cannot load the model is reported, not fatal
                 notes.append(f"{engine_name} / {spec.name}: {type(exc).__name__}: {str(exc)[:160]}")
                 log(f"  {spec.name:10s} {engine_name:12s} failed: {str(exc)[:120]}")
                 continue
-            loaded[(engine_name, spec.name)] = eng
+            engines[engine_name] = loaded[(engine_name, spec.name)] = eng
+        for engine_name, ms in interleaved_ms(engines, x, runs).items():
             log(f"  {spec.name:10s} {engine_name:12s} {ms:8.2f} ms")
             model_rows.append([spec.name, engine_name, ms, gflop / (ms / 1e3), gflop / (ms / 1e3) / peak])
     # Every engine's pipeline resamples as the library does: with the tuned build's compiled kernels.
