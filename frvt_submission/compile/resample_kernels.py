@@ -108,6 +108,31 @@ def area_rgb(a: T.handle, yi_: T.handle, yw_: T.handle, xi_: T.handle, xw_: T.ha
 # pixel (rewritten right after) or, for the last one, into the spare byte.
 
 
+@T.macro
+def source_xy(fx, fy, p, x, y):
+    """Output pixel (x, y)'s source coordinates into fx[x], fy[x] (see above)."""
+    fx[x] = T.fma(p[0], T.Cast("float32", x), T.Cast("float32", T.Cast("float64", T.Cast(
+        "float32", T.Cast("float64", y) * T.Cast("float64", p[2]))) + T.Cast("float64", p[4])))
+    fy[x] = T.fma(p[1], T.Cast("float32", x), T.Cast("float32", T.Cast("float64", T.Cast(
+        "float32", T.Cast("float64", y) * T.Cast("float64", p[3]))) + T.Cast("float64", p[5])))
+
+
+@T.macro
+def interpolate_row(out, g, fx, fy, y, tw):
+    """Output row y from the scratch row g (each pixel's 2x2 neighbours as the 8-byte loads put
+    them: top pair at 0 and 3, bottom pair at 8 and 11) and the fractions fx, fy."""
+    for x in range(tw):
+        for k in T.vectorized(4):  # lanes 0-2: the channels; lane 3 spills (see above)
+            out[(y * tw + x) * 3 + k] = T.Cast("uint8", T.max(T.min(T.nearbyint(T.fma(
+                fy[x],
+                T.fma(fx[x], T.Cast("float32", g[x, 11 + k]) - T.Cast("float32", g[x, 8 + k]),
+                      T.Cast("float32", g[x, 8 + k]))
+                - T.fma(fx[x], T.Cast("float32", g[x, 3 + k]) - T.Cast("float32", g[x, k]),
+                        T.Cast("float32", g[x, k])),
+                T.fma(fx[x], T.Cast("float32", g[x, 3 + k]) - T.Cast("float32", g[x, k]),
+                      T.Cast("float32", g[x, k])))), T.float32(255)), T.float32(0)))
+
+
 @T.prim_func
 def warp_rgb(a: T.handle, p_: T.handle, o: T.handle):
     """warpAffine (INTER_LINEAR, constant 0 border) for any matrix; neighbours outside are 0.
@@ -130,8 +155,7 @@ def warp_rgb(a: T.handle, p_: T.handle, o: T.handle):
     g = T.alloc_buffer((tw, 16), "uint8")
     for y in range(th):
         for x in range(tw):
-            fx[x] = T.fma(p[0], T.Cast("float32", x), T.Cast("float32", T.Cast("float64", T.Cast("float32", T.Cast("float64", y) * T.Cast("float64", p[2]))) + T.Cast("float64", p[4])))
-            fy[x] = T.fma(p[1], T.Cast("float32", x), T.Cast("float32", T.Cast("float64", T.Cast("float32", T.Cast("float64", y) * T.Cast("float64", p[3]))) + T.Cast("float64", p[5])))
+            source_xy(fx, fy, p, x, y)
             # Outside (-1, w) x (-1, h), NaN included, every neighbour is 0: the int casts only
             # ever see coordinates that fit (-2 is outside whatever its neighbour).
             if fx[x] > T.float32(-1) and fx[x] < T.Cast("float32", w) and fy[x] > T.float32(-1) and fy[x] < T.Cast("float32", h):
@@ -156,16 +180,7 @@ def warp_rgb(a: T.handle, p_: T.handle, o: T.handle):
                         ix[x] + dx >= 0 and ix[x] + dx < w and iy[x] + dy >= 0 and iy[x] + dy < h,
                         src[T.max(T.min(iy[x] + dy, h - 1), 0), T.max(T.min(ix[x] + dx, w - 1), 0), c],
                         T.uint8(0))
-        for x in range(tw):
-            for k in T.vectorized(4):  # lanes 0-2: the channels; lane 3 spills (see above)
-                out[(y * tw + x) * 3 + k] = T.Cast("uint8", T.max(T.min(T.nearbyint(T.fma(
-                    fy[x],
-                    T.fma(fx[x], T.Cast("float32", g[x, 11 + k]) - T.Cast("float32", g[x, 8 + k]),
-                          T.Cast("float32", g[x, 8 + k]))
-                    - T.fma(fx[x], T.Cast("float32", g[x, 3 + k]) - T.Cast("float32", g[x, k]),
-                            T.Cast("float32", g[x, k])),
-                    T.fma(fx[x], T.Cast("float32", g[x, 3 + k]) - T.Cast("float32", g[x, k]),
-                          T.Cast("float32", g[x, k])))), T.float32(255)), T.float32(0)))
+        interpolate_row(out, g, fx, fy, y, tw)
 
 
 @T.prim_func
@@ -192,8 +207,7 @@ def warp_inside_rgb(a: T.handle, p_: T.handle, o: T.handle):
     # pixels with them (checked against cv2); buffers and repeated subexpressions do not.
     for y in range(th):
         for x in range(tw):
-            fx[x] = T.fma(p[0], T.Cast("float32", x), T.Cast("float32", T.Cast("float64", T.Cast("float32", T.Cast("float64", y) * T.Cast("float64", p[2]))) + T.Cast("float64", p[4])))
-            fy[x] = T.fma(p[1], T.Cast("float32", x), T.Cast("float32", T.Cast("float64", T.Cast("float32", T.Cast("float64", y) * T.Cast("float64", p[3]))) + T.Cast("float64", p[5])))
+            source_xy(fx, fy, p, x, y)
             at[x] = (T.Cast("int32", T.floor(fy[x])) * w + T.Cast("int32", T.floor(fx[x]))) * 3
             fx[x] = fx[x] - T.floor(fx[x])
             fy[x] = fy[x] - T.floor(fy[x])
@@ -202,16 +216,7 @@ def warp_inside_rgb(a: T.handle, p_: T.handle, o: T.handle):
                 g[x, k] = flat[at[x] + k]                 # top-left, top-right (+3)
             for k in T.vectorized(8):
                 g[x, 8 + k] = flat[at[x] + w * 3 + k]     # bottom-left, bottom-right (+3)
-        for x in range(tw):
-            for k in T.vectorized(4):  # lanes 0-2: the channels; lane 3 spills (see above)
-                out[(y * tw + x) * 3 + k] = T.Cast("uint8", T.max(T.min(T.nearbyint(T.fma(
-                    fy[x],
-                    T.fma(fx[x], T.Cast("float32", g[x, 11 + k]) - T.Cast("float32", g[x, 8 + k]),
-                          T.Cast("float32", g[x, 8 + k]))
-                    - T.fma(fx[x], T.Cast("float32", g[x, 3 + k]) - T.Cast("float32", g[x, k]),
-                            T.Cast("float32", g[x, k])),
-                    T.fma(fx[x], T.Cast("float32", g[x, 3 + k]) - T.Cast("float32", g[x, k]),
-                          T.Cast("float32", g[x, k])))), T.float32(255)), T.float32(0)))
+        interpolate_row(out, g, fx, fy, y, tw)
 
 
 KERNELS = {"halve_rgb": halve_rgb, "quarter_rgb": quarter_rgb, "area_rgb": area_rgb, "warp_rgb": warp_rgb,
