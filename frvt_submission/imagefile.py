@@ -8,6 +8,8 @@ import numpy as np
 
 from frvt_runtime.errors import RefuseInput
 
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".ppm", ".pgm", ".bmp"}  # the files the tooling takes as photos
+
 
 def read_image(path: Path) -> np.ndarray:
     """Decode any image file OpenCV reads (JPEG, PNG incl. 16-bit/alpha, PPM/PGM) as RGB uint8."""

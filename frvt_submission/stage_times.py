@@ -79,6 +79,34 @@ def one_call(pipeline, raw: bytes, width: int, height: int, warm: bool) -> tuple
     return stages, result, pipeline.find_faces(img)
 
 
+def same_templates(pipeline, runtimes: dict, folder: Path) -> int:
+    """Every photo under folder through each runtime: 0 when all give the same template bytes and
+    eye positions as the library's (kernels), else 1, naming the photos that differ."""
+    from .imagefile import IMAGE_SUFFIXES, read_image
+
+    files = sorted(f for f in folder.rglob("*") if f.suffix.lower() in IMAGE_SUFFIXES)
+    if not files:
+        print(f"no photos under {folder}")
+        return 1
+    differ = {r: [] for r in runtimes if r != "kernels"}
+    for i, f in enumerate(files, 1):
+        img = read_image(f)
+        out = {}
+        for r, ctx in runtimes.items():
+            with ctx():
+                res = pipeline.create_template([img])
+            out[r] = (res.templates, res.eyes, res.code)
+        for r in differ:
+            if out[r] != out["kernels"]:
+                differ[r].append(str(f))
+        if i % 100 == 0:
+            print(f"{i}/{len(files)} photos", flush=True)
+    for r, names in differ.items():
+        print(f"kernels vs {r}: same templates and eyes on {len(files) - len(names)} of {len(files)} photos"
+              + (f"; differ: {', '.join(names[:10])}" if names else ""))
+    return 1 if any(differ.values()) else 0
+
+
 def main(argv: list[str] | None = None) -> int:
     from . import paths
     from .cv_reference import opencv_runtime
@@ -89,12 +117,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--calls", type=int, default=25, help="template calls per runtime and image")
     ap.add_argument("--config-dir", default=str(paths.SUB_CONFIG))
     ap.add_argument("--warm", action="store_true", help="keep the resampling tables between calls")
+    ap.add_argument("--same-on", metavar="FOLDER", help="instead of timing: check that the three runtimes "
+                    "give the same template bytes and eye positions for every photo under FOLDER "
+                    "(e.g. ../shared/data)")
     args = ap.parse_args(argv)
 
     from .tvm_wheel import wheel_runtime_dir
 
     pipeline = FacePipeline.from_config_dir(Path(args.config_dir), wheel_runtime_dir())
     runtimes = {"opencv": opencv_runtime, "kernels": contextlib.nullcontext, "numpy": numpy_only}
+    if args.same_on:
+        return same_templates(pipeline, runtimes, Path(args.same_on))
     print(f"{args.calls} calls per runtime and image, taking turns; median (p90) ms per stage; "
           f"runtime tables {'kept' if args.warm else 'rebuilt every call'}\n")
     print("| image | runtime | " + " | ".join(STAGES) + " |")

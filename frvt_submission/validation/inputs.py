@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 
 from .. import paths
+from ..imagefile import IMAGE_SUFFIXES
 from frvt_runtime.errors import ConfigError
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".ppm", ".pgm", ".bmp"}
 
 
 @dataclass
