@@ -69,8 +69,9 @@ def area_downscale(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 def halve(image: np.ndarray) -> np.ndarray:
     """An exact 2x box average, (a + b + c + d + 2) >> 2 per 2x2 block as OpenCV's INTER_AREA
     rounds an exact halving; an odd last row or column is dropped (OpenCV's size is floor(w/2))."""
-    if _kernel_input(image) is not None:
-        return _kernels.halve(_kernel_input(image))
+    img = _kernel_input(image)
+    if img is not None:
+        return _kernels.halve(img)
     if image.ndim == 3 and image.shape[2] == 3:
         return _halve_rgb(image)[:, :, :3].astype(np.uint8)
     h2, w2 = image.shape[0] // 2, image.shape[1] // 2
