@@ -19,7 +19,7 @@ KERNELS_FILE = "resample.so"
 # What models.json says of how each model was built (key: value when unknown).
 # tuned: every kernel scheduled by a record of this very model (compile/tvm_build).
 BUILD_FACTS = {"cpu": "", "isa_class": None, "tuned": False, "records": "", "records_class": None,
-               "kernels_without_records": 0, "unscheduled": []}
+               "kernels_without_records": 0, "unscheduled": [], "graph_passes": []}
 
 
 def sha256_of(path: Path) -> str:

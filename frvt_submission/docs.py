@@ -30,7 +30,7 @@ def tuning_summary(entry: dict) -> str:
         text += f"; {len(missing)} kernel(s) without records: {', '.join(missing)}"
     elif records and not entry.get("tuned"):
         text += "; the records were tuned for another model"
-    return text
+    return text + f"; graph passes {', '.join(entry.get('graph_passes') or []) or 'none'}"
 
 
 def write_version_file(settings: Settings, config_dir: Path, doc_dir: Path) -> Path:

@@ -60,3 +60,32 @@ def test_compiled_model_takes_the_image(tmp_path, colour, mean, scale):
                                rtol=1e-5, atol=1e-4)
     with pytest.raises(ValueError, match="uint8 HxWx3"):
         model(to_tensor(image, colour, mean, scale))
+
+
+@pytest.mark.parametrize("shared", [False, True])
+def test_bgr_reverses_conv_weights_or_slices_the_image(tmp_path, shared):
+    """A BGR model whose input feeds only convs gets their weights' channels reversed (a Slice of
+    the weights, folded at compile time); any other consumer (here a Sum over channels beside the
+    conv) keeps the reversing Slice of the image."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    from frvt_submission.compile.image_input import IMAGE_INPUT, with_image_input
+    from frvt_submission.reference import to_tensor
+
+    h, w = 6, 7
+    weight = np.random.default_rng(10).standard_normal((4, 3, 3, 3)).astype(np.float32)
+    nodes = [helper.make_node("Conv", ["x", "w"], ["y"], pads=[1, 1, 1, 1])]
+    if shared:
+        nodes += [helper.make_node("ReduceSum", ["x"], ["s"], keepdims=1), helper.make_node("Add", ["y", "s"], ["z"])]
+    graph = helper.make_graph(nodes, "bgr", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, h, w])],
+                              [helper.make_tensor_value_info("z" if shared else "y", TensorProto.FLOAT, [1, 4, h, w])],
+                              [numpy_helper.from_array(weight, "w")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    mean, scale = (10.0, 20.0, 30.0), (0.5, 1.0, 2.0)  # BGR order: must follow the channels
+    adapted = with_image_input(model, "BGR", mean, scale, (w, h))
+    slices = [n for n in adapted.graph.node if n.op_type == "Slice"]
+    assert [n.input[0] for n in slices] == ([IMAGE_INPUT] if shared else ["w"])
+    image = np.random.default_rng(11).integers(0, 256, (h, w, 3), dtype=np.uint8)
+    want = _run_ort(model, {"x": to_tensor(image, "BGR", mean, scale)})
+    np.testing.assert_allclose(_run_ort(adapted, {IMAGE_INPUT: image[None]}), want, rtol=1e-5, atol=1e-4)

@@ -14,6 +14,7 @@ setting (`layout` in frvt.toml).
 from __future__ import annotations
 
 from frvt_runtime.config import LAYOUTS
+from .graph_passes import mutator_pass
 
 
 def _drop_inference_dropout():
@@ -34,15 +35,7 @@ def _drop_inference_dropout():
                     return self.visit_expr(bound.args[0])
             return super().visit_tuple_getitem_(op)
 
-    @tvm.ir.transform.module_pass(opt_level=0, name="DropInferenceDropout")
-    def run(mod, _ctx):
-        mutator_ = NoDropout(mod)
-        for gv, func in mod.functions_items():
-            if isinstance(func, relax.Function):
-                mutator_.builder_.update_func(gv, mutator_.visit_expr(func))
-        return mutator_.builder_.get()
-
-    return run
+    return mutator_pass(NoDropout, "DropInferenceDropout")
 
 
 def layout_passes(layout: str) -> list:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from frvt_runtime.config import ModelSpec
 from .builder import reusing_builder
+from .graph_passes import GRAPH_PASSES
 from .tvm_build import RECORDS_FILE, WORKLOADS_FILE, import_onnx, prepare, target_tag, write_records_model
 
 # Each fresh builder worker imports tvm.s_tir.tensor_intrin (~28 s here), which
@@ -169,7 +170,7 @@ def tune_model(onnx_path: Path, spec: ModelSpec, target, db_dir: Path, trials: i
     from tvm.s_tir.meta_schedule.relax_integration import tune_relax
 
     write_records_model(db_dir, spec)
-    mod = prepare(import_onnx(onnx_path, spec, original), target, spec.layout)
+    mod = prepare(import_onnx(onnx_path, spec, original, GRAPH_PASSES), target, spec.layout, GRAPH_PASSES)
     t0 = time.perf_counter()
     log(f"[{spec.name}] tuning {trials} trials for {target_tag(target)} into {db_dir}")
     builder = reusing_builder(BUILDER_TIMEOUT_S)

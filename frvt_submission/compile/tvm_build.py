@@ -11,6 +11,7 @@ from frvt_runtime.config import ModelSpec
 from frvt_runtime.errors import CompileError
 from ..progress import heartbeat
 from ..strip import strip_unneeded
+from .graph_passes import GRAPH_PASSES
 
 # Weight pre-packing rewrites constant weight layouts at compile time to match
 # the tuned schedules; the same flag must be used when tuning and compiling,
@@ -25,10 +26,22 @@ RECORDS_FILE = "database_tuning_record.json"
 MODEL_FILE = "model.json"
 
 
-def write_records_model(db_dir: Path, spec: ModelSpec) -> None:
-    """Record which model a records folder belongs to (tune writes it)."""
+def write_records_model(db_dir: Path, spec: ModelSpec, passes=GRAPH_PASSES) -> None:
+    """Record which model, and which graph passes, a records folder was tuned with (tune writes it)."""
     db_dir.mkdir(parents=True, exist_ok=True)
-    (db_dir / MODEL_FILE).write_text(json.dumps({"sha256": spec.sha256, "layout": spec.layout}, indent=1) + "\n")
+    facts = {"sha256": spec.sha256, "layout": spec.layout, "graph_passes": list(passes)}
+    (db_dir / MODEL_FILE).write_text(json.dumps(facts, indent=1) + "\n")
+
+
+def records_graph_passes(db_dir: Path | None) -> tuple[str, ...]:
+    """The graph passes a records folder was tuned with: GRAPH_PASSES without records (nothing
+    to match), none for records that predate the list (their kernels are the ones without passes)."""
+    if not has_records(db_dir):
+        return GRAPH_PASSES
+    try:
+        return tuple(json.loads((Path(db_dir) / MODEL_FILE).read_text()).get("graph_passes", ()))
+    except (OSError, ValueError, AttributeError):
+        return ()
 
 
 def records_model(db_dir: Path | None) -> str | None:
@@ -76,10 +89,11 @@ def target_tag(target) -> str:
     return str(target.attrs.get("mcpu", "generic"))
 
 
-def import_onnx(onnx_path: Path, spec: ModelSpec, original: Path | None = None):
+def import_onnx(onnx_path: Path, spec: ModelSpec, original: Path | None = None, graph_pass_names=GRAPH_PASSES):
     """Import a cleaned ONNX model, fed from the uint8 1xHxWx3 RGB image (see image_input);
     weights become constants. With the original (quantized) model, dense layers whose
-    weights were blockwise int8 there keep them (see int8_dense)."""
+    weights were blockwise int8 there keep them (see int8_dense). graph_pass_names: the
+    build's graph passes (graph_passes.py); bgr_conv_weights acts here."""
     import onnx
     from tvm.relax.frontend.onnx import from_onnx
     from tvm.relax.transform import FoldConstant
@@ -92,7 +106,8 @@ def import_onnx(onnx_path: Path, spec: ModelSpec, original: Path | None = None):
     if len(inputs) != 1:
         raise CompileError(f"{onnx_path}: expected one image input, found {inputs}")
     w, h = spec.input_size
-    model = with_image_input(model, spec.colour, spec.mean, spec.scale, (w, h))
+    model = with_image_input(model, spec.colour, spec.mean, spec.scale, (w, h),
+                             bgr_weights="bgr_conv_weights" in graph_pass_names)
     try:
         mod = from_onnx(model, shape_dict={IMAGE_INPUT: [1, h, w, 3]}, keep_params_in_input=False)
     except Exception as exc:
@@ -104,11 +119,12 @@ def import_onnx(onnx_path: Path, spec: ModelSpec, original: Path | None = None):
     return mod
 
 
-def pre_tuning_passes(layout: str = "NCHW"):
+def pre_tuning_passes(layout: str = "NCHW", graph_pass_names=()):
     """Passes run before tuning and before applying records (must be identical for both)."""
     from tvm import relax
     from tvm.relax import transform
 
+    from .graph_passes import graph_passes
     from .layout import layout_passes
 
     passes = [
@@ -119,6 +135,7 @@ def pre_tuning_passes(layout: str = "NCHW"):
         transform.DecomposeOpsForInference(),
         transform.CanonicalizeBindings(),
         *layout_passes(layout),
+        *graph_passes(graph_pass_names),
         relax.get_pipeline("zero"),
     ]
     if WEIGHT_PREPACK:
@@ -126,13 +143,13 @@ def pre_tuning_passes(layout: str = "NCHW"):
     return passes
 
 
-def prepare(mod, target, layout: str = "NCHW"):
-    """Convert the conv layout, legalize + fuse into TIR tasks: the module that tuning
-    extracts its tasks from."""
+def prepare(mod, target, layout: str = "NCHW", graph_pass_names=()):
+    """Convert the conv layout, run the graph passes, legalize + fuse into TIR tasks: the
+    module that tuning extracts its tasks from."""
     import tvm
 
     with target:
-        return tvm.transform.Sequential(pre_tuning_passes(layout))(mod)
+        return tvm.transform.Sequential(pre_tuning_passes(layout, graph_pass_names))(mod)
 
 
 def has_records(db_dir: Path | None) -> bool:
@@ -174,9 +191,10 @@ def compile_model(onnx_path: Path, spec: ModelSpec, target, out_so: Path,
 
     t0 = time.perf_counter()
     log(f"[{spec.name}] import {onnx_path.name}")
-    mod = import_onnx(onnx_path, spec, original)
-    log(f"[{spec.name}] legalize + fuse for {target_tag(target)}")
-    mod = prepare(mod, target, spec.layout)
+    graph = records_graph_passes(db_dir)
+    mod = import_onnx(onnx_path, spec, original, graph)
+    log(f"[{spec.name}] legalize + fuse for {target_tag(target)} (graph passes: {', '.join(graph) or 'none'})")
+    mod = prepare(mod, target, spec.layout, graph)
     mod, applied = apply_records(mod, target, db_dir)
     log(f"[{spec.name}] tuning records {'applied from ' + str(db_dir) if applied else 'absent: untuned build'}")
     missing = kernels_without_records(mod)
@@ -204,7 +222,7 @@ def compile_model(onnx_path: Path, spec: ModelSpec, target, out_so: Path,
         "model": spec.name, "onnx": onnx_path.name, "target": str(target), "cpu": target_tag(target),
         # Tuned means every kernel was scheduled by a record of this very model.
         "tuned": bool(same_model and not missing), "records_applied": applied,
-        "records_model": tuned_for,
+        "records_model": tuned_for, "graph_passes": list(graph),
         "kernels_without_records": len(missing), "unscheduled": missing,
         "seconds": round(time.perf_counter() - t0, 2),
     }

@@ -13,7 +13,7 @@ from frvt_runtime.config_dir import (BUILD_FACTS, KERNELS, KERNELS_FILE, MANIFES
 
 def write_config_dir(settings: Settings, compiled: dict[str, dict], config_dir: Path) -> None:
     """compiled: model name -> {"so": Path, "outputs": [...], and the build facts kept in models.json
-    (BUILD_FACTS: cpu, ISA class, tuned, records folder and class, unscheduled kernels)}, and
+    (BUILD_FACTS: cpu, ISA class, tuned, records folder and class, unscheduled kernels, graph passes)}, and
     KERNELS -> {"so", "functions", "cpu", "isa_class"}: the resampling kernels."""
     config_dir.mkdir(parents=True, exist_ok=True)
     manifest = {}

@@ -1,0 +1,165 @@
+"""Graph passes between the layout conversion and legalization, and which records were tuned with them.
+
+`bgr_conv_weights` (on import, image_input.py): a BGR model whose image feeds
+only convs gets their weights' channels reversed, not a reversed copy of the
+image.
+
+`cancel_permutes`: the image input's transpose to NCHW (image_input.py) is
+followed by ConvertLayout's transpose back to NHWC (layout.py). The pair is the
+identity, yet TVM fused both into the detector's input kernel and ran them over
+the 640x640 image every call (0.45 ms alone, 0.70 ms in sequence, on Zen 3);
+without them that kernel is a plain uint8 -> float cast.
+
+Tried and left out: fusing the whole image conversion into the first conv
+(FuseOpsByPattern), so that it reads the uint8 image. MetaSchedule found no
+good schedule for the fused kernel: after ~100 trials, detector 4.54 ms
+against 1.67 ms for the conversion and conv apart, recognizer 0.49 against
+0.28 ms.
+
+A pass changes kernels, and records tuned without it would leave those
+kernels unscheduled. So records/model.json lists the passes its records were
+tuned with and compile runs exactly those (tvm_build.records_graph_passes);
+`tune` always uses GRAPH_PASSES.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+# The passes new tuning runs use, in order. Records without a "graph_passes" entry
+# predate them, and compile runs none for them.
+GRAPH_PASSES = ("bgr_conv_weights", "cancel_permutes", "flat_image_cast")
+
+
+def mutator_pass(mutator_class, name: str):
+    """A module pass running a relax PyExprMutator class over every Relax function."""
+    import tvm
+    from tvm import relax
+
+    @tvm.ir.transform.module_pass(opt_level=0, name=name)
+    def run(mod, _ctx):
+        mutator = mutator_class(mod)
+        for gv, func in mod.functions_items():
+            if isinstance(func, relax.Function):
+                mutator.builder_.update_func(gv, mutator.visit_expr(func))
+        return mutator.builder_.get()
+
+    return run
+
+
+def _cancel_permutes():
+    """permute_dims(permute_dims(x, a), b) -> x when the two cancel, else one permute_dims."""
+    import tvm
+    from tvm import relax
+    from tvm.relax.expr_functor import PyExprMutator, mutator
+
+    permute = tvm.ir.Op.get("relax.permute_dims")
+
+    @mutator
+    class Cancel(PyExprMutator):
+        def visit_call_(self, call):
+            call = super().visit_call_(call)
+            if call.op != permute or not isinstance(call.args[0], relax.Var) or call.attrs.axes is None:
+                return call
+            inner = self.lookup_binding(call.args[0])
+            if not (isinstance(inner, relax.Call) and inner.op == permute and inner.attrs.axes is not None):
+                return call
+            first = [int(i) for i in inner.attrs.axes]
+            both = [first[int(i)] for i in call.attrs.axes]
+            if both == list(range(len(both))):
+                return inner.args[0]
+            return relax.op.permute_dims(inner.args[0], both)
+
+    # The cancelled pair leaves an alias binding (y = x) and an unused transpose behind.
+    return [mutator_pass(Cancel, "CancelPermutes"), relax.transform.CanonicalizeBindings(),
+            relax.transform.DeadCodeElimination()]
+
+
+# TVM's op pattern kinds (relax/op_attr_types): an opaque kernel is fused with nothing.
+_OPAQUE = 8
+
+
+def _flat_cast(n: int, src_dtype: str, dst_dtype: str):
+    """A 1-D cast kernel of n values, opaque to FuseOps so that the reshapes around it stay
+    apart (and become views). On the 4-D NHWC image the fused loop's index is split back
+    into (h, w, c) per vector lane (c has extent 3) and LLVM emits scalar code: 2.2 ms for
+    the 640x640 image on Zen 3, against 0.13 ms flat."""
+    from tvm import te
+
+    x = te.placeholder((n,), src_dtype, name="x")
+    y = te.compute((n,), lambda i: x[i].astype(dst_dtype), name="flat_cast")
+    return te.create_prim_func([x, y]).without_attr("global_symbol").with_attr("op_pattern", _OPAQUE)
+
+
+def _flat_image_cast():
+    """astype(an input of the model) -> a flat cast kernel, when only convs read the cast
+    (after cancel_permutes, the detector's uint8 image): with any other consumer FuseOps
+    fuses the cast into that consumer's kernel instead."""
+    import tvm
+    from tvm import relax
+    from tvm.relax.expr_functor import PyExprMutator, mutator
+
+    astype = tvm.ir.Op.get("relax.astype")
+    conv = tvm.ir.Op.get("relax.nn.conv2d")
+
+    def flat_casts(func) -> list:
+        """The astype calls on an input of func whose every user is a conv."""
+        users, casts = {}, {}
+        for block in func.body.blocks:
+            for binding in block.bindings:
+                value = binding.value
+                if isinstance(value, relax.Call):
+                    if value.op == astype and value.args[0] in func.params:
+                        casts[binding.var] = value
+                    for arg in value.args:
+                        ops = [value.op] if isinstance(arg, relax.Var) else None
+                        for var in relax.analysis.used_vars(arg):
+                            users.setdefault(var, []).append(ops[0] if ops else None)
+                else:  # a tuple, a match_cast...: a user that is no conv
+                    for var in relax.analysis.used_vars(value):
+                        users.setdefault(var, []).append(None)
+        for var in relax.analysis.used_vars(func.body.body):  # returned
+            users.setdefault(var, []).append(None)
+        return [c for v, c in casts.items() if users.get(v) and all(op == conv for op in users[v])]
+
+    @mutator
+    class Flatten(PyExprMutator):
+        def __init__(self, mod, calls):
+            super().__init__(mod)
+            self.calls = calls
+
+        def visit_call_(self, call):
+            if not any(call.same_as(c) for c in self.calls):
+                return super().visit_call_(call)
+            x, dtype = call.args[0], call.attrs.dtype
+            shape = [int(d) for d in x.ty.shape]
+            n = int(np.prod(shape))
+            gv = self.builder_.add_func(_flat_cast(n, x.ty.dtype, dtype), "flat_cast")
+            flat = self.builder_.emit(relax.op.reshape(self.visit_expr(x), [n]))
+            cast = self.builder_.emit(relax.call_tir(gv, [flat], relax.TensorType([n], dtype)))
+            return relax.op.reshape(cast, shape)
+
+    @tvm.ir.transform.module_pass(opt_level=0, name="FlatImageCast")
+    def run(mod, _ctx):
+        for gv, func in list(mod.functions_items()):
+            if not isinstance(func, relax.Function):
+                continue
+            flatten = Flatten(mod, flat_casts(func))
+            flatten.builder_.update_func(gv, flatten.visit_expr(func))
+            mod = flatten.builder_.get()
+        return mod
+
+    return [run, relax.transform.DeadCodeElimination()]  # (and any kernel left unused)
+
+
+# bgr_conv_weights is applied to the ONNX graph on import (image_input.with_image_input:
+# the first convs' weights reversed instead of the image's channels); no Relax pass.
+_PASSES = {"bgr_conv_weights": list, "cancel_permutes": _cancel_permutes, "flat_image_cast": _flat_image_cast}
+
+
+def graph_passes(names) -> list:
+    """The Relax passes for the named graph passes, in order (run after the layout conversion)."""
+    unknown = [n for n in names if n not in _PASSES]
+    if unknown:
+        raise ValueError(f"unknown graph pass(es) {unknown}; known: {sorted(_PASSES)}")
+    return [p for n in names for p in _PASSES[n]()]

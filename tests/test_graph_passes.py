@@ -1,0 +1,155 @@
+"""Graph passes: the image input's transposes cancel (its kernel is a plain cast), outputs stay
+onnxruntime's, and compile runs the passes its records were tuned with."""
+
+import json
+import re
+
+import numpy as np
+import pytest
+
+import onnx
+import onnxruntime as ort
+
+
+def _stem(path, h=20, w=26, relu=True):
+    """YuNet's first layer at toy size: a 3x3 stride-2 conv with bias (+ ReLU), then a 1x1 conv."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(7)
+    inits = {"w": rng.standard_normal((4, 3, 3, 3)), "b": rng.standard_normal(4), "w2": rng.standard_normal((5, 4, 1, 1))}
+    nodes = [helper.make_node("Conv", ["x", "w", "b"], ["c"], pads=[1, 1, 1, 1], strides=[2, 2])]
+    nodes.append(helper.make_node("Relu", ["c"], ["r"]) if relu else helper.make_node("Identity", ["c"], ["r"]))
+    nodes.append(helper.make_node("Conv", ["r", "w2"], ["y"]))
+    out = [1, 5, (h + 1) // 2, (w + 1) // 2]
+    graph = helper.make_graph(nodes, "stem", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, h, w])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, out)],
+                              [numpy_helper.from_array(v.astype(np.float32), k) for k, v in inits.items()])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.save(model, str(path))
+    return path, (w, h)
+
+
+def _kernels(mod) -> list[str]:
+    """The module's TIR kernels, without the numbers TVM appends to keep names unique."""
+    from tvm.tirx import PrimFunc
+
+    return sorted(re.sub(r"\d+$", "", gv.name_hint) for gv, f in mod.functions_items() if isinstance(f, PrimFunc))
+
+
+def _run(mod, target, image):
+    import tvm
+    from tvm import relax
+
+    vm = relax.VirtualMachine(relax.build(mod, target=target), tvm.cpu())
+    return vm["main"](tvm.runtime.tensor(image[None], tvm.cpu())).numpy()
+
+
+@pytest.mark.parametrize("colour, layout, mean, want, before", [
+    ("BGR", "NHWC", 0.0, ["flat_cast"], ["fused_strided_slice_cast_transpose_transpose"]),
+    ("RGB", "NHWC", 0.0, ["flat_cast"], ["fused_cast_transpose_transpose"]),
+    ("BGR", "NCHW", 0.0, ["fused_cast_transpose"], ["fused_strided_slice_cast_transpose"]),
+    ("RGB", "NHWC", 127.5, ["fused_cast_subtract"], ["fused_cast_subtract_transpose_transpose"]),
+])
+def test_image_input_kernel(tmp_path, colour, layout, mean, want, before):
+    """Without the passes, the input kernel reversed BGR channels and, in NHWC, transposed
+    the image to NCHW and back. With them no kernel reverses channels (a BGR model's first
+    conv has reversed weights), a model whose image goes straight into convs gets a flat
+    cast kernel, with arithmetic (mean) the cast stays fused into it, and NCHW keeps its
+    one transpose."""
+    from frvt_runtime.config import ModelSpec
+    from frvt_submission.compile.graph_passes import GRAPH_PASSES
+    from frvt_submission.compile.tvm_build import import_onnx, prepare, resolve_target
+    from frvt_submission.reference import to_tensor
+
+    path, size = _stem(tmp_path / "stem.onnx", relu=layout == "NHWC")
+    spec = ModelSpec(name="stem", input_size=size, colour=colour, layout=layout, mean=(mean,) * 3)
+    target = resolve_target("host")
+    plain = prepare(import_onnx(path, spec, None, ()), target, layout, ())
+    passed = prepare(import_onnx(path, spec, None, GRAPH_PASSES), target, layout, GRAPH_PASSES)
+    assert [k for k in _kernels(passed) if "cast" in k] == want, _kernels(passed)
+    assert [k for k in _kernels(plain) if "cast" in k] == before, _kernels(plain)
+
+    image = np.random.default_rng(8).integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)
+    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    expected = sess.run(None, {"x": to_tensor(image, colour, spec.mean, spec.scale)})[0]
+    got = _run(passed, target, image)
+    np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-5 * np.abs(expected).max())
+    # Reversed weights change the order of the 3-term channel sums: equal to float rounding.
+    np.testing.assert_allclose(got, _run(plain, target, image), rtol=1e-5, atol=1e-6 * np.abs(expected).max())
+
+
+def test_cast_with_another_user_is_left_alone():
+    import tvm
+    from tvm import relax
+
+    from frvt_submission.compile.graph_passes import graph_passes
+
+    bb = relax.BlockBuilder()
+    x = relax.Var("x", relax.TensorType((1, 4, 4, 3), "uint8"))
+    w = relax.const(np.ones((2, 1, 1, 3), np.float32))
+    with bb.function("main", [x]):
+        with bb.dataflow():
+            f = bb.emit(relax.op.astype(x, "float32"))
+            y = bb.emit(relax.op.nn.conv2d(f, w, data_layout="NHWC", kernel_layout="OHWI"))
+            out = bb.emit_output(relax.Tuple([y, f]))  # the float image is also an output
+        bb.emit_func_output(out)
+    mod = tvm.transform.Sequential(graph_passes(["flat_image_cast"]))(bb.get())
+    assert "R.astype" in mod["main"].script() and "flat_cast" not in mod.script()
+
+
+def test_inverse_transposes_cancel_and_others_compose():
+    import tvm
+    from tvm import relax
+
+    from frvt_submission.compile.graph_passes import graph_passes
+
+    bb = relax.BlockBuilder()
+    x = relax.Var("x", relax.TensorType((3, 3, 4, 4), "float32"))
+    with bb.function("main", [x]):
+        with bb.dataflow():
+            a = bb.emit(relax.op.permute_dims(x, [0, 3, 1, 2]))
+            same = bb.emit(relax.op.permute_dims(a, [0, 2, 3, 1]))       # inverse: x again
+            b = bb.emit(relax.op.permute_dims(same, [1, 0, 2, 3]))
+            c = bb.emit(relax.op.permute_dims(b, [0, 1, 3, 2]))          # composes with b
+            out = bb.emit_output(relax.op.add(same, relax.op.permute_dims(c, [0, 1, 3, 2])))
+        bb.emit_func_output(out)
+    mod = tvm.transform.Sequential(graph_passes(["cancel_permutes"]))(bb.get())
+    calls = [ln for ln in mod["main"].script().splitlines() if "R.permute_dims" in ln]
+    # Left: the three transposes after `same`, composed into one.
+    assert len(calls) == 1 and "axes=[1, 0, 2, 3]" in calls[0], calls
+    data = np.random.default_rng(9).standard_normal((3, 3, 4, 4)).astype(np.float32)
+    got = relax.VirtualMachine(relax.build(mod, target="llvm"), tvm.cpu())["main"](tvm.runtime.tensor(data)).numpy()
+    np.testing.assert_array_equal(got, data + data.transpose(1, 0, 2, 3))
+
+
+def test_unknown_graph_pass_is_refused():
+    from frvt_submission.compile.graph_passes import graph_passes
+
+    with pytest.raises(ValueError, match="unknown graph pass"):
+        graph_passes(["cancel_permutes", "fold_everything"])
+
+
+def test_compile_runs_the_passes_its_records_were_tuned_with(tmp_path):
+    from frvt_runtime.config import ModelSpec
+    from frvt_submission.compile.graph_passes import GRAPH_PASSES
+    from frvt_submission.compile.tvm_build import (RECORDS_FILE, WORKLOADS_FILE, records_graph_passes,
+                                                   write_records_model)
+
+    assert records_graph_passes(None) == GRAPH_PASSES  # no records to match: the best graph
+    db = tmp_path / "records"
+    write_records_model(db, ModelSpec(name="m", input_size=(8, 8), sha256="ab"))
+    assert records_graph_passes(db) == GRAPH_PASSES  # a model.json without records is still "no records"
+    (db / WORKLOADS_FILE).write_text("[]\n")
+    (db / RECORDS_FILE).write_text("[0, []]\n")
+    assert records_graph_passes(db) == GRAPH_PASSES
+    facts = json.loads((db / "model.json").read_text())
+    del facts["graph_passes"]  # records from before the passes existed: their kernels are the ones without
+    (db / "model.json").write_text(json.dumps(facts))
+    assert records_graph_passes(db) == ()
+    facts["graph_passes"] = []
+    (db / "model.json").write_text(json.dumps(facts))
+    assert records_graph_passes(db) == ()
+    facts["graph_passes"] = ["cancel_permutes"]
+    (db / "model.json").write_text(json.dumps(facts))
+    assert records_graph_passes(db) == ("cancel_permutes",)
