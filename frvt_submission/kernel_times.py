@@ -1,0 +1,126 @@
+"""Where a compiled model's time goes: each TVM kernel timed inside the model run and alone, in one process.
+
+`taskset -c 0 python -m frvt_submission.kernel_times [--config-dir DIR] [--models detector]`
+
+MetaSchedule tunes and estimates every kernel alone, repeated with its inputs
+and weights in cache. Inside a model run, each kernel instead reads what the
+previous one left in memory; for memory-bound layers that is most of the cost.
+This prints, per kernel of config/'s models: its ms per model run in sequence
+(the VM's instrument hook, so the run is a little slower than uninstrumented),
+the same call repeated alone on the same arguments, and their ratio.
+"""
+
+from __future__ import annotations
+
+import os
+
+for _name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "TVM_NUM_THREADS"):
+    os.environ[_name] = "1"  # as the library sets them
+
+import argparse  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+from . import paths  # noqa: E402
+
+
+def kernel_times(so_path: Path, input_size: tuple[int, int], runs: int = 20, alone: int = 20) -> dict:
+    """{"model_ms": median uninstrumented run, "rows": [(kernel, calls per run, in sequence ms per
+    run, alone ms per run)]}, rows slowest first. VM builtins (allocation, tuples) are left out."""
+    import tvm
+    from tvm import relax
+
+    dev = tvm.cpu()
+    vm = relax.VirtualMachine(tvm.runtime.load_module(str(so_path)), dev)
+    w, h = input_size
+    image = tvm.runtime.tensor(np.random.default_rng(0).integers(0, 256, (1, h, w, 3), dtype=np.uint8), dev)
+    for _ in range(3):
+        vm["main"](image)
+    plain = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        vm["main"](image)
+        plain.append(time.perf_counter() - t)
+
+    spent: dict[str, float] = {}
+    calls: dict[str, int] = {}
+    first_args: dict[str, tuple] = {}
+    started: dict[str, float] = {}
+
+    def instrument(func, name, before_run, ret, *args):
+        if name.startswith("vm.builtin."):
+            return 0
+        if before_run:
+            first_args.setdefault(name, (func, args))
+            started[name] = time.perf_counter()
+        else:
+            spent[name] = spent.get(name, 0.0) + time.perf_counter() - started[name]
+            calls[name] = calls.get(name, 0) + 1
+        return 0
+
+    vm.set_instrument(instrument)
+    for _ in range(runs):
+        vm["main"](image)
+    vm.set_instrument(None)
+
+    rows = []
+    for name, (func, args) in first_args.items():
+        per_run = calls[name] // runs
+        for _ in range(3):
+            func(*args)
+        t = time.perf_counter()
+        for _ in range(alone):
+            func(*args)
+        # The first call's arguments stand for every call of this kernel in a run.
+        rows.append((name, per_run, 1e3 * spent[name] / runs, 1e3 * per_run * (time.perf_counter() - t) / alone))
+    rows.sort(key=lambda r: -r[2])
+    return {"model_ms": 1e3 * float(np.median(plain)), "rows": rows}
+
+
+def table(result: dict, top: int) -> str:
+    from tabulate import tabulate
+
+    rows = result["rows"]
+    body = [(name, n, f"{seq:.3f}", f"{solo:.3f}", f"{seq / solo:.2f}" if solo > 0 else "-")
+            for name, n, seq, solo in rows[:top]]
+    seq_sum, solo_sum = sum(r[2] for r in rows), sum(r[3] for r in rows)
+    body.append((f"all {len(rows)} kernels", "", f"{seq_sum:.3f}", f"{solo_sum:.3f}", f"{seq_sum / solo_sum:.2f}"))
+    return tabulate(body, headers=["kernel", "calls/run", "in sequence ms", "alone ms", "ratio"],
+                    tablefmt="github", disable_numparse=True)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m frvt_submission.kernel_times", description=__doc__.split("\n\n")[0],
+                                 epilog="Pin it: taskset -c 0. Noisy hosts move both columns; compare ratios.")
+    ap.add_argument("--config-dir", type=Path, default=paths.SUB_CONFIG, help="a compiled config/ (default: %(default)s)")
+    ap.add_argument("--models", nargs="+", choices=["detector", "recognizer"], default=["detector", "recognizer"])
+    ap.add_argument("--runs", type=int, default=20, help="model runs timed (default: %(default)s)")
+    ap.add_argument("--top", type=int, default=15, help="kernels listed, slowest first (default: %(default)s)")
+    args = ap.parse_args(argv)
+    if args.runs < 1 or args.top < 1:
+        ap.error("--runs and --top must be at least 1")
+
+    from frvt_runtime.config import load_runtime
+    from frvt_runtime.config_dir import PIPELINE_FILE, model_entries, read_manifest, verified_model
+    from frvt_runtime.errors import FrvtError
+
+    try:
+        settings = load_runtime(args.config_dir / PIPELINE_FILE)
+        entries = model_entries(read_manifest(args.config_dir))
+        for name in args.models:
+            so = verified_model(args.config_dir, entries[name])
+            spec = getattr(settings, name)
+            result = kernel_times(so, spec.input_size, args.runs)
+            print(f"\n{name} ({so.name}, cpu {entries[name].get('cpu')}, records {entries[name].get('records') or 'none'}): "
+                  f"{result['model_ms']:.2f} ms per run uninstrumented, median of {args.runs}")
+            print(table(result, args.top))
+    except FrvtError as exc:
+        print(f"error: {exc}")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
