@@ -7,7 +7,8 @@ and weights in cache. Inside a model run, each kernel instead reads what the
 previous one left in memory; for memory-bound layers that is most of the cost.
 This prints, per kernel of config/'s models: its ms per model run in sequence
 (the VM's instrument hook, so the run is a little slower than uninstrumented),
-the same call repeated alone on the same arguments, and their ratio.
+the same call repeated alone on the same arguments (its data in cache), and
+their ratio; medians over rounds of one model run then every kernel alone.
 """
 
 from __future__ import annotations
@@ -26,9 +27,13 @@ import numpy as np  # noqa: E402
 from . import paths  # noqa: E402
 
 
-def kernel_times(so_path: Path, input_size: tuple[int, int], runs: int = 20, alone: int = 20) -> dict:
+BACK_TO_BACK = 3  # timed calls per kernel and round, after one untimed
+
+
+def kernel_times(so_path: Path, input_size: tuple[int, int], runs: int = 20) -> dict:
     """{"model_ms": median uninstrumented run, "rows": [(kernel, calls per run, in sequence ms per
-    run, alone ms per run)]}, rows slowest first. VM builtins (allocation, tuples) are left out."""
+    run, alone ms per run)]}, medians, rows slowest first. VM builtins (allocation, tuples) are
+    left out."""
     import tvm
     from tvm import relax
 
@@ -44,10 +49,12 @@ def kernel_times(so_path: Path, input_size: tuple[int, int], runs: int = 20, alo
         vm["main"](image)
         plain.append(time.perf_counter() - t)
 
-    spent: dict[str, float] = {}
+    spent: dict[str, list[float]] = {}  # per kernel: seconds in each run
+    solo: dict[str, list[float]] = {}   # per kernel: seconds alone, one figure per run
     calls: dict[str, int] = {}
     first_args: dict[str, tuple] = {}
     started: dict[str, float] = {}
+    run = [0]
 
     def instrument(func, name, before_run, ret, *args):
         if name.startswith("vm.builtin."):
@@ -56,25 +63,31 @@ def kernel_times(so_path: Path, input_size: tuple[int, int], runs: int = 20, alo
             first_args.setdefault(name, (func, args))
             started[name] = time.perf_counter()
         else:
-            spent[name] = spent.get(name, 0.0) + time.perf_counter() - started[name]
+            spent.setdefault(name, [0.0] * runs)[run[0]] += time.perf_counter() - started[name]
             calls[name] = calls.get(name, 0) + 1
         return 0
 
-    vm.set_instrument(instrument)
-    for _ in range(runs):
+    # Each round is one model run, then every kernel alone: a slow spell of a shared host
+    # then weighs on both columns alike. Alone, a kernel runs once untimed (its data back in
+    # cache), then back to back; the fastest of those is the round's figure.
+    for run[0] in range(runs):
+        vm.set_instrument(instrument)
         vm["main"](image)
-    vm.set_instrument(None)
+        vm.set_instrument(None)
+        for name, (func, args) in first_args.items():
+            func(*args)
+            best = float("inf")
+            for _ in range(BACK_TO_BACK):
+                t = time.perf_counter()
+                func(*args)
+                best = min(best, time.perf_counter() - t)
+            solo.setdefault(name, []).append(best)
 
     rows = []
-    for name, (func, args) in first_args.items():
+    for name in first_args:
         per_run = calls[name] // runs
-        for _ in range(3):
-            func(*args)
-        t = time.perf_counter()
-        for _ in range(alone):
-            func(*args)
         # The first call's arguments stand for every call of this kernel in a run.
-        rows.append((name, per_run, 1e3 * spent[name] / runs, 1e3 * per_run * (time.perf_counter() - t) / alone))
+        rows.append((name, per_run, 1e3 * float(np.median(spent[name])), 1e3 * per_run * float(np.median(solo[name]))))
     rows.sort(key=lambda r: -r[2])
     return {"model_ms": 1e3 * float(np.median(plain)), "rows": rows}
 
