@@ -132,6 +132,7 @@ def test_unknown_graph_pass_is_refused():
 
 def test_compile_runs_the_passes_its_records_were_tuned_with(tmp_path):
     from frvt_runtime.config import ModelSpec
+    from frvt_runtime.errors import CompileError
     from frvt_submission.compile.graph_passes import GRAPH_PASSES
     from frvt_submission.compile.tvm_build import (RECORDS_FILE, WORKLOADS_FILE, records_graph_passes,
                                                    write_records_model)
@@ -153,3 +154,7 @@ def test_compile_runs_the_passes_its_records_were_tuned_with(tmp_path):
     facts["graph_passes"] = ["cancel_permutes"]
     (db / "model.json").write_text(json.dumps(facts))
     assert records_graph_passes(db) == ("cancel_permutes",)
+    facts["graph_passes"] = ["cancel_permutes", "from_a_newer_version"]
+    (db / "model.json").write_text(json.dumps(facts))
+    with pytest.raises(CompileError, match=r"model.json: unknown graph pass.*from_a_newer_version"):
+        records_graph_passes(db)

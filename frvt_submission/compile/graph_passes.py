@@ -111,10 +111,10 @@ def _flat_image_cast():
                 if isinstance(value, relax.Call):
                     if value.op == astype and value.args[0] in func.params:
                         casts[binding.var] = value
-                    for arg in value.args:
-                        ops = [value.op] if isinstance(arg, relax.Var) else None
+                    for arg in value.args:  # a var inside a nested tuple: a user that is no conv
+                        op = value.op if isinstance(arg, relax.Var) else None
                         for var in relax.analysis.used_vars(arg):
-                            users.setdefault(var, []).append(ops[0] if ops else None)
+                            users.setdefault(var, []).append(op)
                 else:  # a tuple, a match_cast...: a user that is no conv
                     for var in relax.analysis.used_vars(value):
                         users.setdefault(var, []).append(None)

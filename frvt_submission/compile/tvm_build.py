@@ -36,12 +36,19 @@ def write_records_model(db_dir: Path, spec: ModelSpec, passes=GRAPH_PASSES) -> N
 def records_graph_passes(db_dir: Path | None) -> tuple[str, ...]:
     """The graph passes a records folder was tuned with: GRAPH_PASSES without records (nothing
     to match), none for records that predate the list (their kernels are the ones without passes)."""
+    from .graph_passes import graph_passes
+
     if not has_records(db_dir):
         return GRAPH_PASSES
     try:
-        return tuple(json.loads((Path(db_dir) / MODEL_FILE).read_text()).get("graph_passes", ()))
+        names = tuple(json.loads((Path(db_dir) / MODEL_FILE).read_text()).get("graph_passes", ()))
     except (OSError, ValueError, AttributeError):
         return ()
+    try:
+        graph_passes(names)
+    except ValueError as exc:  # records from a newer frvt-submission, or an edited model.json
+        raise CompileError(f"{Path(db_dir) / MODEL_FILE}: {exc}") from None
+    return names
 
 
 def records_model(db_dir: Path | None) -> str | None:
