@@ -122,6 +122,16 @@ def test_inverse_transposes_cancel_and_others_compose():
     got = relax.VirtualMachine(relax.build(mod, target="llvm"), tvm.cpu())["main"](tvm.runtime.tensor(data)).numpy()
     np.testing.assert_array_equal(got, data + data.transpose(1, 0, 2, 3))
 
+    bb = relax.BlockBuilder()  # two transposes that do not cancel become one
+    with bb.function("main", [x]):
+        with bb.dataflow():
+            a = bb.emit(relax.op.permute_dims(x, [1, 0, 2, 3]))
+            out = bb.emit_output(relax.op.permute_dims(a, [0, 1, 3, 2]))
+        bb.emit_func_output(out)
+    mod = tvm.transform.Sequential(graph_passes(["cancel_permutes"]))(bb.get())
+    calls = [ln for ln in mod["main"].script().splitlines() if "R.permute_dims" in ln]
+    assert len(calls) == 1 and "axes=[1, 0, 3, 2]" in calls[0], calls
+
 
 def test_unknown_graph_pass_is_refused():
     from frvt_submission.compile.graph_passes import graph_passes
