@@ -24,6 +24,8 @@ from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 
+from frvt_runtime.config_dir import MODEL_FILES  # noqa: E402
+
 from . import paths  # noqa: E402
 
 
@@ -108,7 +110,7 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m frvt_submission.kernel_times", description=__doc__.split("\n\n")[0],
                                  epilog="Pin it: taskset -c 0. Noisy hosts move both columns; compare ratios.")
     ap.add_argument("--config-dir", type=Path, default=paths.SUB_CONFIG, help="a compiled config/ (default: %(default)s)")
-    ap.add_argument("--models", nargs="+", choices=["detector", "recognizer"], default=["detector", "recognizer"])
+    ap.add_argument("--models", nargs="+", choices=list(MODEL_FILES), default=list(MODEL_FILES))
     ap.add_argument("--runs", type=int, default=20, help="model runs timed (default: %(default)s)")
     ap.add_argument("--top", type=int, default=15, help="kernels listed, slowest first (default: %(default)s)")
     args = ap.parse_args(argv)

@@ -124,9 +124,9 @@ def _flat_image_cast():
 
     @mutator
     class Flatten(PyExprMutator):
-        def __init__(self, mod, calls):
+        def __init__(self, mod):
             super().__init__(mod)
-            self.calls = calls
+            self.calls = [c for _, f in mod.functions_items() if isinstance(f, relax.Function) for c in flat_casts(f)]
 
         def visit_call_(self, call):
             if not any(call.same_as(c) for c in self.calls):
@@ -139,17 +139,7 @@ def _flat_image_cast():
             cast = self.builder_.emit(relax.call_tir(gv, [flat], relax.TensorType([n], dtype)))
             return relax.op.reshape(cast, shape)
 
-    @tvm.ir.transform.module_pass(opt_level=0, name="FlatImageCast")
-    def run(mod, _ctx):
-        for gv, func in list(mod.functions_items()):
-            if not isinstance(func, relax.Function):
-                continue
-            flatten = Flatten(mod, flat_casts(func))
-            flatten.builder_.update_func(gv, flatten.visit_expr(func))
-            mod = flatten.builder_.get()
-        return mod
-
-    return [run, relax.transform.DeadCodeElimination()]  # (and any kernel left unused)
+    return [mutator_pass(Flatten, "FlatImageCast"), relax.transform.DeadCodeElimination()]  # (and any kernel left unused)
 
 
 # bgr_conv_weights is applied to the ONNX graph on import (image_input.with_image_input:
@@ -157,9 +147,14 @@ def _flat_image_cast():
 _PASSES = {"bgr_conv_weights": list, "cancel_permutes": _cancel_permutes, "flat_image_cast": _flat_image_cast}
 
 
-def graph_passes(names) -> list:
-    """The Relax passes for the named graph passes, in order (run after the layout conversion)."""
+def check_names(names) -> None:
+    """ValueError when a name is no graph pass of this version."""
     unknown = [n for n in names if n not in _PASSES]
     if unknown:
         raise ValueError(f"unknown graph pass(es) {unknown}; known: {sorted(_PASSES)}")
+
+
+def graph_passes(names) -> list:
+    """The Relax passes for the named graph passes, in order (run after the layout conversion)."""
+    check_names(names)
     return [p for n in names for p in _PASSES[n]()]

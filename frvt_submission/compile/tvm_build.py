@@ -36,7 +36,7 @@ def write_records_model(db_dir: Path, spec: ModelSpec, passes=GRAPH_PASSES) -> N
 def records_graph_passes(db_dir: Path | None) -> tuple[str, ...]:
     """The graph passes a records folder was tuned with: GRAPH_PASSES without records (nothing
     to match), none for records that predate the list (their kernels are the ones without passes)."""
-    from .graph_passes import graph_passes
+    from .graph_passes import check_names
 
     if not has_records(db_dir):
         return GRAPH_PASSES
@@ -45,7 +45,7 @@ def records_graph_passes(db_dir: Path | None) -> tuple[str, ...]:
     except (OSError, ValueError, AttributeError):
         return ()
     try:
-        graph_passes(names)
+        check_names(names)
     except ValueError as exc:  # records from a newer frvt-submission, or an edited model.json
         raise CompileError(f"{Path(db_dir) / MODEL_FILE}: {exc}") from None
     return names

@@ -14,7 +14,6 @@ from ..imagefile import IMAGE_SUFFIXES
 from frvt_runtime.errors import ConfigError
 
 
-
 @dataclass
 class Inputs:
     folder: Path
