@@ -84,7 +84,7 @@ def load_config_dir(pipeline_cls, config_dir: Path, runtime_dir: Path | None):
                              runtime_dir)
               for name in MODEL_FILES}
     check_models(settings.detector, models["detector"], settings.recognizer, models["recognizer"])
-    resample.use_kernels(ResampleKernels(verified_model(config_dir, manifest[KERNELS]))
+    resample.use_kernels(ResampleKernels(verified_model(config_dir, manifest[KERNELS]), runtime_dir)
                          if KERNELS in manifest else None)
     return pipeline_cls(settings,
                         Detector(settings.detector, models["detector"], settings.pipeline.downscale),

@@ -31,9 +31,14 @@ def _arg(a: np.ndarray) -> np.ndarray:
 class ResampleKernels:
     """The kernels of one compiled module; inputs must be C-contiguous (the callers check)."""
 
-    def __init__(self, so_path: Path):
-        import tvm_ffi  # the TVM runtime is loaded first (engine.load_tvm_runtime)
+    def __init__(self, so_path: Path, runtime_dir: Path | None):
+        """runtime_dir: the folder of libtvm_runtime.so, as for engine.TvmModel. The runtime must be
+        in the process before the module: the kernels loaded without it crash at their first call."""
+        import tvm_ffi
 
+        from .engine import load_tvm_runtime
+
+        load_tvm_runtime(runtime_dir)
         try:
             module = tvm_ffi.load_module(str(so_path))
             self._fn = {name: module[name] for name in FUNCTIONS}

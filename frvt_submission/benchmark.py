@@ -117,7 +117,10 @@ def use_build_kernels(config_dir: Path) -> None:
     from frvt_runtime.config_dir import KERNELS, read_manifest, verified_model
     from frvt_runtime.resample_kernels import ResampleKernels
 
-    resample.use_kernels(ResampleKernels(verified_model(config_dir, read_manifest(config_dir)[KERNELS])))
+    from .tvm_wheel import wheel_runtime_dir
+
+    resample.use_kernels(ResampleKernels(verified_model(config_dir, read_manifest(config_dir)[KERNELS]),
+                                         wheel_runtime_dir()))
 
 
 def ort_engine(onnx_path: Path) -> TensorRun:

@@ -24,10 +24,11 @@ def compiled_kernels(tmp_path_factory):
     from frvt_runtime.resample_kernels import ResampleKernels
     from frvt_submission.compile.resample_kernels import build_resample_kernels
     from frvt_submission.compile.tvm_build import resolve_target
+    from frvt_submission.tvm_wheel import wheel_runtime_dir
 
     so = tmp_path_factory.mktemp("kernels") / "resample.so"
     build_resample_kernels(resolve_target("host"), so, log=lambda m: None)
-    return ResampleKernels(so)
+    return ResampleKernels(so, wheel_runtime_dir())
 
 
 @pytest.fixture(params=["kernels", "numpy"])
@@ -281,3 +282,28 @@ def test_colour_frames_are_read_only_views_and_stay_unchanged(reference_pipeline
         frame[0, 0, 0] = 1
     result = reference_pipeline.create_template([frame])
     assert result.code == 0 and bytes(raw) == img.tobytes()
+
+
+def test_kernels_loaded_first_in_a_fresh_process_give_numpys_bytes(built, test_images):
+    """ResampleKernels loads the TVM runtime itself: loaded before any model in a process without
+    the compiler (seen: the benchmark did so and crashed at the first template), the kernels run."""
+    import subprocess
+    import sys
+
+    code = f"""
+import numpy as np
+from frvt_runtime import resample
+from frvt_runtime.config_dir import KERNELS_FILE
+from frvt_runtime.resample_kernels import ResampleKernels
+from frvt_submission.imagefile import read_image
+from frvt_submission.tvm_wheel import wheel_runtime_dir
+kernels = ResampleKernels({str(paths.SUB_CONFIG)!r} + "/" + KERNELS_FILE, wheel_runtime_dir())
+img = read_image({str(test_images / "obama.jpg")!r})
+size = (img.shape[1] // 3, img.shape[0] // 3)
+want = resample.area_downscale(img, size)
+resample.use_kernels(kernels)
+assert np.array_equal(resample.area_downscale(img, size), want)
+print("same bytes")
+"""
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0 and "same bytes" in r.stdout, r.stdout + r.stderr
