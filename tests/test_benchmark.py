@@ -37,7 +37,7 @@ def test_report_ratios_are_to_the_fastest_peer():
          "gflop": {"detector": 1.0, "recognizer": 1.0},
          "models": [["detector", "TVM tuned", 10.0, 100.0, 1.0], ["detector", "onnxruntime", 20.0, 50.0, 0.5],
                     ["detector", "OpenVINO", 40.0, 25.0, 0.25]],
-         "e2e": [["TVM tuned", 30.0], ["onnxruntime", 60.0]]}
+         "e2e": [["TVM tuned", 30.0], ["onnxruntime", 60.0]], "rounds": 2, "round_ratios": [0.48, 0.52]}
     text = report_markdown(r, "make bench")
 
     def cells(prefix, section):
@@ -49,6 +49,7 @@ def test_report_ratios_are_to_the_fastest_peer():
     assert cells("OpenVINO", "## detector")[-1] == "2"
     assert cells("TVM tuned", "## End to end")[-1] == "0.5"
     assert "MNN / detector: failed" in text
+    assert "each round on its own (the spread is this host's drift): 0.48, 0.52." in text
 
 
 @pytest.mark.skipif(shutil.which("gcc") is None, reason="needs gcc")
@@ -113,3 +114,35 @@ def test_model_timings_take_turns_run_by_run():
     ms = interleaved_ms(engines, None, 3)
     assert calls == ["tvm", "ort", "ov"] * 3
     assert set(ms) == set(engines) and all(v >= 0 for v in ms.values())
+
+
+def test_end_to_end_rounds_time_every_engine_on_every_image_in_rotating_turns():
+    """Each round: image by image, each engine one untimed then one timed template, the engines'
+    order rotating; a slow spell then lands on every engine and no engine always follows the same one."""
+    from frvt_submission.benchmark import e2e_rounds
+
+    calls = []
+
+    class Fake:
+        def __init__(self, name):
+            self.name = name
+
+        def create_template(self, images):
+            calls.append((self.name, images[0]))
+
+    pipelines = {name: Fake(name) for name in ("TVM tuned", "onnxruntime", "OpenVINO")}
+    ms = e2e_rounds(pipelines, ["a", "b"], 3, log=lambda m: None)
+    firsts = [calls[i][0] for i in range(0, len(calls), 12)]  # the first engine of each round
+    assert firsts == ["TVM tuned", "onnxruntime", "OpenVINO"]
+    assert calls[:6] == [("TVM tuned", "a")] * 2 + [("onnxruntime", "a")] * 2 + [("OpenVINO", "a")] * 2
+    assert calls[12:18] == [("onnxruntime", "a")] * 2 + [("OpenVINO", "a")] * 2 + [("TVM tuned", "a")] * 2
+    assert {name: [len(r) for r in rounds] for name, rounds in ms.items()} == {n: [2, 2, 2] for n in pipelines}
+
+
+def test_round_ratios_take_the_fastest_peer_of_each_round():
+    from frvt_submission.benchmark import round_ratios
+
+    ms = {"TVM tuned": [[8.0, 10.0, 30.0], [9.0, 9.0, 9.0]], "TVM untuned": [[1.0] * 3, [1.0] * 3],
+          "onnxruntime": [[20.0] * 3, [10.0] * 3], "OpenVINO": [[12.5] * 3, [30.0] * 3]}
+    assert round_ratios(ms) == [10.0 / 12.5, 9.0 / 10.0]  # untuned TVM is no peer
+    assert round_ratios({"TVM tuned": [[1.0]]}) == []
