@@ -6,15 +6,17 @@ import pytest
 import onnx
 import onnxruntime as ort
 
-O, BLOCK = 24, 64
+O, BLOCK, C = 24, 64, 5
 
 
-def _quantized_gemm(path, h=4, w=4):
-    """image-sized input -> Flatten -> Gemm whose weight is a blocked DequantizeLinear (as SFace's last layer)."""
+def _quantized_gemm(path, h=4, w=4, conv=False):
+    """image-sized input [-> 1x1 Conv to C channels] -> Flatten -> Gemm whose weight is a blocked
+    DequantizeLinear (as SFace's last layer)."""
     from onnx import TensorProto, helper, numpy_helper
 
     rng = np.random.default_rng(0)
-    q = rng.integers(-128, 128, (O, 3 * h * w), dtype=np.int8)
+    c = C if conv else 3
+    q = rng.integers(-128, 128, (O, c * h * w), dtype=np.int8)
     blocks = -(-q.shape[1] // BLOCK)
     scale = (rng.random((O, blocks)) * 0.02 + 0.001).astype(np.float32)
     zero = rng.integers(-5, 5, (O, blocks), dtype=np.int8)
@@ -22,8 +24,11 @@ def _quantized_gemm(path, h=4, w=4):
     inits = [numpy_helper.from_array(q, "wq"), numpy_helper.from_array(scale, "ws"),
              numpy_helper.from_array(zero, "wz"), numpy_helper.from_array(bias, "b")]
     nodes = [helper.make_node("DequantizeLinear", ["wq", "ws", "wz"], ["w"], axis=1, block_size=BLOCK),
-             helper.make_node("Flatten", ["x"], ["f"]),
+             helper.make_node("Flatten", ["c" if conv else "x"], ["f"]),
              helper.make_node("Gemm", ["f", "w", "b"], ["y"], transB=1)]
+    if conv:
+        inits.append(numpy_helper.from_array(rng.standard_normal((C, 3, 1, 1)).astype(np.float32), "cw"))
+        nodes.insert(0, helper.make_node("Conv", ["x", "cw"], ["c"]))
     graph = helper.make_graph(nodes, "qgemm", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, h, w])],
                               [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, O])], inits)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 21)])
@@ -32,11 +37,11 @@ def _quantized_gemm(path, h=4, w=4):
     return path, (w, h)
 
 
-@pytest.fixture()
-def models(tmp_path):
+@pytest.fixture(params=[(8, 12), (8, 8)], ids=["K=288, last block partial", "K=192, whole blocks"])
+def models(tmp_path, request):
     from frvt_submission.models.clean import clean_model
 
-    original, size = _quantized_gemm(tmp_path / "q.onnx", 8, 12)  # K = 288: the last block is partial
+    original, size = _quantized_gemm(tmp_path / "q.onnx", *request.param)
     cleaned = tmp_path / "q_fp32.onnx"
     clean_model(original, cleaned)
     return original, cleaned, size
@@ -81,3 +86,36 @@ def test_compiled_int8_dense_matches_onnxruntime(models, tmp_path):
     # Summation order differs from onnxruntime's: fp32 rounding relative to the output scale.
     np.testing.assert_allclose(TvmModel(out, ["y"])(image)["y"], want, rtol=1e-4,
                                atol=1e-5 * float(np.abs(want).max()))
+
+
+@pytest.mark.parametrize("size", [(8, 12), (8, 8)])
+def test_in_nhwc_the_dense_layer_reads_the_feature_map_without_a_transpose(tmp_path, size):
+    """conv -> Flatten -> int8 Gemm compiled NHWC: the flatten is NCHW order, so after the layout
+    conversion a transpose kernel wrote it before the dense layer; with dense_reads_nhwc the dense
+    kernel reads the NHWC map where each value lies, and the outputs stay onnxruntime's."""
+    from frvt_runtime.config import ModelSpec
+    from frvt_runtime.engine import TvmModel
+    from frvt_submission.compile.graph_passes import GRAPH_PASSES
+    from frvt_submission.compile.tvm_build import compile_model, import_onnx, prepare, resolve_target
+    from frvt_submission.models.clean import clean_model
+    from frvt_submission.reference import to_tensor
+
+    original, (w, h) = _quantized_gemm(tmp_path / "q.onnx", size[1], size[0], conv=True)
+    cleaned = tmp_path / "q_fp32.onnx"
+    clean_model(original, cleaned)
+    spec = ModelSpec(name="q", input_size=(w, h), layout="NHWC")
+    target = resolve_target("host")
+
+    def kernels(passes):
+        mod = prepare(import_onnx(cleaned, spec, original, passes), target, "NHWC", passes)
+        return [gv.name_hint for gv, _ in mod.functions_items()]
+
+    without = tuple(p for p in GRAPH_PASSES if p != "dense_reads_nhwc")
+    assert any("transpose" in k for k in kernels(without))
+    assert not any("transpose" in k for k in kernels(GRAPH_PASSES))
+    out = tmp_path / "q.so"
+    compile_model(cleaned, spec, target, out, None, log=lambda msg: None, original=original)
+    image = np.random.default_rng(3).integers(0, 256, (h, w, 3), dtype=np.uint8)
+    want = ort.InferenceSession(str(cleaned), providers=["CPUExecutionProvider"]).run(
+        None, {"x": to_tensor(image, spec.colour, spec.mean, spec.scale)})[0]
+    np.testing.assert_allclose(TvmModel(out, ["y"])(image)["y"], want, rtol=1e-4, atol=1e-5 * float(np.abs(want).max()))
