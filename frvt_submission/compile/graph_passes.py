@@ -177,6 +177,8 @@ def _dense_reads_nhwc():
                 return call
             y = perm.args[0]
             k = int(np.prod([int(d) for d in list(y.ty.shape)[1:]]))
+            if int(y.ty.shape[0]) != 1 or [int(d) for d in x.ty.shape] != [1, k]:  # one image, whole map
+                return call
             return self.builder_.call_te(_dense_blockwise, y, q3, zero, scale, k, primfunc_name_hint=DENSE_NAME)
 
     return [mutator_pass(Reads, "DenseReadsNHWC"), relax.transform.DeadCodeElimination()]
