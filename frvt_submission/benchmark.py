@@ -261,7 +261,7 @@ def engines_for(spec: ModelSpec, onnx_path: Path, bench_dir: Path) -> dict[str, 
 
 
 def run_benchmark(settings: Settings, onnx_paths: dict[str, Path], bench_dir: Path, images: list[np.ndarray],
-                  runs: int, log=print) -> dict:
+                  runs: int, log=print, rounds: int = E2E_ROUNDS) -> dict:
     from frvt_runtime.detect import Detector
     from frvt_runtime.embed import Recognizer
     from frvt_runtime.pipeline import FacePipeline
@@ -299,14 +299,14 @@ def run_benchmark(settings: Settings, onnx_paths: dict[str, Path], bench_dir: Pa
         if det is not None and rec is not None:
             pipelines[engine_name] = FacePipeline(settings, Detector(settings.detector, det, settings.pipeline.downscale),
                                                   Recognizer(settings.recognizer, rec))
-    per_round = e2e_rounds(pipelines, images, E2E_ROUNDS, log)
+    per_round = e2e_rounds(pipelines, images, rounds, log)
     ratios = round_ratios(per_round)
     e2e_rows = [[name, statistics.median(statistics.median(by_round) for by_round in zip(*rounds))]
                 for name, rounds in per_round.items()]
     for name, ms in e2e_rows:
         log(f"  end to end {name:12s} {ms:8.1f} ms")
     return {"peak": peak, "lanes": lanes, "sgemm": sgemm, "models": model_rows, "e2e": e2e_rows, "notes": notes, "images": len(images),
-            "cpu": host_cpu_name(), "gflop": gflops, "rounds": E2E_ROUNDS, "round_ratios": ratios}
+            "cpu": host_cpu_name(), "gflop": gflops, "rounds": rounds, "round_ratios": ratios}
 
 
 def build_line(build: dict) -> str:

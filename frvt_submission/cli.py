@@ -8,6 +8,7 @@ from pathlib import Path
 
 from . import paths
 from .compile.isa_class import CLASSES
+from .benchmark import E2E_ROUNDS
 from .compile.tune import POPULATION
 from frvt_runtime.errors import FrvtError
 
@@ -233,7 +234,7 @@ def cmd_bench(args) -> int:
     if paths.SHARED_DATA.is_dir():
         meds = sorted((paths.SHARED_DATA / "meds_openmpf").rglob("*.jpg"))[:: 10]
         images += [read_image(p) for p in meds]
-    r = run_benchmark(s, onnx_paths, bench, images[: args.images], args.runs, _log)
+    r = run_benchmark(s, onnx_paths, bench, images[: args.images], args.runs, _log, args.rounds)
     first = next(iter(manifest.values()))
     r["build"] = {"cpu": first["cpu"], "isa_class": first.get("isa_class"), "models": model_entries(manifest)}
     r["host_class"] = class_of_features(host_features())
@@ -506,6 +507,18 @@ def cmd_status(args) -> int:
     return 0
 
 
+def count(text: str) -> int:
+    """An argparse type: a whole number of at least 1 (images, runs, trials...); 0 or less is a
+    usage error, not a traceback from an empty median later."""
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {n}")
+    return n
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="frvt", description=DESCRIPTION,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -520,8 +533,8 @@ def build_parser() -> argparse.ArgumentParser:
     add("config", cmd_config, "print the resolved settings")
     p = add("scale", cmd_scale, "embedding wall time: one single-threaded process vs N (a Dask LocalCluster, "
                                 "or --scheduler) on N real images (registry + ../shared photos and variants)")
-    p.add_argument("--images", type=int, default=5000)
-    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--images", type=count, default=5000)
+    p.add_argument("--workers", type=count, default=2)
     p.add_argument("--scheduler", default="", help="a Dask cluster at tcp://HOST:PORT instead of local workers")
     p.add_argument("--config-dir", default=str(paths.SUB_CONFIG))
     p = add("stamps", cmd_stamps, "write build/settings/<step>.json, the settings each make step reads, "
@@ -551,10 +564,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "tracker (scripts/rpc_tracker.sh, scripts/rpc_server.sh), all in parallel")
     p.add_argument("--key", default="frvt", help="the tracker key of the measuring machines (default: frvt)")
     p.add_argument("--models", nargs="+", default=["recognizer", "detector"], choices=("detector", "recognizer"))
-    p.add_argument("--trials", type=int, default=2000, help="measured candidates to add per model")
-    p.add_argument("--per-task", type=int, default=64, help="most trials one fused kernel gets per run")
-    p.add_argument("--per-iter", type=int, default=16, help="candidates measured per search round")
-    p.add_argument("--population", type=int, default=POPULATION,
+    p.add_argument("--trials", type=count, default=2000, help="measured candidates to add per model")
+    p.add_argument("--per-task", type=count, default=64, help="most trials one fused kernel gets per run")
+    p.add_argument("--per-iter", type=count, default=16, help="candidates measured per search round")
+    p.add_argument("--population", type=count, default=POPULATION,
                    help="evolutionary search population (larger = deeper search, slower rounds)")
     p.add_argument("--minutes", type=float, default=None,
                    help="time cap per model, checked once the first round over all tasks is measured")
@@ -566,18 +579,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--images", nargs="*", default=[],
                    help="extra image folders, one sub-folder per person (a file at a folder's top level is "
                         "its own subject); registry images and ../shared's MEDS are always used")
-    p.add_argument("--timing-images", type=int, default=40, help="images in the timing check")
-    p.add_argument("--timing-repeats", type=int, default=1, help="calls per image in the timing check")
+    p.add_argument("--timing-images", type=count, default=40, help="images in the timing check")
+    p.add_argument("--timing-repeats", type=count, default=1, help="calls per image in the timing check")
     p = add("time", cmd_time, "NIST-style timing of the built library: one pinned core, per size class and stage")
     p.add_argument("--output", default=str(paths.BUILD / "timing"), help="logs folder")
-    p.add_argument("--images", type=int, default=30, help="real images (registry + ../shared when present)")
+    p.add_argument("--images", type=count, default=30, help="real images (registry + ../shared when present)")
     p.add_argument("--large", type=int, default=4, help="of which upscaled to 3000x4500 (NIST sends such sizes)")
-    p.add_argument("--repeats", type=int, default=3, help="calls per image")
+    p.add_argument("--repeats", type=count, default=3, help="calls per image")
     p.add_argument("--core", type=int, default=0, help="CPU core to pin the process to")
     p = add("bench", cmd_bench, "TVM untuned/tuned vs onnxruntime, OpenVINO, OpenCV DNN, MNN on one core")
     p.add_argument("--output", default=str(paths.ROOT / "docs" / "benchmark.md"), help="markdown report")
-    p.add_argument("--images", type=int, default=12, help="real images for the end-to-end figure")
-    p.add_argument("--runs", type=int, default=15, help="timed runs per model and engine")
+    p.add_argument("--images", type=count, default=12, help="real images for the end-to-end figure")
+    p.add_argument("--runs", type=count, default=15, help="timed runs per model and engine")
+    p.add_argument("--rounds", type=count, default=E2E_ROUNDS,
+                   help="end to end: rounds over the images, the engines taking turns image by image "
+                        "(more rounds, a steadier figure on a host whose speed drifts; default %(default)s)")
     p.add_argument("--no-compile", action="store_true", help="reuse build/bench/{untuned,tuned}")
     p.add_argument("--isa", choices=tuple(CLASSES), default=None,
                    help="compile for this class's CPU instead of [submission] target (e.g. avx2 on an "

@@ -146,3 +146,23 @@ def test_round_ratios_take_the_fastest_peer_of_each_round():
           "onnxruntime": [[20.0] * 3, [10.0] * 3], "OpenVINO": [[12.5] * 3, [30.0] * 3]}
     assert round_ratios(ms) == [10.0 / 12.5, 9.0 / 10.0]  # untuned TVM is no peer
     assert round_ratios({"TVM tuned": [[1.0]]}) == []
+
+
+@pytest.mark.parametrize("argv", [["bench", "--images", "0"], ["bench", "--rounds", "0"], ["bench", "--runs", "-1"],
+                                  ["tune", "--trials", "0"], ["time", "--repeats", "two"]])
+def test_counts_below_one_are_usage_errors(argv, capsys):
+    """`bench --images 0` ended in a StatisticsError traceback after minutes of compiling; every
+    count now fails at once, naming the option."""
+    from frvt_submission.cli import build_parser
+
+    with pytest.raises(SystemExit) as exc:
+        build_parser().parse_args(argv)
+    assert exc.value.code == 2 and f"argument {argv[1]}:" in capsys.readouterr().err
+
+
+def test_bench_rounds_default_is_the_benchmarks():
+    from frvt_submission.benchmark import E2E_ROUNDS
+    from frvt_submission.cli import build_parser
+
+    assert build_parser().parse_args(["bench"]).rounds == E2E_ROUNDS
+    assert build_parser().parse_args(["bench", "--rounds", "9"]).rounds == 9
