@@ -66,6 +66,16 @@ def verified_model(config_dir: Path, entry: dict) -> Path:
     return path
 
 
+def config_kernels(config_dir: Path, manifest: dict, runtime_dir: Path | None):
+    """config_dir's compiled resampling kernels (checked like a model), or None for a config/
+    compiled before they existed: the pipeline then resamples in numpy."""
+    from .resample_kernels import ResampleKernels
+
+    if KERNELS not in manifest:
+        return None
+    return ResampleKernels(verified_model(config_dir, manifest[KERNELS]), runtime_dir)
+
+
 def load_config_dir(pipeline_cls, config_dir: Path, runtime_dir: Path | None):
     """Build the submission pipeline (TVM runtime only) from config_dir, each model checked
     against the config by one run on a blank input (probe.check_models)."""
@@ -74,8 +84,6 @@ def load_config_dir(pipeline_cls, config_dir: Path, runtime_dir: Path | None):
     from .engine import TvmModel
     from . import resample
     from .probe import check_models
-    from .resample_kernels import ResampleKernels
-
     if not config_dir.is_dir():
         raise ConfigError(f"config directory not found: {config_dir}")
     settings = load_runtime(config_dir / PIPELINE_FILE)
@@ -84,8 +92,7 @@ def load_config_dir(pipeline_cls, config_dir: Path, runtime_dir: Path | None):
                              runtime_dir)
               for name in MODEL_FILES}
     check_models(settings.detector, models["detector"], settings.recognizer, models["recognizer"])
-    resample.use_kernels(ResampleKernels(verified_model(config_dir, manifest[KERNELS]), runtime_dir)
-                         if KERNELS in manifest else None)
+    resample.use_kernels(config_kernels(config_dir, manifest, runtime_dir))
     return pipeline_cls(settings,
                         Detector(settings.detector, models["detector"], settings.pipeline.downscale),
                         Recognizer(settings.recognizer, models["recognizer"]))

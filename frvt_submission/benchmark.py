@@ -22,7 +22,6 @@ from .compile.isa_class import host_cpu_name
 from frvt_runtime.config import ModelSpec, Settings
 from frvt_runtime.engine import Engine
 from .reference import tensor_input
-from .models.prepare import output_names
 
 TensorRun = Callable[[np.ndarray], dict[str, np.ndarray]]  # a peer over the float NCHW tensor
 
@@ -151,13 +150,11 @@ def tvm_engine(config_dir: Path, name: str) -> Engine:
 def use_build_kernels(config_dir: Path) -> None:
     """Resample with config_dir's compiled kernels (frvt_runtime.resample), as the library does."""
     from frvt_runtime import resample
-    from frvt_runtime.config_dir import KERNELS, read_manifest, verified_model
-    from frvt_runtime.resample_kernels import ResampleKernels
+    from frvt_runtime.config_dir import config_kernels, read_manifest
 
     from .tvm_wheel import wheel_runtime_dir
 
-    resample.use_kernels(ResampleKernels(verified_model(config_dir, read_manifest(config_dir)[KERNELS]),
-                                         wheel_runtime_dir()))
+    resample.use_kernels(config_kernels(config_dir, read_manifest(config_dir), wheel_runtime_dir()))
 
 
 def ort_engine(onnx_path: Path) -> TensorRun:
@@ -168,6 +165,8 @@ def ort_engine(onnx_path: Path) -> TensorRun:
 
 def openvino_engine(onnx_path: Path) -> TensorRun:
     import openvino as ov
+
+    from .models.prepare import output_names
 
     core = ov.Core()
     compiled = core.compile_model(str(onnx_path), "CPU", {"INFERENCE_NUM_THREADS": 1, "NUM_STREAMS": 1,
@@ -198,6 +197,8 @@ def image_graph(onnx_path: Path, spec: ModelSpec, work: Path) -> Path:
 def opencv_engine(onnx_path: Path) -> TensorRun:
     import cv2
 
+    from .models.prepare import output_names
+
     cv2.setNumThreads(1)
     net = cv2.dnn.readNetFromONNX(str(onnx_path))
     net.setPreferableBackend(cv2.dnn.DNN_BACKEND_OPENCV)
@@ -213,6 +214,8 @@ def opencv_engine(onnx_path: Path) -> TensorRun:
 def mnn_engine(onnx_path: Path, work: Path) -> TensorRun:
     import MNN
     import onnx
+
+    from .models.prepare import output_names
 
     work.mkdir(parents=True, exist_ok=True)
     out = work / (onnx_path.stem + ".mnn")
@@ -301,8 +304,8 @@ def run_benchmark(settings: Settings, onnx_paths: dict[str, Path], bench_dir: Pa
                                                   Recognizer(settings.recognizer, rec))
     per_round = e2e_rounds(pipelines, images, rounds, log)
     ratios = round_ratios(per_round)
-    e2e_rows = [[name, statistics.median(statistics.median(by_round) for by_round in zip(*rounds))]
-                for name, rounds in per_round.items()]
+    e2e_rows = [[name, statistics.median(statistics.median(image) for image in zip(*times))]
+                for name, times in per_round.items()]
     for name, ms in e2e_rows:
         log(f"  end to end {name:12s} {ms:8.1f} ms")
     return {"peak": peak, "lanes": lanes, "sgemm": sgemm, "models": model_rows, "e2e": e2e_rows, "notes": notes, "images": len(images),

@@ -52,6 +52,14 @@ def mutator_pass(mutator_class, name: str):
     return run
 
 
+def bound_call(mutator, expr, op):
+    """The call of op that expr (a dataflow var) is bound to in mutator's function, else None."""
+    from tvm import relax
+
+    value = mutator.lookup_binding(expr) if isinstance(expr, relax.Var) else None
+    return value if isinstance(value, relax.Call) and value.op == op else None
+
+
 def _cancel_permutes():
     """permute_dims(permute_dims(x, a), b) -> x when the two cancel, else one permute_dims."""
     import tvm
@@ -64,10 +72,10 @@ def _cancel_permutes():
     class Cancel(PyExprMutator):
         def visit_call_(self, call):
             call = super().visit_call_(call)
-            if call.op != permute or not isinstance(call.args[0], relax.Var) or call.attrs.axes is None:
+            if call.op != permute or call.attrs.axes is None:
                 return call
-            inner = self.lookup_binding(call.args[0])
-            if not (isinstance(inner, relax.Call) and inner.op == permute and inner.attrs.axes is not None):
+            inner = bound_call(self, call.args[0], permute)
+            if inner is None or inner.attrs.axes is None:
                 return call
             first = [int(i) for i in inner.attrs.axes]
             both = [first[int(i)] for i in call.attrs.axes]
@@ -161,18 +169,14 @@ def _dense_reads_nhwc():
 
     @mutator
     class Reads(PyExprMutator):
-        def bound(self, var, op):
-            value = self.lookup_binding(var) if isinstance(var, relax.Var) else None
-            return value if isinstance(value, relax.Call) and value.op == op else None
-
         def visit_call_(self, call):
             call = super().visit_call_(call)
             if (call.op != call_tir or not call.args[0].name_hint.startswith(DENSE_NAME)
                     or not isinstance(call.args[1], relax.Tuple)):
                 return call
             x, q3, zero, scale = call.args[1].fields
-            flat = self.bound(x, reshape)
-            perm = None if flat is None else self.bound(flat.args[0], permute)
+            flat = bound_call(self, x, reshape)
+            perm = None if flat is None else bound_call(self, flat.args[0], permute)
             if perm is None or perm.attrs.axes is None or [int(a) for a in perm.attrs.axes] != [0, 3, 1, 2]:
                 return call
             y = perm.args[0]
