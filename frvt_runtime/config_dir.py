@@ -17,9 +17,10 @@ MODEL_FILES = {"detector": "detector.so", "recognizer": "recognizer.so"}
 KERNELS = "resample"
 KERNELS_FILE = "resample.so"
 # What models.json says of how each model was built (key: value when unknown).
-# tuned: every kernel scheduled by a record of this very model (compile/tvm_build).
+# tuned: every kernel scheduled by a record of this very model, or written out by hand
+# (hand_scheduled: compile/dw_units.py) (compile/tvm_build).
 BUILD_FACTS = {"cpu": "", "isa_class": None, "tuned": False, "records": "", "records_class": None,
-               "kernels_without_records": 0, "unscheduled": [], "graph_passes": []}
+               "kernels_without_records": 0, "unscheduled": [], "hand_scheduled": [], "graph_passes": []}
 
 
 def sha256_of(path: Path) -> str:

@@ -30,6 +30,9 @@ def tuning_summary(entry: dict) -> str:
         text += f"; {len(missing)} kernel(s) without records: {', '.join(missing)}"
     elif records and not entry.get("tuned"):
         text += "; the records were tuned for another model"
+    hand = entry.get("hand_scheduled") or []
+    if hand:
+        text += f"; {len(hand)} kernel(s) scheduled by hand"
     return text + f"; graph passes {', '.join(entry.get('graph_passes') or []) or 'none'}"
 
 

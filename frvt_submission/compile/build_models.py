@@ -75,7 +75,7 @@ def compile_all(settings: Settings, cpu: str = "", log=print, use_records: bool 
                                "records": db.parent.name if facts["records_applied"] else "",
                                "records_class": records_class if facts["records_applied"] else None,
                                **{k: facts[k] for k in ("tuned", "records_model", "kernels_without_records",
-                                                        "unscheduled", "graph_passes")}}
+                                                        "unscheduled", "hand_scheduled", "graph_passes")}}
     out = paths.COMPILED / tag / KERNELS_FILE
     compiled[KERNELS] = {"so": out, "cpu": tag, "isa_class": target_class(target),
                          **build_resample_kernels(target, out, log)}

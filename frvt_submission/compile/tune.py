@@ -81,11 +81,20 @@ def _seed_best(database, tasks) -> dict[int, float]:
     return {i: ms for i, ms in known.items() if ms is not None}
 
 
-def untuned_kernels(mod, target, database) -> list[str]:
-    """Names of the model's tuning tasks that have no successful record in database."""
+def tunable_tasks(mod, target) -> list:
+    """The model's MetaSchedule tasks, without the hand-scheduled kernels (dw_units.py):
+    MetaSchedule extracts those too, but has no block structure in them to search over."""
     from tvm.s_tir.meta_schedule.relax_integration import extract_tasks
 
-    return [t.task_name for t in extract_tasks(mod, target) if best_record_ms(database, t.dispatched[0]) is None]
+    from .dw_units import HAND_SCHEDULED
+
+    return [t for t in extract_tasks(mod, target)
+            if not any(f.attrs and f.attrs.get(HAND_SCHEDULED) for _, f in t.dispatched[0].functions_items())]
+
+
+def untuned_kernels(mod, target, database) -> list[str]:
+    """Names of the model's tuning tasks that have no successful record in database."""
+    return [t.task_name for t in tunable_tasks(mod, target) if best_record_ms(database, t.dispatched[0]) is None]
 
 
 def _unnamed_log_handlers_dropped() -> None:
@@ -182,16 +191,17 @@ def tune_model(onnx_path: Path, spec: ModelSpec, target, db_dir: Path, trials: i
                                                      genetic_num_iters=4 if population >= 512 else 2)
     deadline = None if minutes is None else time.monotonic() + minutes * 60
     callbacks = list(ms.measure_callback.MeasureCallback.create("default"))
-    only = untuned_kernels(mod, target, database) if new_only else []
-    if new_only and not only:
-        log(f"[{spec.name}] every kernel has a record: nothing new to tune")
+    only = untuned_kernels(mod, target, database) if new_only else [t.task_name for t in tunable_tasks(mod, target)]
+    if not only:  # (an empty op_names would mean every task, the hand-scheduled ones too)
+        log(f"[{spec.name}] " + ("every kernel has a record: nothing new to tune" if new_only
+                                 else "no kernel for MetaSchedule to tune"))
         return {"model": spec.name, "trials": 0, "minutes": 0.0, "records": 0, "kept": 0}
-    if only:
+    if new_only:
         log(f"[{spec.name}] tuning only the kernels without records: {', '.join(only)}")
     callbacks.append(progress(spec.name, None if new_only else db_dir / CURVE_FILE, log, deadline, database))
     _unnamed_log_handlers_dropped()
     try:
-        tune_relax(mod, params={}, target=target, work_dir=str(db_dir / "logs"), op_names=only or None,
+        tune_relax(mod, params={}, target=target, work_dir=str(db_dir / "logs"), op_names=only,
                    max_trials_global=trials, max_trials_per_task=per_task, num_trials_per_iter=per_iter,
                    builder=builder, runner=runner, database=database, strategy=strategy,
                    measure_callbacks=callbacks)

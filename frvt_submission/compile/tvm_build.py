@@ -190,6 +190,16 @@ def kernels_without_records(mod) -> list[str]:
                   if isinstance(f, PrimFunc) and not (f.attrs and f.attrs.get("tirx.is_scheduled")))
 
 
+def hand_scheduled_kernels(mod) -> list[str]:
+    """The module's kernels whose loops are written out by hand (dw_units.py): no record schedules them."""
+    from tvm.tirx import PrimFunc
+
+    from .dw_units import HAND_SCHEDULED
+
+    return sorted(gv.name_hint for gv, f in mod.functions_items()
+                  if isinstance(f, PrimFunc) and f.attrs and f.attrs.get(HAND_SCHEDULED))
+
+
 def compile_model(onnx_path: Path, spec: ModelSpec, target, out_so: Path,
                   db_dir: Path | None = None, log: Callable[[str], None] = print,
                   original: Path | None = None) -> dict:
@@ -227,10 +237,11 @@ def compile_model(onnx_path: Path, spec: ModelSpec, target, out_so: Path,
     tmp.replace(out_so)
     facts = {
         "model": spec.name, "onnx": onnx_path.name, "target": str(target), "cpu": target_tag(target),
-        # Tuned means every kernel was scheduled by a record of this very model.
+        # Tuned means every kernel was scheduled by a record of this very model, or by hand.
         "tuned": bool(same_model and not missing), "records_applied": applied,
         "records_model": tuned_for, "graph_passes": list(graph),
         "kernels_without_records": len(missing), "unscheduled": missing,
+        "hand_scheduled": hand_scheduled_kernels(mod),
         "seconds": round(time.perf_counter() - t0, 2),
     }
     out_so.with_suffix(".json").write_text(json.dumps(facts, indent=1))

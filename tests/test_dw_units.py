@@ -1,0 +1,208 @@
+"""The hand-written pointwise + depthwise unit kernel: its sums against numpy, the graph pass that
+puts it in place of YuNet-like units (and leaves other graphs alone), outputs against
+onnxruntime, build facts that name it, and tuning that leaves it out."""
+
+import numpy as np
+import pytest
+
+import onnx
+import onnxruntime as ort
+
+
+def _unit_numpy(x, w1, b1, w2, b2, relu, pool):
+    """The unit in numpy: 1x1 conv + bias, 3x3 depthwise conv (zero padding 1) + bias, ReLU, 2x2 max pool."""
+    y = np.einsum("hwk,kc->hwc", x[0].astype(np.float64), w1) + b1
+    h, w, c = y.shape
+    padded = np.zeros((h + 2, w + 2, c))
+    padded[1:-1, 1:-1] = y
+    z = b2 + sum(padded[i:i + h, j:j + w] * w2[i, j] for i in range(3) for j in range(3))
+    if relu:
+        z = np.maximum(z, 0)
+    if pool:
+        z = z.reshape(h // 2, 2, w // 2, 2, c).max(axis=(1, 3))
+    return z[None]
+
+
+def _stem_numpy(image, w0, b0):
+    """YuNet's first layer in numpy: 3x3 conv, stride 2, zero padding 1, + bias, ReLU."""
+    height, width, _ = image.shape
+    padded = np.zeros((height + 2, width + 2, 3))
+    padded[1:-1, 1:-1] = image
+    h, w = height // 2, width // 2
+    x = b0 + sum(np.einsum("hwk,kc->hwc", padded[i:i + 2 * h:2, j:j + 2 * w:2], w0[i, j])
+                 for i in range(3) for j in range(3))
+    return np.maximum(x, 0)[None]
+
+
+@pytest.mark.parametrize("h, w, ci, co, relu, pool", [
+    (8, 10, 3, 16, True, True),     # 5-pixel and 2-pixel blocks, 16 channels
+    (6, 14, 8, 24, False, False),   # 2-pixel blocks, 8-channel blocks
+    (7, 7, 5, 3, True, False),      # single pixels and channels; odd height
+    (4, 12, 16, 32, False, True),   # 4-pixel blocks, two channel blocks
+    (1, 4, 2, 8, True, False),      # one row: both its neighbours are padding
+])
+def test_unit_kernel_matches_numpy(h, w, ci, co, relu, pool):
+    import tvm
+
+    from frvt_submission.compile.dw_units import dw_unit
+    from frvt_submission.compile.tvm_build import resolve_target
+
+    rng = np.random.default_rng(h * w + co)
+    args = [rng.standard_normal(s).astype(np.float32) for s in [(1, h, w, ci), (ci, co), (co,), (3, 3, co), (co,)]]
+    want = _unit_numpy(*args, relu, pool)
+    lib = tvm.compile(tvm.IRModule({"main": dw_unit(h, w, ci, co, relu, pool).with_attr("global_symbol", "main")}),
+                      target=resolve_target("host"))
+    out = tvm.runtime.tensor(np.full(want.shape, np.nan, np.float32), tvm.cpu())
+    lib["main"](*[tvm.runtime.tensor(a, tvm.cpu()) for a in args], out)
+    np.testing.assert_allclose(out.numpy(), want, rtol=1e-5, atol=1e-5 * np.abs(want).max())
+
+
+@pytest.mark.parametrize("h, w, ci, co, relu, pool, dtype", [
+    (4, 10, 16, 16, True, True, "uint8"),     # YuNet's first unit: 16 channels, pooled
+    (5, 4, 8, 24, False, False, "float32"),   # a float image, 8-channel blocks, odd height
+])
+def test_unit_kernel_with_the_stem_matches_numpy(h, w, ci, co, relu, pool, dtype):
+    """The stem variant computes x from the image (2h x 2w, flat rows) inside the kernel."""
+    import tvm
+
+    from frvt_submission.compile.dw_units import dw_unit
+    from frvt_submission.compile.tvm_build import resolve_target
+
+    rng = np.random.default_rng(h + w)
+    image = rng.integers(0, 256, (2 * h, 2 * w, 3)).astype(dtype)
+    w0, b0 = rng.standard_normal((3, 3, 3, ci)).astype(np.float32) * 0.05, rng.standard_normal(ci).astype(np.float32)
+    args = [rng.standard_normal(s).astype(np.float32) for s in [(ci, co), (co,), (3, 3, co), (co,)]]
+    want = _unit_numpy(_stem_numpy(image.astype(np.float64), w0, b0), *args, relu, pool)
+    lib = tvm.compile(tvm.IRModule({"main": dw_unit(h, w, ci, co, relu, pool, dtype).with_attr("global_symbol", "main")}),
+                      target=resolve_target("host"))
+    out = tvm.runtime.tensor(np.full(want.shape, np.nan, np.float32), tvm.cpu())
+    lib["main"](*[tvm.runtime.tensor(a, tvm.cpu()) for a in [image.reshape(1, 2 * h, 6 * w), w0, b0, *args]], out)
+    np.testing.assert_allclose(out.numpy(), want, rtol=1e-5, atol=1e-5 * np.abs(want).max())
+
+
+def _units_model(path, extra_output: bool):
+    """YuNet's backbone at toy size: a 3x3 stride-2 conv + ReLU, a unit (1x1 conv, depthwise 3x3,
+    ReLU, 2x2 max pool), a unit without ReLU or pool. extra_output: the second unit's 1x1 conv
+    is an output too, so its map must be written and that unit stays apart."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(11)
+    shapes = {"w0": (8, 3, 3, 3), "b0": (8,), "p1": (16, 8, 1, 1), "pb1": (16,), "d1": (16, 1, 3, 3), "db1": (16,),
+              "p2": (8, 16, 1, 1), "pb2": (8,), "d2": (8, 1, 3, 3), "db2": (8,)}
+    inits = [numpy_helper.from_array(rng.standard_normal(s).astype(np.float32), k) for k, s in shapes.items()]
+    nodes = [helper.make_node("Conv", ["x", "w0", "b0"], ["c0"], pads=[1] * 4, strides=[2, 2]),
+             helper.make_node("Relu", ["c0"], ["r0"]),
+             helper.make_node("Conv", ["r0", "p1", "pb1"], ["u1"]),
+             helper.make_node("Conv", ["u1", "d1", "db1"], ["v1"], pads=[1] * 4, group=16),
+             helper.make_node("Relu", ["v1"], ["r1"]),
+             helper.make_node("MaxPool", ["r1"], ["m1"], kernel_shape=[2, 2], strides=[2, 2]),
+             helper.make_node("Conv", ["m1", "p2", "pb2"], ["u2"]),
+             helper.make_node("Conv", ["u2", "d2", "db2"], ["y"], pads=[1] * 4, group=8)]
+    outputs = [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 8, 3, 5])]
+    if extra_output:
+        outputs.append(helper.make_tensor_value_info("u2", TensorProto.FLOAT, [1, 8, 3, 5]))
+    graph = helper.make_graph(nodes, "units", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 12, 20])],
+                              outputs, inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.save(model, str(path))
+    return path, (20, 12), [o.name for o in outputs]
+
+
+@pytest.mark.parametrize("extra_output, units", [(False, 2), (True, 1)])
+def test_units_become_one_kernel_each_and_match_onnxruntime(tmp_path, extra_output, units):
+    """Each unit's 1x1 conv, depthwise conv, ReLU and pool kernels become one hand-scheduled
+    kernel, the first with the stem conv and the image's cast; a unit whose intermediate map
+    is also an output keeps its kernels. The compiled model's outputs are onnxruntime's, and
+    its build facts name the hand-scheduled kernels."""
+    from frvt_runtime.config import ModelSpec
+    from frvt_runtime.engine import TvmModel
+    from frvt_submission.compile.graph_passes import GRAPH_PASSES
+    from frvt_submission.compile.tvm_build import compile_model, import_onnx, prepare, resolve_target
+    from frvt_submission.reference import to_tensor
+
+    path, (w, h), names = _units_model(tmp_path / "units.onnx", extra_output)
+    spec = ModelSpec(name="units", input_size=(w, h), layout="NHWC")
+    target = resolve_target("host")
+
+    def kernels(passes):
+        mod = prepare(import_onnx(path, spec, None, passes), target, "NHWC", passes)
+        return [gv.name_hint for gv, _ in mod.functions_items()]
+
+    without = tuple(p for p in GRAPH_PASSES if p != "fuse_dw_units")
+    assert sum(k.startswith("fused_conv2d") for k in kernels(without)) == 5
+    assert any("cast" in k for k in kernels(without))
+    fused = kernels(GRAPH_PASSES)
+    assert sum(k.startswith("fused_conv2d") for k in fused) == 2 * (2 - units)  # a unit left apart: 2 convs
+    assert not any(k.startswith("max_pool") or "cast" in k for k in fused), fused
+
+    out = tmp_path / "units.so"
+    facts = compile_model(path, spec, target, out, None, log=lambda msg: None)
+    assert len(facts["hand_scheduled"]) == units and facts["tuned"] is False  # no records: not tuned
+    image = np.random.default_rng(5).integers(0, 256, (h, w, 3), dtype=np.uint8)
+    want = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(
+        names, {"x": to_tensor(image, spec.colour, spec.mean, spec.scale)})
+    got = TvmModel(out, names)(image)
+    for name, expected in zip(names, want):
+        np.testing.assert_allclose(got[name], expected, rtol=1e-4, atol=1e-5 * float(np.abs(expected).max()))
+
+
+def _relax_unit(stride: int = 1, pool_size: int = 2, height: int = 6):
+    """A unit built in Relax, NHWC; stride: the depthwise conv's; pool_size: the max pool's."""
+    from tvm import relax
+
+    rng = np.random.default_rng(2)
+    bb = relax.BlockBuilder()
+    x = relax.Var("x", relax.TensorType((1, height, 8, 4), "float32"))
+
+    def const(*shape):
+        return relax.const(rng.standard_normal(shape).astype(np.float32))
+
+    with bb.function("main", [x]):
+        with bb.dataflow():
+            p = bb.emit(relax.op.nn.conv2d(x, const(8, 1, 1, 4), data_layout="NHWC", kernel_layout="OHWI"))
+            a = bb.emit(relax.op.add(p, const(1, 1, 1, 8)))
+            d = bb.emit(relax.op.nn.conv2d(a, const(8, 3, 3, 1), strides=stride, padding=1, groups=8,
+                                           data_layout="NHWC", kernel_layout="OHWI"))
+            r = bb.emit(relax.op.nn.relu(relax.op.add(d, const(1, 1, 1, 8))))
+            out = bb.emit_output(relax.op.nn.max_pool2d(r, pool_size, pool_size, layout="NHWC"))
+        bb.emit_func_output(out)
+    return bb.get()
+
+
+@pytest.mark.parametrize("stride, pool_size, height, fused, pooled", [
+    (1, 2, 6, True, True),
+    (2, 2, 6, False, False),   # a strided depthwise conv is no unit
+    (1, 3, 6, True, False),    # a 3x3 pool stays its own kernel after the unit
+    (1, 2, 5, True, False),    # an odd height: the pool stays apart
+])
+def test_the_pass_takes_only_what_the_kernel_computes(stride, pool_size, height, fused, pooled):
+    import tvm
+
+    from frvt_submission.compile.graph_passes import graph_passes
+
+    mod = tvm.transform.Sequential(graph_passes(["fuse_dw_units"]))(_relax_unit(stride, pool_size, height))
+    script = mod["main"].script()
+    assert ("dw_unit" in script) == fused
+    assert ("R.nn.conv2d" in script) == (not fused)
+    assert ("R.nn.max_pool2d" in script) == (not pooled)
+
+
+def test_tuning_leaves_the_hand_scheduled_kernels_out(tmp_path):
+    """MetaSchedule extracts the hand-written kernels as tasks too; tune must not search them."""
+    from tvm.s_tir.meta_schedule.relax_integration import extract_tasks
+
+    from frvt_runtime.config import ModelSpec
+    from frvt_submission.compile.graph_passes import GRAPH_PASSES
+    from frvt_submission.compile.tune import tunable_tasks
+    from frvt_submission.compile.tvm_build import import_onnx, prepare, resolve_target
+
+    path, (w, h), _ = _units_model(tmp_path / "units.onnx", False)
+    spec = ModelSpec(name="units", input_size=(w, h), layout="NHWC")
+    target = resolve_target("host")
+    mod = prepare(import_onnx(path, spec, None, GRAPH_PASSES), target, "NHWC", GRAPH_PASSES)
+    every = [t.task_name for t in extract_tasks(mod, target)]
+    tunable = [t.task_name for t in tunable_tasks(mod, target)]
+    assert sum(n.startswith("dw_unit") for n in every) == 2
+    assert tunable and not any(n.startswith("dw_unit") for n in tunable)
+    assert set(tunable) < set(every)
