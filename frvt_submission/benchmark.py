@@ -316,9 +316,15 @@ def build_line(build: dict) -> str:
     """What the tuned TVM rows ran: the CPU and class compiled for and the records applied."""
     if not build:
         return "TVM build: unknown."
+    models = build.get("models", {})
+    hand = {name: len(e.get("hand_scheduled") or []) for name, e in models.items()}
     return (f"TVM build: compiled for `{build.get('cpu')}` ({build.get('isa_class')} class); "
             + "; ".join(f"{name} tuned {e.get('tuned')} with records `{e.get('records') or 'none'}` "
-                        f"({e.get('records_class')} class)" for name, e in build.get("models", {}).items()) + ".")
+                        f"({e.get('records_class')} class)"
+                        + (f", {hand[name]} kernel(s) scheduled by hand" if hand[name] else "")
+                        for name, e in models.items()) + "."
+            + (" TVM untuned is the same graph without records: the hand-scheduled kernels are in it too."
+               if any(hand.values()) else ""))
 
 
 def report_markdown(r: dict, command: str) -> str:

@@ -166,3 +166,18 @@ def test_bench_rounds_default_is_the_benchmarks():
 
     assert build_parser().parse_args(["bench"]).rounds == E2E_ROUNDS
     assert build_parser().parse_args(["bench", "--rounds", "9"]).rounds == 9
+
+
+def test_build_line_counts_hand_scheduled_kernels_and_says_untuned_has_them():
+    from frvt_submission.benchmark import build_line
+
+    entry = {"tuned": True, "records": "avx2", "records_class": "avx2"}
+    build = {"cpu": "znver3", "isa_class": "avx2",
+             "models": {"detector": {**entry, "hand_scheduled": ["dw_unit", "dw_unit1"]},
+                        "recognizer": {**entry, "hand_scheduled": []}}}
+    line = build_line(build)
+    assert "detector tuned True with records `avx2` (avx2 class), 2 kernel(s) scheduled by hand;" in line
+    assert "recognizer tuned True with records `avx2` (avx2 class)." in line
+    assert "TVM untuned is the same graph without records" in line
+    build["models"]["detector"]["hand_scheduled"] = []
+    assert "by hand" not in build_line(build) and "untuned" not in build_line(build)
