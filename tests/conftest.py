@@ -56,6 +56,14 @@ def _newer_source(target, sources) -> str | None:
     return None
 
 
+def prepared_kernels(onnx_path, spec, passes, original=None) -> list[str]:
+    """The kernels of a model prepared for this host with the named graph passes."""
+    from frvt_submission.compile.tvm_build import import_onnx, prepare, resolve_target
+
+    mod = prepare(import_onnx(onnx_path, spec, original, passes), resolve_target("host"), spec.layout, passes)
+    return [gv.name_hint for gv, _ in mod.functions_items()]
+
+
 @functools.lru_cache(maxsize=1)
 def make_sources() -> dict[str, list[Path]]:
     """What the Makefile says each step reads (COMPILE_SRC, BUILD_SRC): one list, the Makefile's,

@@ -8,6 +8,8 @@ import pytest
 import onnx
 import onnxruntime as ort
 
+from conftest import prepared_kernels
+
 
 def _unit_numpy(x, w1, b1, w2, b2, relu, pool):
     """The unit in numpy: 1x1 conv + bias, 3x3 depthwise conv (zero padding 1) + bias, ReLU, 2x2 max pool."""
@@ -118,21 +120,17 @@ def test_units_become_one_kernel_each_and_match_onnxruntime(tmp_path, extra_outp
     from frvt_runtime.config import ModelSpec
     from frvt_runtime.engine import TvmModel
     from frvt_submission.compile.graph_passes import GRAPH_PASSES
-    from frvt_submission.compile.tvm_build import compile_model, import_onnx, prepare, resolve_target
+    from frvt_submission.compile.tvm_build import compile_model, resolve_target
     from frvt_submission.reference import to_tensor
 
     path, (w, h), names = _units_model(tmp_path / "units.onnx", extra_output)
     spec = ModelSpec(name="units", input_size=(w, h), layout="NHWC")
     target = resolve_target("host")
 
-    def kernels(passes):
-        mod = prepare(import_onnx(path, spec, None, passes), target, "NHWC", passes)
-        return [gv.name_hint for gv, _ in mod.functions_items()]
-
-    without = tuple(p for p in GRAPH_PASSES if p != "fuse_dw_units")
-    assert sum(k.startswith("fused_conv2d") for k in kernels(without)) == 5
-    assert any("cast" in k for k in kernels(without))
-    fused = kernels(GRAPH_PASSES)
+    without = prepared_kernels(path, spec, tuple(p for p in GRAPH_PASSES if p != "fuse_dw_units"))
+    assert sum(k.startswith("fused_conv2d") for k in without) == 5
+    assert any("cast" in k for k in without)
+    fused = prepared_kernels(path, spec, GRAPH_PASSES)
     assert sum(k.startswith("fused_conv2d") for k in fused) == 2 * (2 - units)  # a unit left apart: 2 convs
     assert not any(k.startswith("max_pool") or "cast" in k for k in fused), fused
 

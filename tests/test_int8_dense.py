@@ -6,6 +6,8 @@ import pytest
 import onnx
 import onnxruntime as ort
 
+from conftest import prepared_kernels
+
 O, BLOCK, C = 24, 64, 5
 
 
@@ -96,7 +98,7 @@ def test_in_nhwc_the_dense_layer_reads_the_feature_map_without_a_transpose(tmp_p
     from frvt_runtime.config import ModelSpec
     from frvt_runtime.engine import TvmModel
     from frvt_submission.compile.graph_passes import GRAPH_PASSES
-    from frvt_submission.compile.tvm_build import compile_model, import_onnx, prepare, resolve_target
+    from frvt_submission.compile.tvm_build import compile_model, resolve_target
     from frvt_submission.models.clean import clean_model
     from frvt_submission.reference import to_tensor
 
@@ -106,13 +108,9 @@ def test_in_nhwc_the_dense_layer_reads_the_feature_map_without_a_transpose(tmp_p
     spec = ModelSpec(name="q", input_size=(w, h), layout="NHWC")
     target = resolve_target("host")
 
-    def kernels(passes):
-        mod = prepare(import_onnx(cleaned, spec, original, passes), target, "NHWC", passes)
-        return [gv.name_hint for gv, _ in mod.functions_items()]
-
     without = tuple(p for p in GRAPH_PASSES if p != "dense_reads_nhwc")
-    assert any("transpose" in k for k in kernels(without))
-    assert not any("transpose" in k for k in kernels(GRAPH_PASSES))
+    assert any("transpose" in k for k in prepared_kernels(cleaned, spec, without, original))
+    assert not any("transpose" in k for k in prepared_kernels(cleaned, spec, GRAPH_PASSES, original))
     out = tmp_path / "q.so"
     compile_model(cleaned, spec, target, out, None, log=lambda msg: None, original=original)
     image = np.random.default_rng(3).integers(0, 256, (h, w, 3), dtype=np.uint8)

@@ -21,8 +21,10 @@ conversion), so the loops are written out, as the resample kernels' are, and
 compile reports them as hand-scheduled.
 
 Measured on Zen 3 (znver3 build, avx2 records; interleaved, one pinned core):
-the detector with these kernels against the MetaSchedule-tuned build took
-0.85-0.87x the time (the units alone: 0.93x; median of 5 rounds each).
+the detector with these kernels took 0.85-0.87x the MetaSchedule-only build's
+time (medians of 5 rounds). They gain most at 320x320 and 160x160 with a pool;
+the 80x80 64->64 units, whose 1x1 conv is compute-bound, can lose a little when
+the host is fast (docs/measurements.md).
 """
 
 from __future__ import annotations
@@ -68,6 +70,12 @@ def dw_unit(h: int, w: int, ci: int, co: int, relu: bool, pool: bool, stem: str 
     oh, ow = (h // 2, w // 2) if pool else (h, w)
 
     @T.macro
+    def bias_into(acc, bias, pixels, lanes, base):  # each pixel's accumulators start at the bias
+        for p in T.unroll(pixels):
+            for c in T.vectorized(lanes):
+                acc[p, c] = bias[base + c]
+
+    @T.macro
     def stem_row(image, w0, b0, rows, x, acc, r):
         # Image rows 2r - 1 .. 2r + 1 as floats, with a zero pixel before and after each row.
         for i in range(3):
@@ -78,9 +86,7 @@ def dw_unit(h: int, w: int, ci: int, co: int, relu: bool, pool: bool, stem: str 
                 for q in range(6 * w):
                     rows[i, 3 + q] = T.float32(0)
         for wb, cb in T.grid(w // pb0, ci // cc0):
-            for p in T.unroll(pb0):
-                for c in T.vectorized(cc0):
-                    acc[p, c] = b0[cb * cc0 + c]
+            bias_into(acc, b0, pb0, cc0, cb * cc0)
             for i, j, k in T.grid(3, 3, 3):
                 for p in T.unroll(pb0):
                     for c in T.vectorized(cc0):
@@ -92,9 +98,7 @@ def dw_unit(h: int, w: int, ci: int, co: int, relu: bool, pool: bool, stem: str 
     @T.macro
     def pointwise_row(x, w1, b1, ring, acc, row, slot):
         for wb, cb in T.grid(w // pb, co // cc):
-            for p in T.unroll(pb):
-                for c in T.vectorized(cc):
-                    acc[p, c] = b1[cb * cc + c]
+            bias_into(acc, b1, pb, cc, cb * cc)
             for k in range(ci):
                 for p in T.unroll(pb):
                     for c in T.vectorized(cc):
@@ -107,9 +111,7 @@ def dw_unit(h: int, w: int, ci: int, co: int, relu: bool, pool: bool, stem: str 
     def depthwise_row(ring, w2, b2, acc, dst, dst_row, r):
         # Ring slot of y's row r - 1 + i is (r + 2 + i) % 3: row k lives in slot k % 3, row -1 in 2.
         for wb, cb in T.grid(w // db, co // cc):
-            for p in T.unroll(db):
-                for c in T.vectorized(cc):
-                    acc[p, c] = b2[cb * cc + c]
+            bias_into(acc, b2, db, cc, cb * cc)
             for i in T.unroll(3):
                 for j in T.unroll(3):
                     for p in T.unroll(db):
