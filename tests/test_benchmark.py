@@ -65,11 +65,15 @@ def test_fma_peak_uses_the_widest_vectors_this_cpu_has(tmp_path):
 @pytest.mark.skipif(shutil.which("gcc") is None or shutil.which("taskset") is None, reason="needs gcc and taskset")
 def test_fma_peak_is_at_least_what_single_thread_sgemm_reaches(tmp_path):
     """A peak below a real library's throughput is no peak (16 AVX2 accumulators spilled
-    to the stack: 54 GFLOP/s against SGEMM's 76 on Zen 3). Both run on one pinned core."""
+    to the stack: 54 GFLOP/s against SGEMM's 76 on Zen 3). Both run on one pinned core (one
+    this process may use), taking turns, best of 3 each: measured one after the other, a slow
+    spell of a shared host during the peak's runs alone gave 47.8 against SGEMM's 49.6."""
     code = ("import sys; from pathlib import Path; from frvt_submission.benchmark import fma_peak_gflops, "
-            "sgemm_gflops; print(sgemm_gflops(), fma_peak_gflops(Path(sys.argv[1]))[0])")
+            "sgemm_gflops\nrounds = [(sgemm_gflops(), fma_peak_gflops(Path(sys.argv[1]))[0]) for _ in range(3)]\n"
+            "print(max(r[0] for r in rounds), max(r[1] for r in rounds))")
     env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-    out = subprocess.run(["taskset", "-c", "0", sys.executable, "-c", code, str(tmp_path)], env=env,
+    core = str(min(os.sched_getaffinity(0)))
+    out = subprocess.run(["taskset", "-c", core, sys.executable, "-c", code, str(tmp_path)], env=env,
                          capture_output=True, text=True, check=True).stdout.split()
     sgemm, peak = float(out[0]), float(out[1])
     assert peak >= sgemm, f"FMA peak {peak:.1f} GFLOP/s is below 1-thread SGEMM's {sgemm:.1f}"
