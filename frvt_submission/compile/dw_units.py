@@ -31,9 +31,14 @@ from __future__ import annotations
 
 from tvm.script import tirx as T
 
-# The kernel's name prefix, and the attribute that marks it hand-scheduled (tvm_build reads both).
+# The kernel's name prefix (graph_passes), and the attribute that marks it hand-scheduled.
 UNIT_NAME = "dw_unit"
 HAND_SCHEDULED = "frvt.hand_scheduled"
+
+
+def is_hand_scheduled(func) -> bool:
+    """func (a PrimFunc) is one of these kernels: no tuning record schedules it, tune leaves it out."""
+    return bool(func.attrs and func.attrs.get(HAND_SCHEDULED))
 
 
 def _divisor(n: int, choices) -> int:

@@ -343,7 +343,8 @@ def _fuse_dw_units():
     class Fuse(PyExprMutator):
         def __init__(self, mod):
             super().__init__(mod)
-            self.units, self.kernels = {}, {}  # one kernel per shape: YuNet repeats its units
+            # One kernel per shape, parsed from TVMScript once: YuNet's 26 units have 17.
+            self.units, self.kernels = {}, {}
             for _, f in mod.functions_items():
                 if isinstance(f, relax.Function):
                     self.units.update(_dw_units(f))
@@ -358,12 +359,13 @@ def _fuse_dw_units():
             if key not in self.kernels:
                 self.kernels[key] = self.builder_.add_func(dw_unit(*key), UNIT_NAME)
             out = [1, h // 2, w // 2, co] if u.pool else [1, h, w, co]
-            consts = [relax.const(np.ascontiguousarray(a, dtype=np.float32)) for a in (u.w1, u.b1, u.w2, u.b2)]
             if u.image is None:
-                args = [self.visit_expr(u.x)] + consts
-            else:  # the image's rows flat, a view
-                rows = self.builder_.emit(relax.op.reshape(self.visit_expr(u.image), [1, 2 * h, 6 * w]))
-                args = [rows] + [relax.const(np.ascontiguousarray(a, dtype=np.float32)) for a in (u.w0, u.b0)] + consts
+                args = [self.visit_expr(u.x)]
+            else:  # the image's rows flat (a view), and the stem's constants
+                args = [self.builder_.emit(relax.op.reshape(self.visit_expr(u.image), [1, 2 * h, 6 * w])), u.w0, u.b0]
+            args += [u.w1, u.b1, u.w2, u.b2]
+            args = [relax.const(np.ascontiguousarray(a, dtype=np.float32)) if isinstance(a, np.ndarray) else a
+                    for a in args]
             return relax.call_tir(self.kernels[key], args, relax.TensorType(out, "float32"))
 
     return [mutator_pass(Fuse, "FuseDwUnits"), relax.transform.DeadCodeElimination()]

@@ -86,10 +86,10 @@ def tunable_tasks(mod, target) -> list:
     MetaSchedule extracts those too, but has no block structure in them to search over."""
     from tvm.s_tir.meta_schedule.relax_integration import extract_tasks
 
-    from .dw_units import HAND_SCHEDULED
+    from .dw_units import is_hand_scheduled
 
     return [t for t in extract_tasks(mod, target)
-            if not any(f.attrs and f.attrs.get(HAND_SCHEDULED) for _, f in t.dispatched[0].functions_items())]
+            if not any(is_hand_scheduled(f) for _, f in t.dispatched[0].functions_items())]
 
 
 def untuned_kernels(mod, target, database) -> list[str]:

@@ -194,10 +194,9 @@ def hand_scheduled_kernels(mod) -> list[str]:
     """The module's kernels whose loops are written out by hand (dw_units.py): no record schedules them."""
     from tvm.tirx import PrimFunc
 
-    from .dw_units import HAND_SCHEDULED
+    from .dw_units import is_hand_scheduled
 
-    return sorted(gv.name_hint for gv, f in mod.functions_items()
-                  if isinstance(f, PrimFunc) and f.attrs and f.attrs.get(HAND_SCHEDULED))
+    return sorted(gv.name_hint for gv, f in mod.functions_items() if isinstance(f, PrimFunc) and is_hand_scheduled(f))
 
 
 def compile_model(onnx_path: Path, spec: ModelSpec, target, out_so: Path,
