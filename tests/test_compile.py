@@ -4,6 +4,7 @@ import json
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from frvt_submission.compile.parity import MIN_COSINE
@@ -69,3 +70,32 @@ def test_records_fall_back_to_another_cpu_of_the_class_not_to_an_empty_database(
     assert "another avx512 CPU's: tuning/cascadelake" in said[-1]
     assert pick_records(resolve_target("znver3"), "detector", said.append) == (None, None)  # wider only
     assert pick_records(resolve_target("znver5"), "embedder", said.append) == (None, None)
+
+@pytest.mark.parametrize("workloads", ['["unterminated"', '["not base64", "at all"]'])
+def test_a_corrupt_records_database_is_a_compile_error_naming_the_folder(tmp_path, workloads):
+    """TVM's own exceptions while the records are applied (here a hand-edited or truncated
+    database) come out as one CompileError that names the step and the folder, not a
+    traceback from inside TVM."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    from frvt_runtime.config import ModelSpec
+    from frvt_runtime.errors import CompileError
+    from frvt_submission.compile.tvm_build import compile_model, resolve_target
+
+    w = numpy_helper.from_array(np.ones((4, 3, 3, 3), np.float32), "w")
+    graph = helper.make_graph([helper.make_node("Conv", ["x", "w"], ["y"])], "probe",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 8, 8])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4, 6, 6])], [w])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.save(model, str(tmp_path / "probe.onnx"))
+    db = tmp_path / "records"
+    db.mkdir()
+    (db / "database_workload.json").write_text(workloads + "\n")
+    (db / "database_tuning_record.json").write_text("[0, [[1]]]\n")
+    spec = ModelSpec(name="probe", input_size=(8, 8), layout="NHWC")
+    with pytest.raises(CompileError, match=f"applying the tuning records in {db} failed: [A-Za-z]+Error: .+"):
+        compile_model(tmp_path / "probe.onnx", spec, resolve_target("host"), tmp_path / "probe.so", db,
+                      log=lambda msg: None)
+    assert not (tmp_path / "probe.so").exists()

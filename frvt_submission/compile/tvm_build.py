@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable
 
@@ -24,6 +25,20 @@ RECORDS_FILE = "database_tuning_record.json"
 # Beside them: which model the records were tuned for (its source SHA-256), so that a
 # build counts as tuned only with its own model's records, whatever the folder's name.
 MODEL_FILE = "model.json"
+
+
+@contextmanager
+def tvm_step(what: str):
+    """Any exception of a TVM step becomes one CompileError naming the step, not a traceback
+    from inside TVM. TVM's message can be empty (seen for a TVMScript DiagnosticError, whose
+    text went to stderr), so the exception's type is always given."""
+    try:
+        yield
+    except CompileError:
+        raise
+    except Exception as exc:
+        detail = str(exc).strip() or "no message (TVM_BACKTRACE=1 shows TVM's trace)"
+        raise CompileError(f"{what} failed: {type(exc).__name__}: {detail}") from None
 
 
 def write_records_model(db_dir: Path, spec: ModelSpec, passes=GRAPH_PASSES) -> None:
@@ -115,10 +130,8 @@ def import_onnx(onnx_path: Path, spec: ModelSpec, original: Path | None = None, 
     w, h = spec.input_size
     model = with_image_input(model, spec.colour, spec.mean, spec.scale, (w, h),
                              bgr_weights="bgr_conv_weights" in graph_pass_names)
-    try:
+    with tvm_step(f"{onnx_path}: TVM ONNX import"):
         mod = from_onnx(model, shape_dict={IMAGE_INPUT: [1, h, w, 3]}, keep_params_in_input=False)
-    except Exception as exc:
-        raise CompileError(f"{onnx_path}: TVM ONNX import failed: {exc}") from None
     if original is None:
         return mod
     # Folded first so that each transposed Gemm weight is one constant to compare.
@@ -155,7 +168,8 @@ def prepare(mod, target, layout: str = "NCHW", graph_pass_names=()):
     module that tuning extracts its tasks from."""
     import tvm
 
-    with target:
+    passes = ", ".join(graph_pass_names) or "none"
+    with target, tvm_step(f"legalize + fuse for {target_tag(target)} (graph passes: {passes})"):
         return tvm.transform.Sequential(pre_tuning_passes(layout, graph_pass_names))(mod)
 
 
@@ -174,7 +188,8 @@ def apply_records(mod, target, db_dir: Path | None):
 
     if not has_records(db_dir):
         return mod, False
-    with target:  # the passes read the target when they are constructed
+    # The passes read the target when they are constructed.
+    with target, tvm_step(f"applying the tuning records in {db_dir}"):
         post = [transform.MetaScheduleApplyDatabase(str(db_dir))]
         if WEIGHT_PREPACK:
             post += [transform.SplitLayoutRewritePreproc(), transform.FoldConstant()]
@@ -224,11 +239,8 @@ def compile_model(onnx_path: Path, spec: ModelSpec, target, out_so: Path,
         log(f"[{spec.name}] warning: {len(missing)} kernel(s) have no tuning record and get TVM's default "
             f"schedule: {', '.join(missing[:6])}{' ...' if len(missing) > 6 else ''} (the graph, passes or "
             f"layout changed since tuning?). Run `python -m frvt_submission tune --models {spec.name} --new-only`.")
-    try:
-        with heartbeat(log, f"[{spec.name}] relax.build"):
-            exe = relax.build(mod, target=target)
-    except Exception as exc:
-        raise CompileError(f"[{spec.name}] relax.build failed: {exc}") from None
+    with tvm_step(f"[{spec.name}] relax.build"), heartbeat(log, f"[{spec.name}] relax.build"):
+        exe = relax.build(mod, target=target)
     out_so.parent.mkdir(parents=True, exist_ok=True)
     tmp = out_so.with_name(out_so.stem + ".part.so")
     exe.export_library(str(tmp))
