@@ -92,9 +92,9 @@ def tunable_tasks(mod, target) -> list:
             if not any(is_hand_scheduled(f) for _, f in t.dispatched[0].functions_items())]
 
 
-def untuned_kernels(mod, target, database) -> list[str]:
-    """Names of the model's tuning tasks that have no successful record in database."""
-    return [t.task_name for t in tunable_tasks(mod, target) if best_record_ms(database, t.dispatched[0]) is None]
+def without_records(tasks, database) -> list:
+    """Those of tasks that have no successful record in database."""
+    return [t for t in tasks if best_record_ms(database, t.dispatched[0]) is None]
 
 
 def _unnamed_log_handlers_dropped() -> None:
@@ -176,7 +176,7 @@ def tune_model(onnx_path: Path, spec: ModelSpec, target, db_dir: Path, trials: i
     valid record (the estimate then covers just those, so curve.csv is not written).
     runner: where candidates are measured (default: this machine; see rpc.rpc_runner)."""
     from tvm.s_tir import meta_schedule as ms
-    from tvm.s_tir.meta_schedule.relax_integration import tune_relax
+    from tvm.s_tir.meta_schedule.relax_integration import extracted_tasks_to_tune_contexts
 
     write_records_model(db_dir, spec)
     mod = prepare(import_onnx(onnx_path, spec, original, GRAPH_PASSES), target, spec.layout, GRAPH_PASSES)
@@ -191,20 +191,28 @@ def tune_model(onnx_path: Path, spec: ModelSpec, target, db_dir: Path, trials: i
                                                      genetic_num_iters=4 if population >= 512 else 2)
     deadline = None if minutes is None else time.monotonic() + minutes * 60
     callbacks = list(ms.measure_callback.MeasureCallback.create("default"))
-    only = untuned_kernels(mod, target, database) if new_only else [t.task_name for t in tunable_tasks(mod, target)]
-    if not only:  # (an empty op_names would mean every task, the hand-scheduled ones too)
+    # The tasks are handed to MetaSchedule as extracted here: tune_relax would extract them
+    # again and select by op_names as substrings ("reshape" also picks "reshape1").
+    tasks = tunable_tasks(mod, target)
+    if new_only:
+        tasks = without_records(tasks, database)
+    if not tasks:
         log(f"[{spec.name}] " + ("every kernel has a record: nothing new to tune" if new_only
                                  else "no kernel for MetaSchedule to tune"))
         return {"model": spec.name, "trials": 0, "minutes": 0.0, "records": 0, "kept": 0}
     if new_only:
-        log(f"[{spec.name}] tuning only the kernels without records: {', '.join(only)}")
+        log(f"[{spec.name}] tuning only the kernels without records: {', '.join(t.task_name for t in tasks)}")
     callbacks.append(progress(spec.name, None if new_only else db_dir / CURVE_FILE, log, deadline, database))
     _unnamed_log_handlers_dropped()
     try:
-        tune_relax(mod, params={}, target=target, work_dir=str(db_dir / "logs"), op_names=only,
-                   max_trials_global=trials, max_trials_per_task=per_task, num_trials_per_iter=per_iter,
-                   builder=builder, runner=runner, database=database, strategy=strategy,
-                   measure_callbacks=callbacks)
+        work_dir = str(db_dir / "logs")
+        contexts, weights = extracted_tasks_to_tune_contexts(tasks, work_dir, space="post-order-apply",
+                                                              strategy=strategy)
+        # tune_relax's defaults for the rest (xgb cost model, gradient task scheduler).
+        ms.tune_tasks(tasks=contexts, task_weights=weights, work_dir=work_dir, max_trials_global=trials,
+                      max_trials_per_task=per_task, num_trials_per_iter=per_iter, builder=builder,
+                      runner=runner, database=database, cost_model="xgb", measure_callbacks=callbacks,
+                      task_scheduler="gradient", module_equality="structural")
     except Exception as exc:  # TVM's FFI may re-wrap the callback's exception; recognise it by text
         if not isinstance(exc, TimeCapReached) and "time cap reached" not in str(exc):
             raise
