@@ -313,18 +313,18 @@ def run_benchmark(settings: Settings, onnx_paths: dict[str, Path], bench_dir: Pa
 
 
 def build_line(build: dict) -> str:
-    """What the tuned TVM rows ran: the CPU and class compiled for and the records applied."""
+    """What the tuned TVM rows ran: the CPU and class compiled for, and each model's build facts
+    in doc/version.txt's words (docs.tuning_summary)."""
+    from .docs import tuning_summary
+
     if not build:
         return "TVM build: unknown."
     models = build.get("models", {})
-    hand = {name: len(e.get("hand_scheduled") or []) for name, e in models.items()}
+    hand = any(e.get("hand_scheduled") for e in models.values())
     return (f"TVM build: compiled for `{build.get('cpu')}` ({build.get('isa_class')} class); "
-            + "; ".join(f"{name} tuned {e.get('tuned')} with records `{e.get('records') or 'none'}` "
-                        f"({e.get('records_class')} class)"
-                        + (f", {hand[name]} kernel(s) scheduled by hand" if hand[name] else "")
-                        for name, e in models.items()) + "."
+            + "; ".join(f"{name} {tuning_summary(e)}" for name, e in models.items()) + "."
             + (" TVM untuned is the same graph without records: the hand-scheduled kernels are in it too."
-               if any(hand.values()) else ""))
+               if hand else ""))
 
 
 def report_markdown(r: dict, command: str) -> str:

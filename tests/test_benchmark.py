@@ -172,16 +172,20 @@ def test_bench_rounds_default_is_the_benchmarks():
     assert build_parser().parse_args(["bench", "--rounds", "9"]).rounds == 9
 
 
-def test_build_line_counts_hand_scheduled_kernels_and_says_untuned_has_them():
+def test_build_line_gives_version_txt_facts_and_says_untuned_has_the_hand_kernels():
     from frvt_submission.benchmark import build_line
+    from frvt_submission.docs import tuning_summary
 
-    entry = {"tuned": True, "records": "avx2", "records_class": "avx2"}
+    entry = {"tuned": True, "records": "avx2", "records_class": "avx2", "graph_passes": ["fuse_dw_units"]}
     build = {"cpu": "znver3", "isa_class": "avx2",
              "models": {"detector": {**entry, "hand_scheduled": ["dw_unit", "dw_unit1"]},
                         "recognizer": {**entry, "hand_scheduled": []}}}
     line = build_line(build)
-    assert "detector tuned True with records `avx2` (avx2 class), 2 kernel(s) scheduled by hand;" in line
-    assert "recognizer tuned True with records `avx2` (avx2 class)." in line
+    assert line.startswith("TVM build: compiled for `znver3` (avx2 class); detector tuned True (records avx2, "
+                           "class avx2); 2 kernel(s) scheduled by hand; graph passes fuse_dw_units; recognizer ")
+    assert f"recognizer {tuning_summary(build['models']['recognizer'])}." in line
     assert "TVM untuned is the same graph without records" in line
-    build["models"]["detector"]["hand_scheduled"] = []
-    assert "by hand" not in build_line(build) and "untuned" not in build_line(build)
+    build["models"]["detector"].update(hand_scheduled=[], tuned=False, unscheduled=["conv2d3"])
+    line = build_line(build)
+    assert "detector tuned False (records avx2, class avx2); 1 kernel(s) without records: conv2d3;" in line
+    assert "by hand" not in line and "untuned" not in line
