@@ -77,7 +77,14 @@ class FacePipeline:
             self.stage_ms[stage] = self.stage_ms.get(stage, 0.0) + (time.perf_counter() - t0) * 1e3
 
     def find_faces(self, image: np.ndarray) -> list[Face]:
-        """Faces in original coordinates, from the orientation whose best face scores highest.
+        """Faces in original coordinates, from the orientation whose best face scores highest,
+        small upright ones with refined landmarks (refine_small)."""
+        faces, upright = self.detect_oriented(image)
+        return self.refined(image, faces) if upright else faces
+
+    def detect_oriented(self, image: np.ndarray) -> tuple[list[Face], bool]:
+        """Faces in original coordinates from the orientation whose best face scores highest,
+        and whether that is upright; landmarks not yet refined.
 
         YuNet also "finds" turned faces, with upright-looking but wrong landmarks
         (an upside-down portrait scored 0.88), so geometry cannot tell the
@@ -100,9 +107,13 @@ class FacePipeline:
                 top = max((f.score for f in found), default=0.0)
                 if top > best:
                     best, faces, upright = top, [f.rotated_back(turns, w, h) for f in found], False
-        faces = [f.scaled(1.0 / scale) for f in faces] if scale != 1.0 else faces
-        if upright and cfg.small_face_px and any(max(f.box[2:]) < cfg.small_face_px for f in faces):
-            faces = self._timed("refine", self.refine_small, image, faces)
+        return ([f.scaled(1.0 / scale) for f in faces] if scale != 1.0 else faces), upright
+
+    def refined(self, image: np.ndarray, faces: list[Face]) -> list[Face]:
+        """faces, those under small_face_px with refined landmarks (one detector run each)."""
+        cfg = self.settings.pipeline
+        if cfg.small_face_px and any(max(f.box[2:]) < cfg.small_face_px for f in faces):
+            return self._timed("refine", self.refine_small, image, faces)
         return faces
 
     def refine_small(self, image: np.ndarray, faces: list[Face]) -> list[Face]:
@@ -149,13 +160,16 @@ class FacePipeline:
                 eyes.append(UNASSIGNED)
                 problems.append((image.return_code, f"image {i}: {image}"))
                 continue
-            faces = self.find_faces(image)
+            faces, upright = self.detect_oriented(image)
             if not faces:
                 eyes.append(UNASSIGNED)
                 problems.append((ReturnCode.FaceDetectionError, f"image {i}: no face found"))
                 continue
             h, w = image.shape[:2]
             face = faces[choose_face(faces, w, h, self.settings.pipeline.face_selection)]
+            # Only the chosen face is refined: refinement keeps boxes and scores, so the choice
+            # is the same, and each face in the background would cost a detector run.
+            face = self.refined(image, [face])[0] if upright else face
             eyes.append(eye_pair(face, w, h))
             embeddings.append(self.embed(image, face))
         tmpl = template.encode(template.combine(embeddings), n_images=len(embeddings))

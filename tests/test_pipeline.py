@@ -136,6 +136,32 @@ def test_small_faces_get_landmarks_from_a_second_detection(reference_pipeline, t
     assert np.array_equal(choose_face_landmarks(p, full), choose_face_landmarks(off, full))
 
 
+def test_only_the_chosen_face_is_refined(reference_pipeline, test_images):
+    """A photo with its own face shrunk to ~50 px pasted in a corner: find_faces refines the
+    small face (a second detector run), create_template does not, since it embeds only the
+    central large face; its template is the one built from find_faces' refined faces."""
+    from frvt_runtime.detect import choose_face
+    from frvt_runtime.resample import resize_area
+
+    p = reference_pipeline
+    image = read_image(test_images / "obama.jpg").copy()
+    h, w = image.shape[:2]
+    k = 0.12
+    small = resize_area(image, (round(w * k), round(h * k)))
+    image[:small.shape[0], :small.shape[1]] = small
+    p.stage_ms = {}
+    faces = p.find_faces(image)
+    sides = sorted(max(f.box[2:]) for f in faces)
+    assert len(faces) == 2 and sides[0] < p.settings.pipeline.small_face_px < sides[1], sides
+    assert "refine" in p.stage_ms
+    chosen = faces[choose_face(faces, w, h, p.settings.pipeline.face_selection)]
+    assert max(chosen.box[2:]) == sides[1]
+    want = T.encode(T.combine([p.embed(image, chosen)]), n_images=1)
+    r = p.create_template([image])
+    assert r.code == ReturnCode.Success and "refine" not in p.stage_ms, p.stage_ms
+    assert r.templates[0] == want
+
+
 def choose_face_landmarks(p, image):
     from frvt_runtime.detect import choose_face
 
