@@ -26,11 +26,17 @@ def build_tarball(settings: Settings, root: Path, validation_out: Path, dist: Pa
     for folder in ("doc", "config", "lib"):
         if not (root / folder).is_dir():
             raise FrvtError(f"{folder}/ is missing: run `make submission` (build) first")
+    from .validation.run import check_layout
     from .validation.summary import gate
 
-    refusals = gate(validation_out, root)
+    # The gate compares files with the validated ones; the layout check also holds lib/'s name
+    # to frvt.toml, so that the archive's name and the library inside it agree.
+    refusals = check_layout(root, settings) + gate(validation_out, root)
     if refusals:
         raise FrvtError("package refused: " + "; ".join(refusals))
+    sub = settings.submission
+    if sub.gpg_key:  # before minutes of compression, not after
+        usable_gpg(sub.gpg_recipient)
     dist.mkdir(parents=True, exist_ok=True)
     out = dist / archive_name(settings)
     tmp = out.with_suffix(".part")
@@ -44,19 +50,24 @@ def build_tarball(settings: Settings, root: Path, validation_out: Path, dist: Pa
     tmp.replace(out)
     log(f"archive: {out} ({out.stat().st_size / 1e6:.1f} MB)")
     outputs = [out]
-    sub = settings.submission
     if sub.gpg_key:
         outputs.append(sign_and_encrypt(out, sub.gpg_key, sub.gpg_recipient))
     return outputs
 
 
-def sign_and_encrypt(archive: Path, key: str, recipient: str, gpg_home: Path | None = None) -> Path:
-    """gpg --default-key KEY --output A.gpg --encrypt --recipient NIST --sign A (as NIST asks)."""
+def usable_gpg(recipient: str) -> str:
+    """gpg's path; FrvtError when signing cannot work (no recipient, or no gpg)."""
     if not recipient:
         raise FrvtError("gpg_key is set but gpg_recipient (NIST's key) is empty")
     gpg = shutil.which("gpg")
     if gpg is None:
-        raise FrvtError("gpg is not installed")
+        raise FrvtError("gpg is not installed (apt install gnupg), and [submission] gpg_key asks for it")
+    return gpg
+
+
+def sign_and_encrypt(archive: Path, key: str, recipient: str, gpg_home: Path | None = None) -> Path:
+    """gpg --default-key KEY --output A.gpg --encrypt --recipient NIST --sign A (as NIST asks)."""
+    gpg = usable_gpg(recipient)
     out = archive.with_name(archive.name + ".gpg")
     cmd = [gpg, "--batch", "--yes", "--trust-model", "always"]
     if gpg_home is not None:

@@ -51,6 +51,27 @@ def test_package_refuses_without_validation(settings, fake_root, tmp_path):
     assert "no validation summary" in _refusal(settings, root, val, tmp_path)
 
 
+def test_package_refuses_a_library_named_for_other_settings(settings, fake_root, tmp_path):
+    """frvt.toml's company changed after the build: the archive would be named for the new
+    company with the old library inside, so package refuses until lib/ is rebuilt."""
+    import dataclasses
+
+    root, val = fake_root
+    acme = dataclasses.replace(settings, submission=dataclasses.replace(settings.submission, company="acme"))
+    msg = _refusal(acme, root, val, tmp_path)
+    assert "lib/libfrvt_11_oneml_001.so does not match frvt.toml (libfrvt_11_acme_001.so)" in msg
+
+
+def test_a_signing_key_without_nist_key_is_refused_before_compressing(settings, fake_root, tmp_path):
+    import dataclasses
+
+    root, val = fake_root
+    keyed = dataclasses.replace(settings, submission=dataclasses.replace(settings.submission, gpg_key="me",
+                                                                         gpg_recipient=""))
+    assert "gpg_recipient (NIST's key) is empty" in _refusal(keyed, root, val, tmp_path)
+    assert not (tmp_path / "dist").exists()  # nothing written, no unsigned archive left behind
+
+
 def test_package_refuses_a_failed_validation(settings, fake_root, tmp_path):
     root, val = fake_root
     write_summary(val, root, ["match, 4 forks: driver exited 1: cannot read template x.template"], [], {})
