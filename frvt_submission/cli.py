@@ -46,8 +46,29 @@ def _settings(args):
 
 
 def cmd_config(args) -> int:
-    _settings(args)
+    """Every setting in force, defaults filled in, and the CPU the target compiles for here."""
+    import dataclasses
+    import json
+
+    from frvt_runtime.config import load_settings
+    from .compile.isa_class import target_class
+    from .compile.tvm_build import resolve_target, target_tag
+
+    s = load_settings(Path(args.settings))
+    _log(f"# {Path(args.settings).resolve()}, resolved")
+    for section in dataclasses.fields(s):
+        _log(f"[{section.name}]")
+        for key, value in dataclasses.asdict(getattr(s, section.name)).items():
+            if key != "name":  # a model section's own name, not a setting
+                _log(f"{key} = {json.dumps(value)}")
+    target = resolve_target(s.submission.target)  # refuses a CPU name LLVM does not know
+    _log(f"# target {s.submission.target!r}: compiles for {target_tag(target)}, {class_text(target_class(target))}")
     return 0
+
+
+def class_text(isa_class: str | None) -> str:
+    """An ISA class for people: "avx2 class", or what a CPU without one lacks."""
+    return f"{isa_class} class" if isa_class else "no ISA class (no AVX2 + FMA)"
 
 
 def cmd_fetch(args) -> int:
@@ -75,7 +96,7 @@ def cmd_compile(args) -> int:
     write_config_dir(s, compiled, out)
     for name in MODEL_FILES:
         info = compiled[name]
-        _log(f"[{name}] built for {info['cpu']} ({info['isa_class']} class): {tuning_summary(info)}")
+        _log(f"[{name}] built for {info['cpu']} ({class_text(info['isa_class'])}): {tuning_summary(info)}")
     _log(f"wrote {out}")
     if args.no_parity:
         return 0
@@ -306,43 +327,52 @@ def _pipeline(args):
 
         s = load_settings(Path(args.settings))
         return reference_pipeline(s, cleaned_onnx(s.detector), cleaned_onnx(s.recognizer))
-    if args.backend == "library" and args.command not in ("eval", "report"):
-        raise FrvtError("--backend library is for eval and report (it runs the NIST driver over a whole set)")
     from .tvm_wheel import wheel_runtime_dir
 
     return FacePipeline.from_config_dir(Path(args.config_dir), wheel_runtime_dir())
 
 
 def cmd_embed(args) -> int:
+    """One line per image; exit 1 when any image gave no template (unreadable, or no face)."""
     from .imagefile import read_image
     from frvt_runtime.template import decode
 
     p = _pipeline(args)
+    failed = 0
     for path in args.images:
         try:
             r = p.create_template([read_image(Path(path))])
         except FrvtError as exc:
             _log(f"{path}: {exc}")
+            failed += 1
             continue
         t = decode(r.templates[0])
         e = r.eyes[0]
         eyes = f"left=({e.xleft},{e.yleft}) right=({e.xright},{e.yright})" if e.left_assigned else "none"
         _log(f"{path}: {r.code.name} template={len(r.templates[0])} bytes eyes {eyes} "
-             f"embedding={'failed' if t.failed else t.embedding[:4].round(4).tolist()}")
-    return 0
+             f"embedding={'failed' if t.failed else [round(float(x), 4) for x in t.embedding[:4]]}"
+             + (f" ({r.info})" if r.info else ""))
+        failed += t.failed
+    if failed:
+        _log(f"{failed} of {len(args.images)} image(s) gave no template")
+    return 1 if failed else 0
 
 
 def cmd_compare(args) -> int:
+    """The score of two images, or why there is none (exit 1)."""
     from .imagefile import read_image
-    from frvt_runtime.template import match, score_to_cosine
+    from frvt_runtime.template import decode, match, score_to_cosine
 
     p = _pipeline(args)
-    t1 = p.create_template([read_image(Path(args.image1))]).templates[0]
-    t2 = p.create_template([read_image(Path(args.image2))]).templates[0]
-    score, status = match(t1, t2)
-    if status != "ok":
-        _log(f"score {score} ({status}: a template failed)")
-        return 0
+    results = [p.create_template([read_image(Path(path))]) for path in (args.image1, args.image2)]
+    bad = [f"{path}: {r.code.name} ({r.info})" for path, r in zip((args.image1, args.image2), results)
+           if decode(r.templates[0]).failed]
+    if bad:
+        _log("no score: " + "; ".join(bad))
+        return 1
+    score, status = match(results[0].templates[0], results[1].templates[0])
+    if status != "ok":  # (both templates decoded as embeddings: not expected)
+        raise FrvtError(f"the templates do not match ({status})")
     cos = score_to_cosine(score)
     thr = p.settings.recognizer.same_threshold
     _log(f"score {score:.1f}  cosine {cos:.4f}  -> {'same' if cos >= thr else 'different'} "
@@ -526,23 +556,27 @@ def build_parser() -> argparse.ArgumentParser:
     sub = ap.add_subparsers(dest="command", required=True, metavar="command")
 
     def add(name, fn, help_):
-        p = sub.add_parser(name, help=help_, description=help_)
+        # help is %-formatted by argparse (the command list), description is not: "95%" must be escaped in one only.
+        p = sub.add_parser(name, help=help_.replace("%", "%%"), description=help_)
         p.set_defaults(fn=fn)
         return p
 
-    add("config", cmd_config, "print the resolved settings")
+    add("config", cmd_config, "print every setting in force (defaults filled in) and the CPU the target compiles for")
     p = add("scale", cmd_scale, "embedding wall time: one single-threaded process vs N (a Dask LocalCluster, "
                                 "or --scheduler) on N real images (registry + ../shared photos and variants)")
-    p.add_argument("--images", type=count, default=5000)
-    p.add_argument("--workers", type=count, default=2)
+    p.add_argument("--images", type=count, default=5000,
+                   help="images embedded by each side (default 5000: real photos and variants of them, "
+                        "written once to build/scale-set at ~0.9 MB each, ~4.5 GB)")
+    p.add_argument("--workers", type=count, default=2, help="local worker processes, one thread each")
     p.add_argument("--scheduler", default="", help="a Dask cluster at tcp://HOST:PORT instead of local workers")
-    p.add_argument("--config-dir", default=str(paths.SUB_CONFIG))
-    p = add("stamps", cmd_stamps, "write build/settings/<step>.json, the settings each make step reads, "
+    p.add_argument("--config-dir", default=str(paths.SUB_CONFIG), help="compiled config folder")
+    p = add("stamps", cmd_stamps, "(the Makefile's plumbing) write build/settings/<step>.json, the settings each make step reads, "
                                   "rewriting only changed ones (the Makefile's dependencies on frvt.toml)")
     p.add_argument("--folder", default=str(paths.BUILD / "settings"), help="where the stamps go")
     p = add("status", cmd_status, "sizes of lib/ + config/ and the tarball, last validation and timing, vs the goals")
-    p.add_argument("--validation-output", default=str(paths.SUB_VALIDATION / "output"))
-    p.add_argument("--dist", default=str(paths.ROOT / "dist"))
+    p.add_argument("--validation-output", default=str(paths.SUB_VALIDATION / "output"),
+                   help="the validation run to report (default: validation/output)")
+    p.add_argument("--dist", default=str(paths.ROOT / "dist"), help="where package wrote the tarball")
     add("fetch", cmd_fetch, "download the pinned models and test images, check SHA-256, clean the ONNX")
     p = add("compile", cmd_compile, "compile both models with TVM into config/ and check parity with onnxruntime")
     p.add_argument("--cpu", default="", help="LLVM CPU name (default: [submission] target; 'host' = this CPU)")
@@ -563,7 +597,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="build candidates here, measure them on the machines registered with this TVM RPC "
                         "tracker (scripts/rpc_tracker.sh, scripts/rpc_server.sh), all in parallel")
     p.add_argument("--key", default="frvt", help="the tracker key of the measuring machines (default: frvt)")
-    p.add_argument("--models", nargs="+", default=["recognizer", "detector"], choices=("detector", "recognizer"))
+    p.add_argument("--models", nargs="+", default=["recognizer", "detector"], choices=("detector", "recognizer"),
+                   help="which models to tune (default: both, one after the other)")
     p.add_argument("--trials", type=count, default=2000, help="measured candidates to add per model")
     p.add_argument("--per-task", type=count, default=64, help="most trials one fused kernel gets per run")
     p.add_argument("--per-iter", type=count, default=16, help="candidates measured per search round")
@@ -606,37 +641,42 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("parity", cmd_parity, "compare config/'s compiled models with onnxruntime on real faces")
     p.add_argument("--config-dir", default=str(paths.SUB_CONFIG), help="compiled config folder")
 
-    def with_backend(p):
-        p.add_argument("--backend", choices=("tvm", "onnxruntime", "library"), default="tvm",
-                       help="tvm: the compiled config/ in this process (default); onnxruntime: the reference; "
-                            "library (eval only): lib/ + config/ through the NIST driver, checked against tvm")
+    def with_backend(p, library: bool = False):
+        """library: the command can also run lib/ through the NIST driver (a whole set of images)."""
+        p.add_argument("--backend", choices=("tvm", "onnxruntime") + (("library",) if library else ()),
+                       default="tvm", help="tvm: the compiled config/ in this process (default); onnxruntime: the "
+                       "reference" + ("; library: lib/ + config/ through the NIST driver, checked against tvm"
+                                      if library else ""))
         p.add_argument("--config-dir", default=str(paths.SUB_CONFIG), help="compiled config folder")
         return p
 
     p = with_backend(add("embed", cmd_embed, "detect, align and embed images; print eyes and template size"))
-    p.add_argument("images", nargs="+")
+    p.add_argument("images", nargs="+", help="image files (JPEG, PNG, PPM/PGM...); exit 1 if any gives no template")
     p = with_backend(add("compare", cmd_compare, "match two images and print the score"))
-    p.add_argument("image1")
-    p.add_argument("image2")
+    p.add_argument("image1", help="an image file")
+    p.add_argument("image2", help="another image file; exit 1 if either gives no template")
     p = with_backend(add("eval", cmd_eval, "accuracy: pairs CSVs (img1,img2,label[,id1,id2]) as listed and over "
                                            "every pair of their images (FNMR at FMR 1e-2..1e-6 with 95% "
-                                           "intervals); LFW pairs.txt by the 10-fold View-2 protocol"))
+                                           "intervals); LFW pairs.txt by the 10-fold View-2 protocol"),
+                     library=True)
     p.add_argument("pairs", nargs="+", help="pairs.csv files (e.g. ../shared/data/meds_openmpf/pairs.csv) or "
                                             "LFW-style pairs.txt files")
-    p.add_argument("--workers", type=int, default=0, help="embed on N local Dask worker processes (one "
+    p.add_argument("--workers", type=count, default=0, help="embed on N local Dask worker processes (one "
                                                            "thread each), with the embedding cache")
     p.add_argument("--scheduler", default="", help="embed on the Dask cluster at tcp://HOST:PORT instead")
     p.add_argument("--no-cache", action="store_true", help="with --workers/--scheduler: ignore and do not "
                                                            "fill build/embed-cache")
     p.add_argument("--lfw-images", default="", help="LFW image root (<name>/<name>_0001.jpg); default: the "
                                                     "lfw/ folder beside pairs.txt, else pairs.txt's folder")
-    p.add_argument("--limit", type=int, default=0, help="use only the first N pairs of each file")
+    p.add_argument("--limit", type=count, default=0, help="use only the first N pairs of each file")
     p = with_backend(add("report", cmd_report, "one self-contained HTML page: accuracy tables with DET/ROC curves "
-                                               "and histograms, validation, timing per stage, sizes, build facts"))
+                                               "and histograms, validation, timing per stage, sizes, build facts"),
+                     library=True)
     p.add_argument("pairs", nargs="*", help="pairs.csv files (default: the registry images and every "
                                             "../shared/data set)")
     p.add_argument("--output", default=str(paths.BUILD / "report.html"), help="the HTML file")
-    p.add_argument("--validation-output", default=str(paths.SUB_VALIDATION / "output"))
+    p.add_argument("--validation-output", default=str(paths.SUB_VALIDATION / "output"),
+                   help="the validation run to report (default: validation/output)")
     p.add_argument("--timing-output", default=str(paths.BUILD / "timing"),
                    help="`make timing`'s logs (else the validation's timing is shown)")
     return ap

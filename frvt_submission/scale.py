@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from frvt_runtime.config_dir import MANIFEST_FILE, PIPELINE_FILE, sha256_of
+from frvt_runtime.errors import FrvtError
 
 from . import paths
 
@@ -37,8 +38,6 @@ def _worker_pipeline(config_dir: str):
 
 def embed_batch(config_dir: str, images: list[str]) -> list[np.ndarray | None]:
     """A task: embeddings of a batch of image files, on whichever worker runs it."""
-    from frvt_runtime.errors import FrvtError
-
     from .imagefile import read_image
 
     pipeline = _worker_pipeline(config_dir)
@@ -100,7 +99,10 @@ class DaskEmbedder:
         from dask.distributed import Client, LocalCluster
 
         if self.scheduler:
-            return Client(self.scheduler), None
+            try:
+                return Client(self.scheduler, timeout=30), None
+            except (OSError, ValueError) as exc:  # unreachable (OSError after the timeout) or a bad address
+                raise FrvtError(f"no Dask scheduler at {self.scheduler}: {exc}") from None
         # One thread per process: each worker is one single-threaded pipeline, as NIST runs it.
         cluster = LocalCluster(n_workers=self.workers, threads_per_worker=1, processes=True,
                                dashboard_address=None, silence_logs=40,

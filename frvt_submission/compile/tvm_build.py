@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import json
 import time
 from contextlib import contextmanager
@@ -93,6 +94,11 @@ def resolve_target(cpu: str):
     from tvm.target import codegen
 
     mcpu = host_cpu() if cpu in ("", "host") else cpu
+    if not codegen.llvm_is_valid_cpu(mcpu, str(codegen.llvm_get_system_triple())):
+        # LLVM would only warn, and build for a generic x86-64: slow, and no records would match.
+        near = difflib.get_close_matches(mcpu, known_cpus(), 3)
+        raise CompileError(f"LLVM knows no CPU {mcpu!r}" + (f"; did you mean {' or '.join(near)}?" if near else
+                                                          "") + " (NIST's Xeon Gold 6140: skylake-avx512)")
     try:
         target = tvm.target.Target({"kind": "llvm", "mcpu": mcpu, "num-cores": 1})
         nist = tvm.target.Target({"kind": "llvm", "mcpu": NIST_CPU, "num-cores": 1})
@@ -104,6 +110,14 @@ def resolve_target(cpu: str):
                                   "mattr": [f"-{f}" for f in sorted(extra)]})
     except Exception as exc:  # TVM raises its own error types for bad attributes
         raise CompileError(f"LLVM target for cpu {mcpu!r} rejected: {exc}") from None
+
+
+def known_cpus() -> list[str]:
+    """The CPU names this TVM's LLVM accepts as mcpu (for suggestions)."""
+    import tvm
+    from tvm.target import codegen
+
+    return [str(c) for c in codegen.llvm_get_cpu_archlist(tvm.target.Target({"kind": "llvm", "num-cores": 1}))]
 
 
 def target_tag(target) -> str:

@@ -1,0 +1,95 @@
+"""The command line as a user meets it: help, usage errors, exit codes, settings shown."""
+
+import subprocess
+import sys
+
+import pytest
+
+from frvt_runtime.errors import CompileError
+
+
+def _commands():
+    from frvt_submission.cli import build_parser
+
+    ap = build_parser()
+    sub = next(a for a in ap._actions if a.choices and isinstance(a.choices, dict))
+    return sorted(sub.choices)
+
+
+@pytest.mark.parametrize("argv", [[]] + [[c] for c in _commands()])
+def test_every_help_prints(argv, capsys):
+    """`frvt --help` crashed: argparse %-formats the command list, and eval's said "95%"."""
+    from frvt_submission.cli import build_parser
+
+    with pytest.raises(SystemExit) as exc:
+        build_parser().parse_args(argv + ["--help"])
+    assert exc.value.code == 0 and "usage: frvt" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("argv", [["eval", "--workers", "-1", "p.csv"], ["eval", "--limit", "-1", "p.csv"],
+                                  ["embed", "--backend", "library", "x.jpg"]])
+def test_bad_options_are_usage_errors(argv, capsys):
+    """eval --workers -1 hung; --limit -1 dropped the last pair; embed offered the library backend
+    and refused it later."""
+    from frvt_submission.cli import build_parser
+
+    with pytest.raises(SystemExit) as exc:
+        build_parser().parse_args(argv)
+    assert exc.value.code == 2 and f"argument {argv[1]}:" in capsys.readouterr().err
+
+
+def test_embed_and_compare_exit_1_naming_what_failed(tmp_path, test_images, capsys):
+    import cv2
+    import numpy as np
+
+    from frvt_submission.cli import main
+
+    black = tmp_path / "black.png"
+    cv2.imwrite(str(black), np.zeros((300, 300, 3), np.uint8))
+    (tmp_path / "text.jpg").write_text("not an image")
+    obama = str(test_images / "obama.jpg")
+    assert main(["embed", "--backend", "onnxruntime", obama, str(black), str(tmp_path / "text.jpg")]) == 1
+    out = capsys.readouterr().out
+    assert f"{obama}: Success" in out and "FaceDetectionError" in out and "no face found" in out
+    assert "not a decodable image" in out and "2 of 3 image(s) gave no template" in out
+    assert main(["embed", "--backend", "onnxruntime", obama]) == 0
+    capsys.readouterr()
+    assert main(["compare", "--backend", "onnxruntime", str(black), obama]) == 1
+    assert f"no score: {black}: FaceDetectionError" in capsys.readouterr().out
+    assert main(["compare", "--backend", "onnxruntime", obama, str(test_images / "obama2.jpg")]) == 0
+    assert "same person" in capsys.readouterr().out
+
+
+def test_config_prints_every_setting_and_the_cpu_host_means(capsys):
+    import dataclasses
+
+    from frvt_runtime.config import load_settings
+    from frvt_submission import paths
+    from frvt_submission.cli import main
+    from frvt_submission.compile.tvm_build import host_cpu
+
+    assert main(["config"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    s = load_settings(paths.SETTINGS_FILE)
+    for section in dataclasses.fields(s):
+        keys = [f.name for f in dataclasses.fields(getattr(s, section.name)) if f.name != "name"]
+        assert f"[{section.name}]" in out and all(any(ln.startswith(f"{k} = ") for ln in out) for k in keys)
+    assert out[-1].startswith(f"# target {s.submission.target!r}: compiles for ")
+    if s.submission.target == "host":
+        assert f"compiles for {host_cpu()}," in out[-1]
+
+
+def test_a_cpu_name_llvm_does_not_know_is_refused_with_suggestions():
+    """LLVM only warned about -mcpu=skylake-avx51 and built for a generic x86-64, untuned."""
+    from frvt_submission.compile.tvm_build import resolve_target
+
+    with pytest.raises(CompileError, match="LLVM knows no CPU 'skylake-avx51'; did you mean skylake-avx512"):
+        resolve_target("skylake-avx51")
+    assert str(resolve_target("skylake-avx512").attrs["mcpu"]) == "skylake-avx512"
+
+
+def test_compile_with_a_misspelt_cpu_stops_before_any_work(tmp_path):
+    r = subprocess.run([sys.executable, "-m", "frvt_submission", "compile", "--cpu", "znver33", "--no-parity",
+                        "--config-dir", str(tmp_path / "cfg")], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 2 and "error: LLVM knows no CPU 'znver33'" in r.stderr
+    assert "is not valid" not in r.stderr and not (tmp_path / "cfg").exists()
