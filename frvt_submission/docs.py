@@ -11,10 +11,16 @@ from frvt_runtime.config_dir import KERNELS, model_entries, read_manifest
 
 
 def _git_revision() -> str:
+    """The commit built from, with "-dirty" when tracked files differ from it (the build may
+    then hold changes no commit has)."""
+    git = ["git", "-C", str(paths.ROOT)]
     try:
-        out = subprocess.run(["git", "-C", str(paths.ROOT), "rev-parse", "--short", "HEAD"],
-                             capture_output=True, text=True, timeout=10)
-        return out.stdout.strip() or "unknown"
+        out = subprocess.run(git + ["rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=10)
+        rev = out.stdout.strip()
+        if not rev:
+            return "unknown"
+        diff = subprocess.run(git + ["diff", "--quiet", "HEAD", "--"], capture_output=True, timeout=30)
+        return rev + ("-dirty" if diff.returncode == 1 else "")
     except (OSError, subprocess.TimeoutExpired):
         return "unknown"
 
