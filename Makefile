@@ -30,6 +30,7 @@ help:
 	@echo "                 TUNE_MINUTES per model (default 30; records go to tuning/<class>/)"
 	@echo "make bench       TVM vs peers benchmark table (long; BENCH_ISA=avx2 builds for the avx2 class)"
 	@echo "make setup | fetch | compile | build | validate | timing | package | status | clean"
+	@echo "                 (TIMING_CORE=N pins validation's and make timing's measurements to core N; default 0)"
 
 $(STAMP): requirements.txt pyproject.toml
 	@echo "== setup: virtual environment $(VENV) with pinned packages, the project installed (console script: frvt)"
@@ -42,7 +43,9 @@ $(STAMP): requirements.txt pyproject.toml
 setup: $(STAMP)
 
 # One recipe writes the four stamps; it rewrites only those whose settings changed, and make
-# re-reads their times afterwards, so unchanged steps stay done.
+# re-reads their times afterwards, so unchanged steps stay done. Precious: when frvt.toml has
+# an error, .DELETE_ON_ERROR would delete them, and once it is fixed every step would redo.
+.PRECIOUS: $(SET)/compile.json $(SET)/build.json $(SET)/validate.json $(SET)/package.json
 $(SET)/compile.json $(SET)/build.json $(SET)/validate.json $(SET)/package.json &: frvt.toml $(STAMP)
 	@$(FRVT) stamps --folder $(SET)
 
@@ -60,14 +63,18 @@ $(DONE)/build: $(DONE)/compile $(SET)/build.json $(BUILD_SRC)
 	$(FRVT) build
 	@touch $@
 
+# The core validation's and make timing's measurements are pinned to (e.g. TIMING_CORE=1 when
+# something else runs on core 0).
+TIMING_CORE ?= 0
+
 $(DONE)/validate: $(DONE)/build $(SET)/validate.json $(VALIDATE_SRC)
 	@echo "== validate: NIST-style run + single-core timing (writes validation/output/summary.json)"
-	validation/validate.sh
+	validation/validate.sh --core $(TIMING_CORE)
 	@touch $@
 
 $(DONE)/timing: $(DONE)/build $(SET)/validate.json $(VALIDATE_SRC)
 	@echo "== timing: NIST-style single-core measurement of the built library"
-	$(FRVT) time
+	$(FRVT) time --core $(TIMING_CORE)
 	@touch $@
 
 $(DONE)/package: $(DONE)/validate $(DONE)/timing $(SET)/package.json $(PACKAGE_SRC)
@@ -81,10 +88,10 @@ compile: $(DONE)/compile
 build: $(DONE)/build
 package: $(DONE)/package
 validate: $(DONE)/build
-	validation/validate.sh
+	validation/validate.sh --core $(TIMING_CORE)
 	@touch $(DONE)/validate
 timing: $(DONE)/build
-	$(FRVT) time
+	$(FRVT) time --core $(TIMING_CORE)
 	@touch $(DONE)/timing
 
 status: $(STAMP)

@@ -27,10 +27,11 @@ def test_every_help_prints(argv, capsys):
 
 
 @pytest.mark.parametrize("argv", [["eval", "--workers", "-1", "p.csv"], ["eval", "--limit", "-1", "p.csv"],
-                                  ["embed", "--backend", "library", "x.jpg"]])
+                                  ["embed", "--backend", "library", "x.jpg"], ["validate", "--core", "4096"],
+                                  ["time", "--core", "one"]])
 def test_bad_options_are_usage_errors(argv, capsys):
     """eval --workers -1 hung; --limit -1 dropped the last pair; embed offered the library backend
-    and refused it later."""
+    and refused it later; a core this process may not use failed only in taskset, after the build."""
     from frvt_submission.cli import build_parser
 
     with pytest.raises(SystemExit) as exc:
@@ -93,3 +94,33 @@ def test_compile_with_a_misspelt_cpu_stops_before_any_work(tmp_path):
                         "--config-dir", str(tmp_path / "cfg")], capture_output=True, text=True, timeout=300)
     assert r.returncode == 2 and "error: LLVM knows no CPU 'znver33'" in r.stderr
     assert "is not valid" not in r.stderr and not (tmp_path / "cfg").exists()
+
+
+def test_status_says_not_built_and_flags_a_tarball_older_than_the_build(tmp_path, monkeypatch, capsys):
+    """status printed '0.0 MB' before any build, and listed an archive older than lib/ as if current."""
+    import os
+
+    from frvt_runtime.config import load_settings
+    from frvt_submission import paths
+    from frvt_submission.cli import main
+    from frvt_submission.package import archive_name
+
+    monkeypatch.setattr(paths, "SUB_LIB", tmp_path / "lib")
+    monkeypatch.setattr(paths, "SUB_CONFIG", tmp_path / "config")
+    argv = ["status", "--dist", str(tmp_path / "dist"), "--validation-output", str(tmp_path / "val"),
+            "--timing-output", str(tmp_path / "timing")]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "lib/ + config/: not built yet" in out and "tarball: none yet" in out and "validation: not run" in out
+    (tmp_path / "dist").mkdir()
+    settings = load_settings(paths.SETTINGS_FILE)
+    tarball = tmp_path / "dist" / archive_name(settings)
+    tarball.write_bytes(b"x" * 1000)
+    os.utime(tarball, (1e9, 1e9))
+    (tmp_path / "lib").mkdir()
+    (tmp_path / "lib" / settings.submission.library_name).write_bytes(b"\x7fELF" * 1000)
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "lib/ + config/: 0.0 MB" in out and "older than lib/ or config/: package again" in out
+    os.utime(tarball)  # now newer than the build
+    assert main(argv) == 0 and "package again" not in capsys.readouterr().out

@@ -156,8 +156,14 @@ def test_config_check_runs_relative_and_names_an_absolute_only_library(built, pp
     assert any("configDir must be absolute" in e for e in errors), errors  # the library's own words
 
 
-def test_timing_inputs_cover_every_size_class(registry_only, tmp_path):
-    lst = timing_inputs(tmp_path / "t", 7, n_large=1)
+@pytest.mark.parametrize("n_large", [1, 4])
+def test_timing_inputs_cover_every_size_class(registry_only, tmp_path, n_large):
+    """With validation's 4 enlarged photos, the registry's one medium photo was rescaled into the
+    missing tiny class, and medium went untimed; and 40 asked of 7 available went unsaid."""
+    said = []
+    lst = timing_inputs(tmp_path / "t", 40, n_large=n_large, log=said.append)
+    assert said == ["timing: 7 photos available (registry images, and ../shared/data when present), "
+                    "not the 40 asked"]
     classes = set()
     for line in lst.read_text().splitlines():
         with open(line.split()[1], "rb") as f:

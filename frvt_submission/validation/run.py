@@ -210,7 +210,7 @@ def restore_config(root: Path, renamed: Path) -> None:
 
 def validate(settings: Settings, root: Path, out: Path, extra_images: list[Path], log=print,
              timing_images: int = 40, timing_repeats: int = 1,
-             settings_file: Path = paths.SETTINGS_FILE) -> tuple[list[list], list[str], list[str], dict]:
+             settings_file: Path = paths.SETTINGS_FILE, timing_core: int = 0) -> tuple[list[list], list[str], list[str], dict]:
     """Returns (summary rows, errors, warnings, timing report) and writes out/summary.json, which
     ties the result to the files of root's lib/ and config/ (package's gate). Layout, ISA, OS and
     lib/ checks read root's files; the driver phases and timing run them, or, when this CPU cannot
@@ -225,7 +225,7 @@ def validate(settings: Settings, root: Path, out: Path, extra_images: list[Path]
     facts: dict = {}
     try:
         timing = _validate(settings, root, out, extra_images, log, timing_images, timing_repeats,
-                           settings_file, rows, errors, warnings, facts)
+                           settings_file, rows, errors, warnings, facts, timing_core)
     except FrvtError as e:
         errors.append(str(e))
     finally:
@@ -234,7 +234,7 @@ def validate(settings: Settings, root: Path, out: Path, extra_images: list[Path]
 
 
 def _validate(settings, root, out, extra_images, log, timing_images, timing_repeats, settings_file,
-              rows, errors, warnings, facts) -> dict:
+              rows, errors, warnings, facts, timing_core=0) -> dict:
     errors.extend(check_layout(root, settings))
     if errors:
         return {}
@@ -295,9 +295,10 @@ def _validate(settings, root, out, extra_images, log, timing_images, timing_repe
     elif status == "skipped":
         warnings.append(f"clean-room check skipped: {detail}")
     rows.append(["clean room: only lib/ + config/ (" + detail[:60] + ")", 2, "", "", "", "", status])
-    log("== phase: single-core timing (every size class, real faces enlarged to >= 5 MP among them)")
-    timing = run_timing(driver, root, out, timing_inputs(out / "input" / "timing", timing_images, n_large=4),
-                        settings, timing_repeats, log=log)
+    log(f"== phase: single-core timing on core {timing_core} (every size class, real faces enlarged to >= 5 MP "
+        "among them)")
+    timing = run_timing(driver, root, out, timing_inputs(out / "input" / "timing", timing_images, n_large=4, log=log),
+                        settings, timing_repeats, timing_core, log=log)
     errors.extend(timing.get("errors", []))
     if stand_in:
         timing["stand_in"] = stand_in

@@ -23,9 +23,11 @@ CLASS_LONG_SIDE = {"tiny (<0.1 MP)": 300, "small (<1 MP)": 900, "medium (1-5 MP)
 LARGE = (3000, 4500)  # NIST's 3000x4500-class photos
 
 
-def timing_inputs(folder: Path, n_images: int, n_large: int) -> Path:
-    """Real photos as PPM: n_large enlarged to 3000x4500, and, for each other size class none of
-    the photos is in at its own size, one photo rescaled into it, so every class is timed."""
+def timing_inputs(folder: Path, n_images: int, n_large: int, log=print) -> Path:
+    """Real photos as PPM: up to n_images (fewer when fewer are available; log says so), the first
+    n_large enlarged to 3000x4500, and for each other size class none of the rest is in at its own
+    size, one more: a photo rescaled into it (added, not in place of one, so that no class loses
+    its only photo)."""
     import cv2
 
     from ..imagefile import read_image
@@ -35,21 +37,26 @@ def timing_inputs(folder: Path, n_images: int, n_large: int) -> Path:
     photos = [p for p, src in collect_sources([]) if src.name != "frvt_edge"]
     step = max(1, len(photos) // max(n_images, 1))
     images = [(p, read_image(p)) for p in photos[::step][:n_images]]
+    if len(images) < n_images:
+        log(f"timing: {len(images)} photos available (registry images, and ../shared/data when present), "
+            f"not the {n_images} asked")
     own = {size_class(img.shape[1], img.shape[0]) for _, img in images[n_large:]}
-    missing = [c for c in CLASS_LONG_SIDE if c not in own]
     rows = []
     for i, (p, img) in enumerate(images):
         h, w = img.shape[:2]
         if i < n_large:
             size = LARGE if h >= w else LARGE[::-1]
             img = cv2.resize(img, size, interpolation=cv2.INTER_LINEAR)
-        elif missing:
-            scale = CLASS_LONG_SIDE[missing.pop(0)] / max(h, w)
-            img = cv2.resize(img, (round(w * scale), round(h * scale)),
-                             interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
-        rows.append(f"t{i} {write_pnm(img, folder / f't{i:03d}_{p.stem}')} faceunknown")
+        rows.append((p, img))
+    for k, c in enumerate(c for c in CLASS_LONG_SIDE if c not in own):
+        p, img = images[(n_large + k) % len(images)]
+        h, w = img.shape[:2]
+        scale = CLASS_LONG_SIDE[c] / max(h, w)
+        rows.append((p, cv2.resize(img, (round(w * scale), round(h * scale)),
+                                   interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)))
     lst = folder / "timing.txt"
-    lst.write_text("\n".join(rows) + "\n")
+    lst.write_text("".join(f"t{i} {write_pnm(img, folder / f't{i:03d}_{p.stem}')} faceunknown\n"
+                           for i, (p, img) in enumerate(rows)))
     return lst
 
 
