@@ -107,7 +107,7 @@ def _build(cls, section: str, raw: dict, **extra):
     if not isinstance(raw, dict):
         raise ConfigError(f"[{section}] must be a table")
     known = {f.name: f for f in dataclasses.fields(cls)}
-    unknown = sorted(set(raw) - set(known))
+    unknown = sorted((set(raw) - set(known)) | (set(raw) & set(extra)))  # extra: set by the section, not by users
     if unknown:
         raise ConfigError(f"[{section}] unknown key(s): {', '.join(unknown)}")
     values = {k: _tupleize(v) for k, v in raw.items()}
@@ -229,9 +229,6 @@ def load_settings(path: Path) -> Settings:
                           f"at byte {exc.start}") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: {exc}") from None
-    for section in ("detector", "recognizer"):
-        if isinstance(raw.get(section), dict):  # a non-table is refused by _build
-            raw[section].pop("name", None)
     return settings_from_dict(raw)
 
 

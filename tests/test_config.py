@@ -28,6 +28,7 @@ def test_default_settings_load(settings):
     ('colour = "BGR"', 'colour = "XYZ"', "colour"),
     ('layout = "NHWC"', 'layout = "NWHC"', "layout"),
     ('top_k = 50', 'top_k = 50\nbogus = 1', "unknown key"),
+    ('kind = "yunet"', 'kind = "yunet"\nname = "face"', r"\[detector\] unknown key\(s\): name"),
     ('score_threshold = 0.6', 'score_threshold = "high"', "score_threshold"),
     ('face_selection = "central"', 'face_selection = "random"', "face_selection"),
     ('nms_threshold = 0.3', 'nms_threshold = 30', r"nms_threshold must be in \[0, 1\]"),
