@@ -124,3 +124,19 @@ def test_status_says_not_built_and_flags_a_tarball_older_than_the_build(tmp_path
     assert "lib/ + config/: 0.0 MB" in out and "older than lib/ or config/: package again" in out
     os.utime(tarball)  # now newer than the build
     assert main(argv) == 0 and "package again" not in capsys.readouterr().out
+
+
+@pytest.mark.skipif((__import__("os").cpu_count() or 1) < 2, reason="needs two cores")
+def test_a_process_pinned_elsewhere_may_still_time_on_core_0():
+    """`taskset -c 1 make submission` failed at validate: --core 0 was checked against the
+    process's own affinity, though taskset (which does the pinning) can move it to core 0."""
+    import os
+
+    from frvt_submission.cli import build_parser
+
+    before = os.sched_getaffinity(0)
+    try:
+        os.sched_setaffinity(0, {1})
+        assert build_parser().parse_args(["validate", "--core", "0"]).core == 0
+    finally:
+        os.sched_setaffinity(0, before)
