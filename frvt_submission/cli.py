@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 from . import paths
+from .compile.graph_passes import GRAPH_PASSES
 from .compile.isa_class import CLASSES
 from .benchmark import E2E_ROUNDS
 from .compile.tune import POPULATION
@@ -298,7 +299,9 @@ def cmd_tune(args) -> int:
             raise FrvtError(f"target {s.submission.target!r} is below AVX2: name a class with --isa or a CPU with --cpu")
         target = resolve_target(class_cpu(isa))
     folder = tuning_folder(target, bool(args.cpu))
-    _log(f"tune: records for {folder} ({target_class(target)} class), compiled for {target}")
+    passes = tuple(p for p in GRAPH_PASSES if p not in args.skip_pass)
+    _log(f"tune: records for {folder} ({target_class(target)} class), compiled for {target}; "
+         f"graph passes {', '.join(passes) or 'none'}")
     runner = None
     if args.rpc:
         from .compile.rpc import rpc_runner
@@ -315,7 +318,7 @@ def cmd_tune(args) -> int:
         spec = getattr(s, name)
         tune_model(cleaned_onnx(spec, _log), spec, target, records_dir(folder, name), args.trials,
                    args.per_task, _log, args.population, args.per_iter, args.minutes, args.new_only,
-                   original=fetch_model(spec), runner=runner)
+                   original=fetch_model(spec), runner=runner, passes=passes)
     _log("records kept in tuning/; run `compile` to apply them")
     return 0
 
@@ -638,6 +641,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rpc", default="", metavar="HOST:PORT",
                    help="build candidates here, measure them on the machines registered with this TVM RPC "
                         "tracker (scripts/rpc_tracker.sh, scripts/rpc_server.sh), all in parallel")
+    p.add_argument("--skip-pass", nargs="+", default=[], choices=GRAPH_PASSES, metavar="PASS",
+                   help="tune without these graph passes (of: " + ", ".join(GRAPH_PASSES) + "); model.json "
+                        "records the passes, and compile then builds without them too. E.g. fuse_dw_units, "
+                        "to let MetaSchedule schedule YuNet's units on a CPU class the hand-written kernels "
+                        "were not measured on")
     p.add_argument("--key", default="frvt", help="the tracker key of the measuring machines (default: frvt)")
     p.add_argument("--models", nargs="+", default=["recognizer", "detector"], choices=("detector", "recognizer"),
                    help="which models to tune (default: both, one after the other)")

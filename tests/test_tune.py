@@ -39,8 +39,9 @@ def _trials_per_workload(db_dir):
 
 
 def test_tune_with_time_cap_then_compile_applies_records(tmp_path):
+    from frvt_submission.compile.graph_passes import GRAPH_PASSES
     from frvt_submission.compile.tune import tune_model
-    from frvt_submission.compile.tvm_build import compile_model, resolve_target
+    from frvt_submission.compile.tvm_build import compile_model, records_graph_passes, resolve_target
     from frvt_runtime.config import ModelSpec
     from frvt_runtime.engine import TvmModel
 
@@ -51,9 +52,13 @@ def test_tune_with_time_cap_then_compile_applies_records(tmp_path):
     target = resolve_target("host")
     db = tmp_path / "db"
     said = []
+    # Tuned without one graph pass (tune --skip-pass): model.json says so, and every compile
+    # below builds that same graph (tuned: all its kernels have records).
+    passes = tuple(p for p in GRAPH_PASSES if p != "flat_image_cast")
     # minutes=0: the cap fires at the first measurement join, after the round over all tasks.
     result = tune_model(model, spec, target, db, trials=200, per_task=8, per_iter=4, population=16, minutes=0,
-                        log=said.append)
+                        log=said.append, passes=passes)
+    assert records_graph_passes(db) == passes
     counts = _trials_per_workload(db)
     assert len(counts) >= 2, counts                 # every task got its first round
     assert any("time cap reached" in s for s in said)
@@ -69,7 +74,7 @@ def test_tune_with_time_cap_then_compile_applies_records(tmp_path):
 
     # A resumed run continues the curve (cumulative trials, seeded with the kept records).
     again = tune_model(model, spec, target, db, trials=200, per_task=8, per_iter=4, population=16, minutes=0,
-                       log=said.append)
+                       log=said.append, passes=passes)
     rows = [ln.split(",") for ln in (db / "curve.csv").read_text().splitlines()[1:]]
     assert [int(r[0]) for r in rows] == sorted(int(r[0]) for r in rows)
     assert int(rows[-1][0]) == result["records"] + again["records"] - result["kept"]
@@ -77,7 +82,7 @@ def test_tune_with_time_cap_then_compile_applies_records(tmp_path):
     # --new-only: nothing to do while every kernel has a record; with one kernel's
     # records gone, only that kernel is tuned and the curve is left alone.
     nothing = tune_model(model, spec, target, db, trials=200, per_task=8, per_iter=4, population=16,
-                         new_only=True, log=said.append)
+                         new_only=True, log=said.append, passes=passes)
     assert nothing["records"] == 0, (nothing, _trials_per_workload(db), said[-5:])
     records = db / "database_tuning_record.json"
     lines = records.read_text().splitlines()
@@ -85,7 +90,7 @@ def test_tune_with_time_cap_then_compile_applies_records(tmp_path):
     curve_before = (db / "curve.csv").read_text()
     before = _trials_per_workload(db)
     tune_model(model, spec, target, db, trials=4, per_task=4, per_iter=4, population=16, new_only=True,
-               log=said.append)
+               log=said.append, passes=passes)
     after = _trials_per_workload(db)
     assert 0 not in before and after.get(0, 0) >= 1, (before, after, said[-5:])
     assert {w: n for w, n in after.items() if w != 0} == before, (before, after)
@@ -94,6 +99,7 @@ def test_tune_with_time_cap_then_compile_applies_records(tmp_path):
     out = tmp_path / "tiny.so"
     facts = compile_model(model, spec, target, out, db, log=said.append)
     assert facts["tuned"] is True and facts["records_model"] == spec.sha256
+    assert facts["graph_passes"] == list(passes)
     import onnxruntime as ort
 
     from frvt_submission.reference import to_tensor
@@ -260,3 +266,4 @@ def test_rpc_errors_are_clear():
             parse_address(bad)
     with pytest.raises(CompileError, match="no TVM RPC tracker answers"):
         rpc_runner(f"127.0.0.1:{_free_port()}", "frvt")
+

@@ -29,7 +29,8 @@ against 1.67 ms for the conversion and conv apart, recognizer 0.49 against
 A pass changes kernels, and records tuned without it would leave those
 kernels unscheduled. So records/model.json lists the passes its records were
 tuned with and compile runs exactly those (tvm_build.records_graph_passes);
-`tune` always uses GRAPH_PASSES.
+`tune` uses GRAPH_PASSES, less any named by `--skip-pass` (e.g. to compare
+fuse_dw_units' hand-written kernels with MetaSchedule's on another CPU class).
 """
 
 from __future__ import annotations

@@ -170,16 +170,17 @@ def progress(name: str, curve: Path | None, log=print, deadline: float | None = 
 def tune_model(onnx_path: Path, spec: ModelSpec, target, db_dir: Path, trials: int,
                per_task: int = 64, log=print, population: int = POPULATION, per_iter: int = 16,
                minutes: float | None = None, new_only: bool = False, original: Path | None = None,
-               runner=None) -> dict:
+               runner=None, passes=GRAPH_PASSES) -> dict:
     """Add up to `trials` measured candidates to db_dir (existing records seed the search),
     stopping early after `minutes` (see progress). new_only: only the kernels without a
     valid record (the estimate then covers just those, so curve.csv is not written).
-    runner: where candidates are measured (default: this machine; see rpc.rpc_runner)."""
+    runner: where candidates are measured (default: this machine; see rpc.rpc_runner).
+    passes: the graph passes the kernels are made with, recorded in model.json for compile."""
     from tvm.s_tir import meta_schedule as ms
     from tvm.s_tir.meta_schedule.relax_integration import extracted_tasks_to_tune_contexts
 
-    write_records_model(db_dir, spec)
-    mod = prepare(import_onnx(onnx_path, spec, original, GRAPH_PASSES), target, spec.layout, GRAPH_PASSES)
+    write_records_model(db_dir, spec, passes)
+    mod = prepare(import_onnx(onnx_path, spec, original, passes), target, spec.layout, passes)
     t0 = time.perf_counter()
     log(f"[{spec.name}] tuning {trials} trials for {target_tag(target)} into {db_dir}")
     builder = reusing_builder(BUILDER_TIMEOUT_S)
