@@ -378,7 +378,7 @@ def cmd_compare(args) -> int:
         return 1
     score, status = match(results[0].templates[0], results[1].templates[0])
     if status != "ok":  # (both templates decoded as embeddings: not expected)
-        raise FrvtError(f"the templates do not match ({status})")
+        raise FrvtError(f"the two templates cannot be compared ({status})")
     cos = score_to_cosine(score)
     thr = p.settings.recognizer.same_threshold
     _log(f"score {score:.1f}  cosine {cos:.4f}  -> {'same' if cos >= thr else 'different'} "
