@@ -370,9 +370,16 @@ def cmd_compare(args) -> int:
     from frvt_runtime.template import decode, match, score_to_cosine
 
     p = _pipeline(args)
-    results = [p.create_template([read_image(Path(path))]) for path in (args.image1, args.image2)]
-    bad = [f"{path}: {r.code.name} ({r.info})" for path, r in zip((args.image1, args.image2), results)
-           if decode(r.templates[0]).failed]
+    results, bad = [], []
+    for path in (args.image1, args.image2):
+        try:
+            r = p.create_template([read_image(Path(path))])
+        except FrvtError as exc:  # unreadable: no template, as for a face not found
+            bad.append(str(exc))
+            continue
+        results.append(r)
+        if decode(r.templates[0]).failed:
+            bad.append(f"{path}: {r.code.name} ({r.info})")
     if bad:
         _log("no score: " + "; ".join(bad))
         return 1

@@ -34,20 +34,28 @@ class LibraryEmbedder:
 
         folder = self.work / "images"
         folder.mkdir(parents=True, exist_ok=True)
-        rows = []
+        rows, unreadable = [], set()
         for i, path in enumerate(images):
-            rows.append(f"i{i} {write_pnm(read_image(path), folder / f'{i:06d}')} faceunknown")
+            try:
+                rows.append(f"i{i} {write_pnm(read_image(path), folder / f'{i:06d}')} faceunknown")
+            except FrvtError:  # as the tvm backend counts it: a failed enrolment, not the end of the run
+                unreadable.add(i)
             if progress:
                 progress(i + 1, len(images))
+        if not rows:
+            return {path: None for path in images}
         lst = self.work / "eval.txt"
         lst.write_text("\n".join(rows) + "\n")
-        with heartbeat(self.log, f"library: {len(images)} templates"):
+        with heartbeat(self.log, f"library: {len(rows)} templates"):
             code, secs, _, text = self.runner.run("createTemplate", "eval", lst, 2, self.root / "config")
         if code != 0:
             raise FrvtError(f"the library's createTemplate run failed ({code}): {text[-1000:]}")
-        self.log(f"library: {len(images)} templates in {secs:.1f} s")
+        self.log(f"library: {len(rows)} templates in {secs:.1f} s")
         out = {}
         for i, path in enumerate(images):
+            if i in unreadable:
+                out[path] = None
+                continue
             try:
                 t = template.decode((self.work / "templates" / f"i{i}.template").read_bytes())
             except (OSError, TemplateFormatError) as exc:

@@ -59,6 +59,53 @@ def test_embed_and_compare_exit_1_naming_what_failed(tmp_path, test_images, caps
     assert f"no score: {black}: FaceDetectionError" in capsys.readouterr().out
     assert main(["compare", "--backend", "onnxruntime", obama, str(test_images / "obama2.jpg")]) == 0
     assert "same person" in capsys.readouterr().out
+    assert main(["compare", "--backend", "onnxruntime", str(tmp_path / "text.jpg"), obama]) == 1  # was exit 2
+    assert f"no score: not a decodable image: {tmp_path / 'text.jpg'}" in capsys.readouterr().out
+
+
+def _huge_png(path):
+    """A valid 68-byte PNG whose header claims 100000 x 100000 pixels."""
+    import struct
+    import zlib
+
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 100000, 100000, 8, 2, 0, 0, 0))
+                     + chunk(b"IDAT", zlib.compress(b"\x00")) + chunk(b"IEND", b""))
+    return path
+
+
+def test_odd_image_files_are_refused_by_name(tmp_path):
+    """A header beyond OpenCV's pixel limit raised cv2.error (a traceback that ended embed); a
+    float image was clipped to black and then reported as 'no face found'."""
+    import cv2
+    import numpy as np
+
+    from frvt_runtime.errors import RefuseInput
+    from frvt_submission.imagefile import read_image
+
+    with pytest.raises(RefuseInput, match="not a decodable image: .*huge.png .OpenCV: "):
+        read_image(_huge_png(tmp_path / "huge.png"))
+    cv2.imwrite(str(tmp_path / "f.tiff"), np.full((32, 32, 3), 0.5, np.float32))
+    with pytest.raises(RefuseInput, match="float32 pixels are not taken"):
+        read_image(tmp_path / "f.tiff")
+
+
+def test_library_backend_counts_an_unreadable_image_as_a_failed_enrolment(built, test_images, tmp_path):
+    """eval --backend library stopped at the first undecodable image; the tvm backend counts it as
+    a failed enrolment, and so does the library's now."""
+    from frvt_runtime.config import load_settings
+    from frvt_submission import paths
+    from frvt_submission.library_eval import LibraryEmbedder
+
+    text = tmp_path / "text.jpg"
+    text.write_text("not an image")
+    obama = test_images / "obama.jpg"
+    library = LibraryEmbedder(load_settings(paths.SETTINGS_FILE), work=tmp_path / "work", log=lambda m: None)
+    emb = library.embed_all([text, obama])
+    assert emb[text] is None and emb[obama] is not None and emb[obama].shape == (128,)
+    assert library.embed_all([text]) == {text: None}
 
 
 def test_config_prints_every_setting_and_the_cpu_host_means(capsys):
