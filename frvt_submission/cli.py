@@ -312,7 +312,7 @@ def cmd_tune(args) -> int:
 
         runs, missing = host_can_run(target)
         if not runs:  # every candidate would die of an illegal instruction
-            raise FrvtError(f"this CPU lacks {', '.join(missing)}, which code for {folder} uses: tune on a "
+            raise FrvtError(f"this CPU lacks {', '.join(missing)}, which code for {folder} uses: tune on an "
                             f"{target_class(target)} machine, or measure there with --rpc HOST:PORT --key KEY")
     for name in args.models:
         spec = getattr(s, name)
@@ -398,6 +398,7 @@ def cmd_eval(args) -> int:
 
     from .evaluate import (ALL_PAIRS_HEADERS, SUMMARY_HEADERS, all_pairs_row, evaluate, evaluate_all_pairs,
                            evaluate_lfw, read_lfw_pairs, read_pairs, summary_row)
+    from .report import set_names
 
     p = _pipeline(args)  # tvm in this process; for --backend library, the Python path it is checked against
     python = None
@@ -413,19 +414,26 @@ def cmd_eval(args) -> int:
         p = DaskEmbedder(Path(args.config_dir), args.workers or 2, args.scheduler, not args.no_cache, _log)
     checks, failed = [], False
     rows, all_rows, lfw_rows = [], [], []
-    for pairs_path in map(Path, args.pairs):
-        name = pairs_path.parent.name
+    # Every file is read (and refused, if it must be) before any image is embedded.
+    sets = []
+    for name, pairs_path in zip(set_names(list(map(Path, args.pairs))), map(Path, args.pairs)):
         if pairs_path.suffix == ".txt":  # LFW View 2
             folds = read_lfw_pairs(pairs_path, Path(args.lfw_images) if args.lfw_images else None)
+            sets.append((name, [f[: args.limit] for f in folds] if args.limit else folds, True))
+        else:
+            pairs = read_pairs(pairs_path)
+            sets.append((name, pairs[: args.limit] if args.limit else pairs, False))
+    for name, pairs, lfw in sets:
+        if lfw:
+            folds = pairs
             _log(f"{name}: LFW protocol, {len(folds)} folds of {len(folds[0])} pairs")
             r = evaluate_lfw(p, folds, progress=_progress("embedded", "images"))
-            lfw_rows.append([name, r["pairs"], f"{r['fte']}/{r['images']}",
+            lfw_rows.append([name, len(folds), r["pairs"], f"{r['fte']}/{r['images']}",
                              f"{100 * r['mean']:.2f}% ± {100 * r['sd']:.2f}", f"{100 * r['se']:.2f}"])
             continue
-        pairs = read_pairs(pairs_path)
-        if args.limit:
-            pairs = pairs[: args.limit]
-        _log(f"{name}: {len(pairs)} pairs")
+        labels = {pair.label for pair in pairs}
+        _log(f"{name}: {len(pairs)} pairs" + (f" (with --limit {args.limit}: all labelled {labels.pop()})"
+                                               if args.limit and len(labels) == 1 else ""))
         r = evaluate(p, pairs, p.settings.recognizer.same_threshold, progress=_progress("embedded", "images"))
         rows.append(summary_row(name, r))
         all_rows.append(all_pairs_row(name, evaluate_all_pairs(p, pairs, emb=r["embeddings"])))
@@ -450,8 +458,8 @@ def cmd_eval(args) -> int:
              "Wilson interval, n/a where the impostors are fewer than 1/FMR:")
         _log(tabulate(all_rows, headers=ALL_PAIRS_HEADERS, tablefmt="github"))
     if lfw_rows:
-        _log("LFW View 2 (10-fold, threshold from the other 9 folds):")
-        _log(tabulate(lfw_rows, headers=["set", "pairs", "FTE/images", "accuracy mean ± sd", "SE %"],
+        _log("LFW View 2 (each fold scored at the best threshold of the other folds):")
+        _log(tabulate(lfw_rows, headers=["set", "folds", "pairs", "FTE/images", "accuracy mean ± sd", "SE %"],
                       tablefmt="github"))
     if checks:
         _log("\nthe library's templates vs the Python path (tvm, this process), per listed pair:")
@@ -464,12 +472,17 @@ def cmd_report(args) -> int:
     from .report import default_pair_files, write_report
 
     s = _settings(args)
+    pair_files = [Path(p) for p in args.pairs] or default_pair_files()
+    not_csv = [str(f) for f in pair_files if f.suffix != ".csv"]
+    if not_csv:  # (eval runs LFW's pairs.txt protocol; the report's tables and curves are per pairs.csv)
+        raise FrvtError(f"report takes pairs.csv files; for {', '.join(not_csv)} use `frvt eval`")
+    if Path(args.output).is_dir():  # found before minutes of embedding, not after
+        raise FrvtError(f"--output {args.output} is a folder: give the HTML file's path")
     pipeline = _pipeline(args)
     if args.backend == "library":
         from .library_eval import LibraryEmbedder
 
         pipeline = LibraryEmbedder(pipeline.settings, log=_log)
-    pair_files = [Path(p) for p in args.pairs] or default_pair_files()
     out = write_report(s, pipeline, pair_files, Path(args.output), Path(args.validation_output),
                        [Path(args.timing_output), Path(args.validation_output)], _log)
     _log(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB, self-contained)")
@@ -585,6 +598,17 @@ def count(text: str) -> int:
     return n
 
 
+def whole(text: str) -> int:
+    """An argparse type: a whole number, 0 or more."""
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if n < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {n}")
+    return n
+
+
 def core(text: str) -> int:
     """An argparse type: a CPU core of this machine (taskset would fail later). Not only this
     process's affinity: `taskset -c 1 make submission` may still time on core 0, as taskset can."""
@@ -656,13 +680,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--key", default="frvt", help="the tracker key of the measuring machines (default: frvt)")
     p.add_argument("--models", nargs="+", default=["recognizer", "detector"], choices=("detector", "recognizer"),
                    help="which models to tune (default: both, one after the other)")
-    p.add_argument("--trials", type=count, default=2000, help="measured candidates to add per model")
-    p.add_argument("--per-task", type=count, default=64, help="most trials one fused kernel gets per run")
-    p.add_argument("--per-iter", type=count, default=16, help="candidates measured per search round")
+    p.add_argument("--trials", type=count, default=2000, help="measured candidates to add per model (default 2000)")
+    p.add_argument("--per-task", type=count, default=64, help="most trials one fused kernel gets per run (default 64)")
+    p.add_argument("--per-iter", type=count, default=16, help="candidates measured per search round (default 16)")
     p.add_argument("--population", type=count, default=POPULATION,
-                   help="evolutionary search population (larger = deeper search, slower rounds)")
+                   help=f"evolutionary search population (larger = deeper search, slower rounds; default "
+                        f"{POPULATION})")
     p.add_argument("--minutes", type=float, default=None,
-                   help="time cap per model, checked once the first round over all tasks is measured")
+                   help="time cap per model, checked once the first round over all tasks is measured "
+                        "(default: none, --trials ends the run)")
     p.add_argument("--new-only", action="store_true",
                    help="tune only kernels without a record yet (after a change to the graph or passes); "
                         "quick, and leaves curve.csv alone")
@@ -677,7 +703,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("time", cmd_time, "NIST-style timing of the built library: one pinned core, per size class and stage")
     p.add_argument("--output", default=str(paths.BUILD / "timing"), help="logs folder")
     p.add_argument("--images", type=count, default=30, help="real images (registry + ../shared when present)")
-    p.add_argument("--large", type=int, default=4, help="of which upscaled to 3000x4500 (NIST sends such sizes)")
+    p.add_argument("--large", type=whole, default=4, help="of which upscaled to 3000x4500 (NIST sends such sizes; "
+                                                          "default 4)")
     p.add_argument("--repeats", type=count, default=3, help="calls per image")
     p.add_argument("--core", type=core, default=0, help="the CPU core the process is pinned to (default 0)")
     p = add("bench", cmd_bench, "TVM untuned/tuned vs onnxruntime, OpenVINO, OpenCV DNN, MNN on one core")
@@ -726,7 +753,8 @@ def build_parser() -> argparse.ArgumentParser:
                                                            "fill build/embed-cache")
     p.add_argument("--lfw-images", default="", help="LFW image root (<name>/<name>_0001.jpg); default: the "
                                                     "lfw/ folder beside pairs.txt, else pairs.txt's folder")
-    p.add_argument("--limit", type=count, default=0, help="use only the first N pairs of each file")
+    p.add_argument("--limit", type=count, default=0, help="use only the first N pairs of each file (of each "
+                                                          "fold for an LFW pairs.txt)")
     p = with_backend(add("report", cmd_report, "one self-contained HTML page: accuracy tables with DET/ROC curves "
                                                "and histograms, validation, timing per stage, sizes, build facts"),
                      library=True)

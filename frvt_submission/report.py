@@ -55,6 +55,13 @@ def default_pair_files() -> list[Path]:
     return [test_images() / "pairs.csv", *shared]
 
 
+def set_names(pair_files: list[Path]) -> list[str]:
+    """Each pairs file's set name: its folder's (as resolved: "pairs.csv" alone has none), with the
+    file's stem added where two files would share one (their rows and curves were merged)."""
+    folders = [Path(f).resolve().parent.name for f in pair_files]
+    return [name if folders.count(name) == 1 else f"{name}/{Path(f).stem}" for name, f in zip(folders, pair_files)]
+
+
 def accuracy_section(pipeline, pair_files: list[Path], log) -> tuple[str, dict]:
     from .curves import det_roc_png, histograms_png
     from .evaluate import (ALL_PAIRS_HEADERS, SUMMARY_HEADERS, all_pairs_row, evaluate, evaluate_all_pairs,
@@ -62,9 +69,8 @@ def accuracy_section(pipeline, pair_files: list[Path], log) -> tuple[str, dict]:
 
     threshold = pipeline.settings.recognizer.same_threshold
     rows, all_rows, curves = [], [], {}
-    for f in pair_files:
-        name = f.parent.name
-        pairs = read_pairs(f)
+    sets = [(name, read_pairs(f)) for name, f in zip(set_names(pair_files), pair_files)]  # all read first
+    for name, pairs in sets:
         log(f"report: {name}, {len(pairs)} pairs")
         r = evaluate(pipeline, pairs, threshold)
         rows.append(summary_row(name, r))

@@ -2,6 +2,7 @@
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -28,7 +29,7 @@ def test_every_help_prints(argv, capsys):
 
 @pytest.mark.parametrize("argv", [["eval", "--workers", "-1", "p.csv"], ["eval", "--limit", "-1", "p.csv"],
                                   ["embed", "--backend", "library", "x.jpg"], ["validate", "--core", "4096"],
-                                  ["time", "--core", "one"]])
+                                  ["time", "--core", "one"], ["time", "--large", "-1"]])
 def test_bad_options_are_usage_errors(argv, capsys):
     """eval --workers -1 hung; --limit -1 dropped the last pair; embed offered the library backend
     and refused it later; a core this process may not use failed only in taskset, after the build."""
@@ -187,3 +188,31 @@ def test_a_process_pinned_elsewhere_may_still_time_on_core_0():
         assert build_parser().parse_args(["validate", "--core", "0"]).core == 0
     finally:
         os.sched_setaffinity(0, before)
+
+
+def test_set_names_come_from_the_resolved_folder_and_stay_apart(tmp_path, monkeypatch):
+    """`eval pairs.csv` run in the set's folder named the set '' (and looked for images in '.');
+    two files of one folder shared a name, and the report drew one set's curves over the other's."""
+    from frvt_submission.report import set_names
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "sub").mkdir()
+    assert set_names([Path("pairs.csv")]) == [tmp_path.name]
+    assert set_names([Path("a.csv"), Path("b.csv"), Path("sub/a.csv")]) == \
+        [f"{tmp_path.name}/a", f"{tmp_path.name}/b", "sub"]
+
+
+def test_eval_and_report_refuse_bad_input_before_any_embedding(tmp_path, test_images, capsys):
+    from frvt_submission.cli import main
+
+    good = test_images / "pairs.csv"
+    bad = tmp_path / "bad.csv"
+    bad.write_text("img1,img2,label\nnowhere/a.jpg,nowhere/b.jpg,1\n")
+    assert main(["eval", "--backend", "onnxruntime", str(good), str(bad)]) == 2
+    captured = capsys.readouterr()
+    assert "bad.csv" in captured.err and "pairs" not in captured.out  # the good file was not started
+    (tmp_path / "pairs.txt").write_text("1\t1\nA\t1\t2\n")
+    assert main(["report", str(tmp_path / "pairs.txt")]) == 2
+    assert "report takes pairs.csv files" in capsys.readouterr().err
+    assert main(["report", "--output", str(tmp_path), str(good)]) == 2
+    assert "is a folder" in capsys.readouterr().err
