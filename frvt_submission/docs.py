@@ -46,7 +46,7 @@ def write_version_file(settings: Settings, config_dir: Path, doc_dir: Path) -> P
     manifest = read_manifest(config_dir)
     sub = settings.submission
     lines = [f"{sub.library_name} (frvt-submission {__version__}, git {_git_revision()})",
-             f"FRVT structs 3.1, FRVT 1:1 API 6.0"]
+             "FRVT structs 3.1, FRVT 1:1 API 6.0"]
     for name, entry in model_entries(manifest).items():
         lines.append(f"{name}: {entry['file']} sha256 {entry['sha256']} cpu {entry['cpu']} "
                      f"class {entry.get('isa_class')} {tuning_summary(entry)}")
