@@ -25,6 +25,8 @@ from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 
+from frvt_runtime.errors import FrvtError  # noqa: E402
+
 STAGES = ("convert", "resize", "detect", "align", "embed", "total")
 
 
@@ -89,8 +91,13 @@ def same_templates(pipeline, runtimes: dict, folder: Path) -> int:
         print(f"no photos under {folder}")
         return 1
     differ = {r: [] for r in runtimes if r != "kernels"}
+    unreadable = []
     for i, f in enumerate(files, 1):
-        img = read_image(f)
+        try:
+            img = read_image(f)
+        except FrvtError:  # an empty or broken file: no photo to compare, named below
+            unreadable.append(str(f))
+            continue
         out = {}
         for r, ctx in runtimes.items():
             with ctx():
@@ -101,8 +108,11 @@ def same_templates(pipeline, runtimes: dict, folder: Path) -> int:
                 differ[r].append(str(f))
         if i % 100 == 0:
             print(f"{i}/{len(files)} photos", flush=True)
+    n = len(files) - len(unreadable)
+    if unreadable:
+        print(f"{len(unreadable)} file(s) not decodable, left out: {', '.join(unreadable[:10])}")
     for r, names in differ.items():
-        print(f"kernels vs {r}: same templates and eyes on {len(files) - len(names)} of {len(files)} photos"
+        print(f"kernels vs {r}: same templates and eyes on {n - len(names)} of {n} photos"
               + (f"; differ: {', '.join(names[:10])}" if names else ""))
     return 1 if any(differ.values()) else 0
 
@@ -113,18 +123,27 @@ def main(argv: list[str] | None = None) -> int:
     from frvt_runtime import template
     from frvt_runtime.pipeline import FacePipeline
 
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--calls", type=int, default=25, help="template calls per runtime and image")
-    ap.add_argument("--config-dir", default=str(paths.SUB_CONFIG))
+    ap = argparse.ArgumentParser(prog="python -m frvt_submission.stage_times", description=__doc__.splitlines()[0],
+                                 epilog="Pin it: taskset -c 0. Noisy hosts move every column; compare runtimes "
+                                        "within one run.")
+    ap.add_argument("--calls", type=int, default=25,
+                    help="template calls per runtime and image (default: %(default)s)")
+    ap.add_argument("--config-dir", default=str(paths.SUB_CONFIG), help="a compiled config/ (default: %(default)s)")
     ap.add_argument("--warm", action="store_true", help="keep the resampling tables between calls")
     ap.add_argument("--same-on", metavar="FOLDER", help="instead of timing: check that the three runtimes "
                     "give the same template bytes and eye positions for every photo under FOLDER "
                     "(e.g. ../shared/data)")
     args = ap.parse_args(argv)
+    if args.calls < 1:
+        ap.error("--calls must be at least 1")
 
     from .tvm_wheel import wheel_runtime_dir
 
-    pipeline = FacePipeline.from_config_dir(Path(args.config_dir), wheel_runtime_dir())
+    try:
+        pipeline = FacePipeline.from_config_dir(Path(args.config_dir), wheel_runtime_dir())
+    except FrvtError as exc:
+        print(f"error: {exc}")
+        return 1
     runtimes = {"opencv": opencv_runtime, "kernels": contextlib.nullcontext, "numpy": numpy_only}
     if args.same_on:
         return same_templates(pipeline, runtimes, Path(args.same_on))

@@ -216,3 +216,23 @@ def test_eval_and_report_refuse_bad_input_before_any_embedding(tmp_path, test_im
     assert "report takes pairs.csv files" in capsys.readouterr().err
     assert main(["report", "--output", str(tmp_path), str(good)]) == 2
     assert "is a folder" in capsys.readouterr().err
+
+
+def test_stage_times_refuses_bad_arguments_and_names_undecodable_photos(built, test_images, tmp_path, capsys):
+    """--calls 0 ended in an IndexError, a missing config/ and an empty file under --same-on in
+    tracebacks."""
+    import shutil
+
+    from frvt_submission import stage_times
+
+    with pytest.raises(SystemExit) as exc:
+        stage_times.main(["--calls", "0"])
+    assert exc.value.code == 2
+    assert stage_times.main(["--config-dir", str(tmp_path / "nowhere")]) == 1
+    assert "error: config directory not found" in capsys.readouterr().out
+    shutil.copy(test_images / "obama.jpg", tmp_path / "obama.jpg")
+    (tmp_path / "empty.jpg").write_bytes(b"")
+    assert stage_times.main(["--same-on", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert f"1 file(s) not decodable, left out: {tmp_path / 'empty.jpg'}" in out
+    assert "kernels vs numpy: same templates and eyes on 1 of 1 photos" in out
