@@ -290,6 +290,11 @@ def cmd_tune(args) -> int:
     from .models.prepare import cleaned_onnx
     from .models.sources import fetch_model
 
+    # Options that would be ignored are refused: a run of hours on the wrong settings is costly.
+    if args.cpu and args.isa:
+        raise FrvtError("give --isa (a class, tuned for its own CPU) or --cpu (one CPU), not both")
+    if args.key and not args.rpc:
+        raise FrvtError("--key names the machines of an RPC tracker: it needs --rpc HOST:PORT")
     s = _settings(args)
     if args.cpu:
         target = resolve_target(args.cpu)
@@ -306,7 +311,7 @@ def cmd_tune(args) -> int:
     if args.rpc:
         from .compile.rpc import rpc_runner
 
-        runner = rpc_runner(args.rpc, args.key, _log)
+        runner = rpc_runner(args.rpc, args.key or "frvt", _log)
     else:
         from .compile.isa_class import host_can_run
 
@@ -400,6 +405,10 @@ def cmd_eval(args) -> int:
                            evaluate_lfw, read_lfw_pairs, read_pairs, summary_row)
     from .report import set_names
 
+    if (args.workers or args.scheduler) and args.backend != "tvm":
+        raise FrvtError("--workers/--scheduler shard the tvm backend (config/), not " + args.backend)
+    if args.no_cache and not (args.workers or args.scheduler):
+        raise FrvtError("--no-cache is for --workers/--scheduler runs (the only ones that use the cache)")
     p = _pipeline(args)  # tvm in this process; for --backend library, the Python path it is checked against
     python = None
     if args.backend == "library":
@@ -407,8 +416,6 @@ def cmd_eval(args) -> int:
 
         python, p = p, LibraryEmbedder(p.settings, log=_log)
     elif args.workers or args.scheduler:
-        if args.backend != "tvm":
-            raise FrvtError("--workers/--scheduler shard the tvm backend (config/)")
         from .scale import DaskEmbedder
 
         p = DaskEmbedder(Path(args.config_dir), args.workers or 2, args.scheduler, not args.no_cache, _log)
@@ -677,7 +684,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "records the passes, and compile then builds without them too. E.g. fuse_dw_units, "
                         "to let MetaSchedule schedule YuNet's units on a CPU class the hand-written kernels "
                         "were not measured on")
-    p.add_argument("--key", default="frvt", help="the tracker key of the measuring machines (default: frvt)")
+    p.add_argument("--key", default=None, help="with --rpc: the tracker key of the measuring machines (default: frvt)")
     p.add_argument("--models", nargs="+", default=["recognizer", "detector"], choices=("detector", "recognizer"),
                    help="which models to tune (default: both, one after the other)")
     p.add_argument("--trials", type=count, default=2000, help="measured candidates to add per model (default 2000)")

@@ -236,3 +236,17 @@ def test_stage_times_refuses_bad_arguments_and_names_undecodable_photos(built, t
     out = capsys.readouterr().out
     assert f"1 file(s) not decodable, left out: {tmp_path / 'empty.jpg'}" in out
     assert "kernels vs numpy: same templates and eyes on 1 of 1 photos" in out
+
+
+@pytest.mark.parametrize("argv, says", [
+    (["tune", "--isa", "avx2", "--cpu", "znver3"], "not both"),
+    (["tune", "--key", "xeon"], "needs --rpc"),
+    (["eval", "--backend", "library", "--workers", "2", "p.csv"], "shard the tvm backend"),
+    (["eval", "--no-cache", "p.csv"], "--no-cache is for --workers/--scheduler"),
+])
+def test_options_that_would_be_ignored_are_refused(argv, says, capsys):
+    """--isa with --cpu, --key without --rpc, --workers with the library backend and --no-cache
+    without workers were silently ignored."""
+    from frvt_submission.cli import main
+
+    assert main(argv) == 2 and says in capsys.readouterr().err
