@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import csv
-from dataclasses import dataclass
+import os
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -19,32 +20,52 @@ class Pair:
     same: bool
     id1: str = ""  # identity labels (CSV id1/id2); "" = the image's folder names the person
     id2: str = ""
+    where: str = field(default="", compare=False)  # "<file> line <n>", for messages
 
 
 def read_pairs(csv_path: Path) -> list[Pair]:
-    """Paths may be relative to the CSV's folder or to its parent (as in ../shared/data)."""
-    csv_path = Path(csv_path)
+    """Paths may be relative to the CSV's folder or to its parent (as in ../shared/data). A pair
+    listed twice counts once; listed with both labels, it is refused."""
+    # absolute, so a bare "pairs.csv" still has a parent to look in; abspath, not resolve(), so a
+    # symlinked CSV keeps its own folder
+    csv_path = Path(os.path.abspath(csv_path))
     if not csv_path.is_file():
         raise ConfigError(f"pairs file not found: {csv_path}")
     bases = [csv_path.parent, csv_path.parent.parent]
 
-    def resolve(p: str) -> Path:
+    def resolve(p: str, where: str) -> Path:
         for base in bases:
             if (base / p).is_file():
                 return base / p
-        raise ConfigError(f"{csv_path}: image {p} not found next to the CSV or its parent")
+        raise ConfigError(f"{where}: image {p!r} not found next to the CSV or its parent")
 
-    pairs = []
-    with open(csv_path, newline="") as f:
-        reader = csv.DictReader(f)
-        missing = {"img1", "img2", "label"} - set(reader.fieldnames or [])
-        if missing:
-            raise ConfigError(f"{csv_path}: missing column(s) {sorted(missing)}")
-        for row in reader:
-            if row["label"] not in ("0", "1"):
-                raise ConfigError(f"{csv_path}: label must be 0 or 1, got {row['label']!r}")
-            pairs.append(Pair(resolve(row["img1"]), resolve(row["img2"]), row["label"] == "1",
-                              row.get("id1") or "", row.get("id2") or ""))
+    pairs, seen = [], {}
+    try:
+        with open(csv_path, newline="", encoding="utf-8-sig") as f:  # -sig: Excel's "CSV UTF-8" BOM
+            reader = csv.DictReader(f)
+            missing = {"img1", "img2", "label"} - set(reader.fieldnames or [])
+            if missing:
+                raise ConfigError(f"{csv_path}: missing column(s) {sorted(missing)}")
+            for row in reader:
+                where = f"{csv_path} line {reader.line_num}"
+                if None in row or None in row.values():  # DictReader's filler for a short/long row
+                    raise ConfigError(f"{where}: {len(reader.fieldnames)} columns expected "
+                                      f"({','.join(reader.fieldnames)}); fix the row (quote a path with a comma)")
+                if row["label"] not in ("0", "1"):
+                    raise ConfigError(f"{where}: label must be 0 or 1, got {row['label']!r}")
+                p = Pair(resolve(row["img1"], where), resolve(row["img2"], where), row["label"] == "1",
+                         row.get("id1") or "", row.get("id2") or "", where)
+                first, line = seen.setdefault(frozenset((p.img1, p.img2)), (p, reader.line_num))  # a score is symmetric
+                if first.same != p.same:
+                    raise ConfigError(f"{where}: the same two images as line {line}, with the other label; "
+                                      f"keep the right row")
+                if first is p:  # an exact repeat would weigh one comparison twice
+                    pairs.append(p)
+    except (UnicodeDecodeError, csv.Error) as e:
+        raise ConfigError(f"{csv_path}: not a UTF-8 CSV file ({e}); save it as 'CSV UTF-8'") from None
+    if not pairs:
+        raise ConfigError(f"{csv_path}: no pairs, only a header; add rows img1,img2,label")
+    identities(pairs)  # refuse contradicting labels now, not after embedding every image
     return pairs
 
 
@@ -63,8 +84,9 @@ def embed_images(pipeline, images: list[Path], progress=None) -> dict[Path, np.n
 
 
 def fnmr_at_fmr(genuine: np.ndarray, impostor: np.ndarray, fmr: float) -> float | None:
-    """FNMR at the lowest threshold whose FMR <= fmr; None when there are too few impostors."""
-    if impostor.size < round(1 / fmr):
+    """FNMR at the lowest threshold whose FMR <= fmr; None when there are too few impostors or no
+    genuine pairs."""
+    if impostor.size < round(1 / fmr) or genuine.size == 0:
         return None
     imp = np.sort(impostor)[::-1]
     k = int(np.floor(fmr * imp.size))  # impostors allowed above the threshold
@@ -72,7 +94,11 @@ def fnmr_at_fmr(genuine: np.ndarray, impostor: np.ndarray, fmr: float) -> float 
     return float(np.mean(genuine <= threshold))
 
 
-def best_threshold_accuracy(scores: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
+def best_threshold_accuracy(scores: np.ndarray, labels: np.ndarray) -> tuple[float | None, float | None]:
+    """(None, None) without both genuine and impostor pairs: any threshold past the scores is then
+    'perfect', which says nothing."""
+    if labels.all() or not labels.any():
+        return None, None
     cands = np.unique(scores)
     best_acc, best_t = 0.0, 0.0
     for t in np.concatenate([cands, [cands.max() + 1e-6]]):
@@ -84,6 +110,8 @@ def best_threshold_accuracy(scores: np.ndarray, labels: np.ndarray) -> tuple[flo
 
 def evaluate(pipeline, pairs: list[Pair], threshold: float, progress=None) -> dict:
     """Cosine scores per pair (failed enrolment = -1, i.e. a non-match) and summary figures."""
+    if not pairs:
+        raise FrvtError("no pairs to evaluate")
     images = sorted({p.img1 for p in pairs} | {p.img2 for p in pairs})
     emb = embed_images(pipeline, images, progress)
     scores, labels = [], []
@@ -115,8 +143,10 @@ def summary_row(name: str, r: dict) -> list:
     def pct(v):
         return "n/a" if v is None else f"{100 * v:.2f}%"
 
+    best = (f"{pct(r['best_accuracy'])} @ {r['best_threshold']:.3f}" if r["best_threshold"] is not None
+            else f"n/a ({'genuine' if r['genuine'] else 'impostor'} pairs only)")
     return [name, r["pairs"], f"{r['genuine']}/{r['impostor']}", f"{r['fte']}/{r['images']}",
-            pct(r["accuracy"]), f"{pct(r['best_accuracy'])} @ {r['best_threshold']:.3f}",
+            pct(r["accuracy"]), best,
             pct(r["fnmr@fmr1e-2"]), pct(r["fnmr@fmr1e-3"])]
 
 
@@ -136,9 +166,14 @@ def identities(pairs: list[Pair]) -> dict[Path, str]:
         for img, pid in ((p.img1, p.id1), (p.img2, p.id2)):
             pid = pid or img.parent.name
             if ids.setdefault(img, pid) != pid:
-                raise ConfigError(f"{img} is labelled both {ids[img]!r} and {pid!r}")
-    if p_same := [p for p in pairs if p.same and ids[p.img1] != ids[p.img2]]:
-        raise ConfigError(f"a genuine pair joins two identities: {p_same[0].img1} {p_same[0].img2}")
+                raise ConfigError(f"{p.where or img}: {img} is labelled both {ids[img]!r} and {pid!r}")
+    # a label contradicting the identities would move a listed pair to the other side of the
+    # every-pair table
+    if bad := [p for p in pairs if p.same != (ids[p.img1] == ids[p.img2])]:
+        p = bad[0]
+        raise ConfigError(f"{p.where or p.img1}: label {int(p.same)}, but the identities (id1/id2 columns, else "
+                          f"the image folders) are {ids[p.img1]!r} and {ids[p.img2]!r}; give id1,id2 "
+                          f"columns naming each image's person")
     return ids
 
 
@@ -225,32 +260,47 @@ def read_lfw_pairs(pairs_txt: Path, images: Path | None = None) -> list[list[Pai
     pairs_txt = Path(pairs_txt)
     if not pairs_txt.is_file():
         raise ConfigError(f"pairs file not found: {pairs_txt}")
-    lines = [ln.split() for ln in pairs_txt.read_text().splitlines() if ln.strip()]
     try:
-        n_folds, per = int(lines[0][0]), int(lines[0][1])
+        text = pairs_txt.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError:
+        raise ConfigError(f"{pairs_txt}: not a text file") from None
+    lines = [(n, ln.split()) for n, ln in enumerate(text.splitlines(), 1) if ln.strip()]
+    try:
+        n_folds, per = (int(w) for w in lines[0][1])  # exactly two numbers
     except (IndexError, ValueError):
-        raise ConfigError(f"{pairs_txt}: the first line must be '<folds> <pairs per class>'") from None
+        raise ConfigError(f"{pairs_txt}: the first line must be '<folds> <pairs per class>', e.g. '10 300'") from None
+    if n_folds < 2 or per < 1:
+        raise ConfigError(f"{pairs_txt}: the first line gives {n_folds} folds of {per} pairs per class; View 2 "
+                          f"needs at least 2 folds (each is scored at the threshold best on the others) of 1 or more")
     root = images or (pairs_txt.parent / "lfw" if (pairs_txt.parent / "lfw").is_dir() else pairs_txt.parent)
 
-    def image(name: str, n: str) -> Path:
-        p = root / name / f"{name}_{int(n):04d}.jpg"
+    def image(name: str, n: str, line: int) -> Path:
+        try:
+            p = root / name / f"{name}_{int(n):04d}.jpg"
+        except ValueError:
+            raise ConfigError(f"{pairs_txt} line {line}: image number {n!r} is not a number") from None
         if not p.is_file():
-            raise ConfigError(f"{pairs_txt}: image {p} not found")
+            raise ConfigError(f"{pairs_txt} line {line}: image {p} not found")
         return p
 
-    body = lines[1:]
-    if len(body) != n_folds * 2 * per:
-        raise ConfigError(f"{pairs_txt}: {len(body)} pair lines, {n_folds} folds x 2 x {per} expected")
+    body, want = lines[1:], n_folds * 2 * per
+    if len(body) < want:
+        raise ConfigError(f"{pairs_txt}: {len(body)} pair lines, but the first line promises {n_folds} folds x 2 x "
+                          f"{per} = {want}: {want - len(body)} missing, from fold {len(body) // (2 * per) + 1} on")
+    if len(body) > want:
+        raise ConfigError(f"{pairs_txt}: {len(body)} pair lines, but the first line promises {n_folds} folds x 2 x "
+                          f"{per} = {want}: line {body[want][0]} on is extra")
     folds = []
     for f in range(n_folds):
         fold = []
-        for w in body[f * 2 * per:(f + 1) * 2 * per]:
+        for n, w in body[f * 2 * per:(f + 1) * 2 * per]:
+            where = f"{pairs_txt} line {n}"
             if len(w) == 3:
-                fold.append(Pair(image(w[0], w[1]), image(w[0], w[2]), True, w[0], w[0]))
+                fold.append(Pair(image(w[0], w[1], n), image(w[0], w[2], n), True, w[0], w[0], where))
             elif len(w) == 4:
-                fold.append(Pair(image(w[0], w[1]), image(w[2], w[3]), False, w[0], w[2]))
+                fold.append(Pair(image(w[0], w[1], n), image(w[2], w[3], n), False, w[0], w[2], where))
             else:
-                raise ConfigError(f"{pairs_txt}: bad pair line {' '.join(w)!r}")
+                raise ConfigError(f"{where}: {' '.join(w)!r} is neither 'name n1 n2' nor 'name1 n1 name2 n2'")
         folds.append(fold)
     return folds
 

@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from frvt_runtime.errors import ConfigError
+from frvt_runtime.errors import ConfigError, FrvtError
 from frvt_submission.evaluate import evaluate, fnmr_at_fmr, read_pairs
 
 
@@ -123,3 +123,82 @@ def test_library_backend_agrees_with_the_python_path(built, test_images, tmp_pat
     changed[images[0]] = -changed[images[0]]
     c = compare_backends(changed, py_emb, pairs, python.settings.recognizer.same_threshold)
     assert c["disagree"] > 0 and c["max_diff"] > 0.5
+
+
+def _csv(tmp_path, text: str, name="pairs.csv", encoding="utf-8") -> Path:
+    """A pairs CSV beside empty a/1.jpg, a/2.jpg, b/1.jpg (read_pairs only checks that they exist)."""
+    for img in ("a/1.jpg", "a/2.jpg", "b/1.jpg"):
+        (tmp_path / img).parent.mkdir(exist_ok=True)
+        (tmp_path / img).touch()
+    (tmp_path / name).write_text(text, encoding=encoding)
+    return tmp_path / name
+
+
+def test_a_bare_csv_name_finds_images_beside_it(tmp_path, monkeypatch):
+    _csv(tmp_path, "img1,img2,label\na/1.jpg,a/2.jpg,1\n")
+    monkeypatch.chdir(tmp_path)
+    assert read_pairs(Path("pairs.csv"))[0].img1 == tmp_path / "a/1.jpg"
+
+
+def test_excel_bom_short_rows_and_empty_files(tmp_path):
+    assert len(read_pairs(_csv(tmp_path, "img1,img2,label\na/1.jpg,b/1.jpg,0\n", encoding="utf-8-sig"))) == 1
+    with pytest.raises(ConfigError, match=r"line 3: 3 columns expected"):
+        read_pairs(_csv(tmp_path, "img1,img2,label\na/1.jpg,b/1.jpg,0\na/1.jpg,a/2.jpg\n"))
+    with pytest.raises(ConfigError, match="no pairs"):
+        read_pairs(_csv(tmp_path, "img1,img2,label\n"))
+    with pytest.raises(ConfigError, match="not a UTF-8 CSV"):
+        read_pairs(_csv(tmp_path, "img1,img2,label\na/1.jpg,b/é.jpg,0\n", encoding="latin-1"))
+    with pytest.raises(ConfigError, match=r"line 2: image 'b/2.jpg' not found"):
+        read_pairs(_csv(tmp_path, "img1,img2,label\na/1.jpg,b/2.jpg,0\n"))
+
+
+def test_a_pair_listed_twice(tmp_path):
+    rows = "img1,img2,label\na/1.jpg,a/2.jpg,1\na/1.jpg,b/1.jpg,0\n"
+    assert len(read_pairs(_csv(tmp_path, rows + "a/2.jpg,a/1.jpg,1\n"))) == 2  # counted once
+    with pytest.raises(ConfigError, match="line 4: the same two images as line 2, with the other label"):
+        read_pairs(_csv(tmp_path, rows + "a/2.jpg,a/1.jpg,0\n"))
+
+
+def test_an_impostor_pair_of_one_identity_is_refused(tmp_path):
+    with pytest.raises(ConfigError, match=r"line 2: label 0, but the identities .* 'a' and 'a'.*id1,id2"):
+        read_pairs(_csv(tmp_path, "img1,img2,label\na/1.jpg,a/2.jpg,0\n"))  # one folder
+    with pytest.raises(ConfigError, match=r"line 2: label 0, but the identities .* 'x' and 'x'"):
+        read_pairs(_csv(tmp_path, "img1,img2,label,id1,id2\na/1.jpg,b/1.jpg,0,x,x\n"))
+
+
+def test_one_class_gives_no_threshold_and_no_nan():
+    import warnings
+
+    from frvt_submission.evaluate import best_threshold_accuracy, summary_row
+
+    assert best_threshold_accuracy(np.array([0.2, 0.9]), np.array([True, True])) == (None, None)
+    assert best_threshold_accuracy(np.array([0.2, 0.9]), np.array([False, False])) == (None, None)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # numpy's "mean of empty slice" would be a nan FNMR
+        assert fnmr_at_fmr(np.zeros(0), np.linspace(0, 1, 100), 1e-2) is None
+    r = {"pairs": 2, "genuine": 0, "impostor": 2, "fte": 0, "images": 3, "accuracy": 1.0,
+         "best_accuracy": None, "best_threshold": None, "fnmr@fmr1e-2": None, "fnmr@fmr1e-3": None}
+    assert summary_row("s", r)[5] == "n/a (impostor pairs only)"
+    with pytest.raises(FrvtError, match="no pairs"):
+        evaluate(None, [], 0.3)  # e.g. cut to nothing by --limit
+
+
+def test_lfw_pairs_txt_errors(tmp_path):
+    from frvt_submission.evaluate import read_lfw_pairs
+
+    for name in ("A", "B"):
+        (tmp_path / name).mkdir()
+        for k in (1, 2):
+            (tmp_path / name / f"{name}_{k:04d}.jpg").touch()
+    fold = "A 1 2\nA 1 B 1\n"
+    txt = tmp_path / "pairs.txt"
+    for text, error in [("2 1\n" + fold + "A 1 x\nA 1 B 1\n", r"line 4: image number 'x' is not a number"),
+                        ("1 1\n" + fold, "at least 2 folds"), ("0 1\n", "at least 2 folds"),
+                        ("2\n" + fold * 2, "first line must be"),
+                        ("2 1 1\n" + fold * 2, "first line must be"), ("3 1\n" + fold * 2, "2 missing, from fold 3 on"),
+                        ("2 1\n" + fold * 3, "line 6 on is extra")]:
+        txt.write_text(text)
+        with pytest.raises(ConfigError, match=error):
+            read_lfw_pairs(txt)
+    txt.write_text("2 1\n" + fold * 2)
+    assert [len(f) for f in read_lfw_pairs(txt)] == [2, 2]
