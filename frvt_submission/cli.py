@@ -438,7 +438,7 @@ def cmd_eval(args) -> int:
             lfw_rows.append([name, len(folds), r["pairs"], f"{r['fte']}/{r['images']}",
                              f"{100 * r['mean']:.2f}% ± {100 * r['sd']:.2f}", f"{100 * r['se']:.2f}"])
             continue
-        labels = {pair.label for pair in pairs}
+        labels = {int(pair.same) for pair in pairs}
         _log(f"{name}: {len(pairs)} pairs" + (f" (with --limit {args.limit}: all labelled {labels.pop()})"
                                                if args.limit and len(labels) == 1 else ""))
         r = evaluate(p, pairs, p.settings.recognizer.same_threshold, progress=_progress("embedded", "images"))

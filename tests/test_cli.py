@@ -250,3 +250,16 @@ def test_options_that_would_be_ignored_are_refused(argv, says, capsys):
     from frvt_submission.cli import main
 
     assert main(argv) == 2 and says in capsys.readouterr().err
+
+
+def test_eval_runs_a_set_and_says_when_limit_leaves_one_label(test_images, capsys):
+    from frvt_submission.cli import main
+
+    pairs = str(test_images / "pairs.csv")
+    assert main(["eval", "--backend", "onnxruntime", "--limit", "1", pairs]) == 0
+    out = capsys.readouterr().out
+    assert "test_images: 1 pairs (with --limit 1: all labelled 0)" in out
+    assert "n/a (impostor pairs only)" in out
+    assert main(["eval", "--backend", "onnxruntime", pairs]) == 0
+    out = capsys.readouterr().out
+    assert "test_images: 21 pairs\n" in out and "| test_images |      21 | 15/6" in out
