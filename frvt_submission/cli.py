@@ -593,27 +593,26 @@ def cmd_status(args) -> int:
     return 0
 
 
-def count(text: str) -> int:
-    """An argparse type: a whole number of at least 1 (images, runs, trials...); 0 or less is a
-    usage error, not a traceback from an empty median later."""
+def _at_least(text: str, low: int) -> int:
+    """text as a whole number of at least low, else an argparse usage error."""
     try:
         n = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if n < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {n}")
+    if n < low:
+        raise argparse.ArgumentTypeError(f"must be at least {low}, got {n}")
     return n
+
+
+def count(text: str) -> int:
+    """An argparse type: a whole number of at least 1 (images, runs, trials...); 0 or less is a
+    usage error, not a traceback from an empty median later."""
+    return _at_least(text, 1)
 
 
 def whole(text: str) -> int:
     """An argparse type: a whole number, 0 or more."""
-    try:
-        n = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if n < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more, got {n}")
-    return n
+    return _at_least(text, 0)
 
 
 def core(text: str) -> int:
