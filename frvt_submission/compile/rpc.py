@@ -18,13 +18,19 @@ def parse_address(text: str) -> tuple[str, int]:
 
 def registered_servers(host: str, port: int, key: str) -> int:
     """How many servers are registered with the tracker under key (free or busy)."""
+    import socket
+
     from tvm import rpc
 
+    no_tracker = f"no TVM RPC tracker answers at {host}:{port}"
+    try:  # TVM's own connect retries every 5 s for a minute, printing each retry
+        socket.create_connection((host, port), timeout=10).close()
+    except OSError as exc:
+        raise CompileError(f"{no_tracker} ({exc}); start one with scripts/rpc_tracker.sh") from None
     try:
         summary = rpc.connect_tracker(host, port).summary()
     except Exception as exc:  # socket errors arrive as TVM or OS errors
-        raise CompileError(f"no TVM RPC tracker answers at {host}:{port} ({exc}); start one with "
-                           f"scripts/rpc_tracker.sh") from None
+        raise CompileError(f"{no_tracker} ({exc}); start one with scripts/rpc_tracker.sh") from None
     return sum(1 for s in summary.get("server_info", []) if str(s.get("key", "")).split(":", 1)[-1] == key)
 
 
