@@ -422,8 +422,8 @@ def cmd_eval(args) -> int:
     checks, failed = [], False
     rows, all_rows, lfw_rows = [], [], []
     # Every file is read (and refused, if it must be) before any image is embedded.
-    sets = []
-    for name, pairs_path in zip(set_names(list(map(Path, args.pairs))), map(Path, args.pairs)):
+    sets, files = [], [Path(f) for f in args.pairs]
+    for name, pairs_path in zip(set_names(files), files):
         if pairs_path.suffix == ".txt":  # LFW View 2
             folds = read_lfw_pairs(pairs_path, Path(args.lfw_images) if args.lfw_images else None)
             sets.append((name, [f[: args.limit] for f in folds] if args.limit else folds, True))

@@ -42,12 +42,19 @@ def target_class(target) -> str | None:
     return class_of_features(target_features(target))
 
 
+def llvm_knows_cpu(cpu: str) -> bool:
+    """cpu is a CPU name this TVM's LLVM accepts as mcpu (for others it only warns, and builds
+    for a generic x86-64)."""
+    from tvm.target import codegen
+
+    return bool(codegen.llvm_is_valid_cpu(cpu, str(codegen.llvm_get_system_triple())))
+
+
 def cpu_class(cpu: str) -> str | None:
     """The class of an LLVM CPU name (e.g. a host-specific records folder such as znver5)."""
     import tvm
-    from tvm.target import codegen
 
-    if cpu in CLASSES or not codegen.llvm_is_valid_cpu(cpu, str(codegen.llvm_get_system_triple())):
+    if cpu in CLASSES or not llvm_knows_cpu(cpu):
         return None
     return target_class(tvm.target.Target({"kind": "llvm", "mcpu": cpu, "num-cores": 1}))
 

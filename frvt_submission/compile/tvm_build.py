@@ -14,6 +14,7 @@ from frvt_runtime.errors import CompileError
 from ..progress import heartbeat
 from ..strip import strip_unneeded
 from .graph_passes import GRAPH_PASSES
+from .isa_class import llvm_knows_cpu
 
 # Weight pre-packing rewrites constant weight layouts at compile time to match
 # the tuned schedules; the same flag must be used when tuning and compiling,
@@ -94,8 +95,7 @@ def resolve_target(cpu: str):
     from tvm.target import codegen
 
     mcpu = host_cpu() if cpu in ("", "host") else cpu
-    if not codegen.llvm_is_valid_cpu(mcpu, str(codegen.llvm_get_system_triple())):
-        # LLVM would only warn, and build for a generic x86-64: slow, and no records would match.
+    if not llvm_knows_cpu(mcpu):  # a generic x86-64 build would be slow, and no records would match
         near = difflib.get_close_matches(mcpu, known_cpus(), 3)
         raise CompileError(f"LLVM knows no CPU {mcpu!r}" + (f"; did you mean {' or '.join(near)}?" if near else
                                                           "") + " (NIST's Xeon Gold 6140: skylake-avx512)")
