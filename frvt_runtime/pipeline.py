@@ -11,7 +11,7 @@ import numpy as np
 from .config import Settings
 from .errors import FrvtError, ReturnCode
 from . import template
-from .detect import Detector, Face, choose_face, shrink_to_fit
+from .detect import Detector, Face, choose_face, same_face, shrink_to_fit
 from .embed import Recognizer
 from .resample import resize_linear
 
@@ -120,7 +120,9 @@ class FacePipeline:
         """Landmarks of faces under small_face_px, from a second detection on their region enlarged
         to small_face_zoom_px: a 40-60 px face lands in the detector at a scale whose landmarks are
         coarse (ORL, 92x112: 99.36% -> 99.58% at the threshold; no other shared set changes).
-        Box and score stay those of the first detection, which chose the face."""
+        Box and score stay those of the first detection, which chose the face; the landmarks come
+        from the second detection's face that is the same face (same_face), never simply its best
+        score: the region, twice the face's size, can hold a neighbour that scores higher."""
         cfg = self.settings.pipeline
         h, w = image.shape[:2]
         out = []
@@ -135,11 +137,9 @@ class FacePipeline:
             zoom = cfg.small_face_zoom_px / side
             crop = np.ascontiguousarray(image[y0:y1, x0:x1])
             big = resize_linear(crop, (max(1, round(crop.shape[1] * zoom)), max(1, round(crop.shape[0] * zoom))))
-            found = self.detector.detect_with_fallback(big)
-            if not found:
-                out.append(f)
-                continue
-            out.append(Face(f.box, f.score, found[0].landmarks / zoom + np.array([x0, y0], np.float32)))
+            found = [g.scaled(1.0 / zoom).shifted(x0, y0) for g in self.detector.detect_with_fallback(big)]
+            same = same_face(f, found)
+            out.append(f if same is None else Face(f.box, f.score, same.landmarks))
         return out
 
     def embed(self, image: np.ndarray, face: Face) -> np.ndarray:

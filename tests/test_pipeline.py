@@ -168,3 +168,63 @@ def choose_face_landmarks(p, image):
     p.stage_ms = {}
     faces = p.find_faces(image)
     return faces[choose_face(faces, image.shape[1], image.shape[0], p.settings.pipeline.face_selection)].landmarks
+
+
+# The composed frame of test_refinement_keeps_the_chosen_face: a MEDS subject at the centre whose
+# face the detector scores below two other subjects' smaller faces placed beside and below it.
+CENTRAL, NEIGHBOURS = "S001/S001-08-t10_03.jpg", ("S004/S004-01-t10_01.jpg", "S009/S009-01-t10_01.jpg")
+
+
+def _face_patch(p, path, face_px: int, margin: float):
+    """The photo's face with a margin, resized so that its box's longer side is face_px."""
+    from frvt_runtime.resample import resize_linear
+
+    img = read_image(path)
+    x, y, w, h = p.detect_oriented(img)[0][0].box
+    cx, cy, half = x + w / 2, y + h / 2, margin * max(w, h) / 2
+    crop = np.ascontiguousarray(img[int(max(0, cy - half)):int(cy + half), int(max(0, cx - half)):int(cx + half)])
+    k = face_px / max(w, h)
+    return resize_linear(crop, (round(crop.shape[1] * k), round(crop.shape[0] * k)))
+
+
+def _paste(canvas, patch, cx: int, cy: int) -> tuple[int, int, int, int]:
+    h, w = patch.shape[:2]
+    x0, y0 = cx - w // 2, cy - h // 2
+    canvas[y0:y0 + h, x0:x0 + w] = patch
+    return x0, y0, w, h
+
+
+def test_refinement_keeps_the_chosen_face(reference_pipeline, shared_data):
+    """Three real faces in one 250x250 frame: the central (chosen) one is small enough to be
+    refined, and its refinement region holds two neighbours that the detector scores higher.
+    The refined landmarks must stay on the chosen face, so the template is that person's."""
+    from frvt_runtime.detect import choose_face
+
+    p = reference_pipeline
+    meds = shared_data / "meds_openmpf"
+    canvas = np.full((250, 250, 3), 128, np.uint8)
+    central = _paste(canvas, _face_patch(p, meds / CENTRAL, 100, 1.5), 125, 115)
+    _paste(canvas, _face_patch(p, meds / NEIGHBOURS[0], 62, 1.3), 58, 190)
+    _paste(canvas, _face_patch(p, meds / NEIGHBOURS[1], 56, 1.3), 192, 190)
+
+    faces, upright = p.detect_oriented(canvas)
+    chosen = faces[choose_face(faces, 250, 250, p.settings.pipeline.face_selection)]
+    # The frame is what it claims: three faces, the central one chosen though it scores lowest,
+    # and small enough to be refined.
+    assert upright and len(faces) == 3
+    assert chosen.score < min(f.score for f in faces if f is not chosen)
+    assert max(chosen.box[2:]) < p.settings.pipeline.small_face_px
+    x, y, w, h = central
+    assert x <= chosen.box[0] + chosen.box[2] / 2 <= x + w and y <= chosen.box[1] + chosen.box[3] / 2 <= y + h
+
+    r = p.create_template([canvas])
+    assert r.code == ReturnCode.Success and "refine" in p.stage_ms
+    e = r.eyes[0]
+    bx, by, bw, bh = chosen.box
+    for ex, ey in ((e.xleft, e.yleft), (e.xright, e.yright)):
+        assert bx <= ex <= bx + bw and by <= ey <= by + bh, (e, chosen.box)
+    got = T.decode(r.templates[0]).embedding
+    own = _emb(p, read_image(meds / CENTRAL))
+    others = [_emb(p, read_image(meds / n)) for n in NEIGHBOURS]
+    assert got @ own > p.settings.recognizer.same_threshold + 0.1, got @ own
+    assert all(got @ own > got @ o + 0.2 for o in others), (got @ own, [got @ o for o in others])
