@@ -42,6 +42,22 @@ class DetectorSpec(ModelSpec):
     fallback_threshold: float = 0.3
     nms_threshold: float = 0.3
     top_k: int = 50
+    # Further input sizes the detector is compiled at, each within input_size: an image (or a
+    # refinement region) runs at the smallest size that holds it, since a fully convolutional
+    # detector costs in proportion to its input area.
+    smaller_sizes: tuple[tuple[int, int], ...] = ()
+
+    def sizes(self) -> tuple[tuple[int, int], ...]:
+        """Every compiled input size (w, h), smallest area first; input_size is the last."""
+        return tuple(sorted(self.smaller_sizes, key=lambda s: (s[0] * s[1], s))) + (self.input_size,)
+
+    def model_name(self, size: tuple[int, int]) -> str:
+        """The compiled model's name at one size: its file in config/ and its tuning records' folder."""
+        return self.name if tuple(size) == tuple(self.input_size) else f"{self.name}_{size[0]}x{size[1]}"
+
+    def at_size(self, size: tuple[int, int]) -> "DetectorSpec":
+        """This detector compiled at one input size, as its own model."""
+        return dataclasses.replace(self, name=self.model_name(size), input_size=tuple(size), smaller_sizes=())
 
 
 @dataclass(frozen=True)
@@ -150,6 +166,24 @@ def _check_model(spec: ModelSpec, section: str) -> None:
         raise ConfigError(f"[{section}] sha256 must be 64 lowercase hex digits")
 
 
+def _check_smaller_sizes(d: DetectorSpec) -> None:
+    """Each smaller size: [w, h] within input_size, not equal to it, in whole steps of the largest
+    stride (the decoder's grid), none given twice."""
+    step = max(d.strides)
+    for size in d.smaller_sizes:
+        if not isinstance(size, tuple) or len(size) != 2 or not all(map(_count, size)):
+            raise ConfigError(f"[detector] smaller_sizes must be [width, height] pairs of positive integers, "
+                              f"got {list(d.smaller_sizes)}")
+        if size[0] > d.input_size[0] or size[1] > d.input_size[1] or size == d.input_size:
+            raise ConfigError(f"[detector] smaller size {list(size)} must fit within input_size "
+                              f"{list(d.input_size)} and differ from it")
+        if size[0] % step or size[1] % step:
+            raise ConfigError(f"[detector] smaller size {list(size)} must be a multiple of the largest stride "
+                              f"({step}) in both directions")
+    if len(set(d.smaller_sizes)) != len(d.smaller_sizes):
+        raise ConfigError(f"[detector] smaller_sizes lists a size twice: {list(d.smaller_sizes)}")
+
+
 def _validate(s: Settings) -> Settings:
     sub = s.submission
     if not re.fullmatch(r"[a-z][a-z0-9]*", sub.company):
@@ -179,6 +213,7 @@ def _validate(s: Settings) -> Settings:
     if not d.strides or not all(_count(v) and v <= min(d.input_size) for v in d.strides):
         raise ConfigError(f"[detector] strides must be one or more positive integers no larger than the "
                           f"input_size, got {list(d.strides)}")
+    _check_smaller_sizes(d)
     if len(r.alignment_template) != 5 or any(
         not isinstance(p_, tuple) or len(p_) != 2 or not all(map(_number, p_)) for p_ in r.alignment_template
     ):
@@ -268,6 +303,7 @@ def describe(s: Settings) -> str:
     lines = [f"submission: {s.submission.library_name} target={s.submission.target}"]
     for spec in (s.detector, s.recognizer):
         src = spec.path or f"{spec.wheel}:{spec.member}"
-        lines.append(f"{spec.name}: {src} {spec.input_size[0]}x{spec.input_size[1]} {spec.colour}")
+        sizes = spec.sizes() if isinstance(spec, DetectorSpec) else (spec.input_size,)
+        lines.append(f"{spec.name}: {src} {', '.join(f'{w}x{h}' for w, h in sizes)} {spec.colour}")
     lines.append(f"pipeline: {dataclasses.asdict(s.pipeline)}")
     return "\n".join(lines)

@@ -11,6 +11,8 @@ from .errors import ConfigError
 
 PIPELINE_FILE = "pipeline.json"
 MANIFEST_FILE = "models.json"
+# The models every config/ has; a detector compiled at smaller_sizes adds one entry per size,
+# named by DetectorSpec.model_name (e.g. detector_320x320, in detector_320x320.so).
 MODEL_FILES = {"detector": "detector.so", "recognizer": "recognizer.so"}
 # The compiled resampling kernels (compile/resample_kernels.py). A config/ without them (written
 # before they existed) resamples in numpy, to the same bytes, more slowly.
@@ -45,8 +47,14 @@ def read_manifest(config_dir: Path) -> dict:
 
 
 def model_entries(manifest: dict) -> dict:
-    """The models' entries of a manifest (each with BUILD_FACTS), without the kernels'."""
-    return {name: manifest[name] for name in MODEL_FILES}
+    """The models' entries of a manifest (each with BUILD_FACTS), the detector's sizes included,
+    without the kernels'."""
+    return {name: entry for name, entry in manifest.items() if name != KERNELS}
+
+
+def model_file(name: str) -> str:
+    """The file in config/ of a compiled model (MODEL_FILES, or a detector size's)."""
+    return MODEL_FILES.get(name, f"{name}.so")
 
 
 def verified_model(config_dir: Path, entry: dict) -> Path:
@@ -89,11 +97,19 @@ def load_config_dir(pipeline_cls, config_dir: Path, runtime_dir: Path | None):
         raise ConfigError(f"config directory not found: {config_dir}")
     settings = load_runtime(config_dir / PIPELINE_FILE)
     manifest = read_manifest(config_dir)
-    models = {name: TvmModel(verified_model(config_dir, manifest[name]), manifest[name]["outputs"],
-                             runtime_dir)
-              for name in MODEL_FILES}
-    check_models(settings.detector, models["detector"], settings.recognizer, models["recognizer"])
+    det = settings.detector
+    names = {size: det.model_name(size) for size in det.sizes()}
+    missing = [n for n in names.values() if n not in manifest]
+    if missing:
+        raise ConfigError(f"{config_dir / MANIFEST_FILE}: no entry for {', '.join(missing)}, which pipeline.json's "
+                          f"detector.smaller_sizes {[list(s) for s in det.smaller_sizes]} needs")
+
+    def load(name):
+        return TvmModel(verified_model(config_dir, manifest[name]), manifest[name]["outputs"], runtime_dir)
+
+    detectors = {size: load(name) for size, name in names.items()}
+    recognizer = load("recognizer")
+    check_models(det, detectors, settings.recognizer, recognizer)
     resample.use_kernels(config_kernels(config_dir, manifest, runtime_dir))
-    return pipeline_cls(settings,
-                        Detector(settings.detector, models["detector"], settings.pipeline.downscale),
-                        Recognizer(settings.recognizer, models["recognizer"]))
+    return pipeline_cls(settings, Detector(det, detectors, settings.pipeline.downscale),
+                        Recognizer(settings.recognizer, recognizer))

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
 from .config import DetectorSpec
+from .errors import ConfigError
 from .resample import area_downscale, resize_linear
 
 
@@ -200,19 +201,32 @@ def choose_face(faces: list[Face], width: int, height: int, rule: str) -> int:
 
 
 class Detector:
-    """A fixed-input-size YuNet-style detector around an inference callable."""
+    """A YuNet-style detector compiled at one or more fixed input sizes, around an inference
+    callable per size (one callable: input_size only)."""
 
-    def __init__(self, spec: DetectorSpec, infer: Callable[[np.ndarray], dict[str, np.ndarray]],
+    def __init__(self, spec: DetectorSpec, infer: Callable[[np.ndarray], dict[str, np.ndarray]]
+                 | Mapping[tuple[int, int], Callable[[np.ndarray], dict[str, np.ndarray]]],
                  downscale: str = "area"):
-        self.spec, self.infer, self.downscale = spec, infer, downscale
+        self.spec, self.downscale = spec, downscale
+        self.infers = dict(infer) if isinstance(infer, Mapping) else {tuple(spec.input_size): infer}
+        missing = [s for s in spec.sizes() if tuple(s) not in self.infers]
+        if missing:
+            raise ConfigError(f"no detector model for input size(s) {missing}")
+        self.sizes = [tuple(s) for s in spec.sizes()]
+
+    def size_for(self, width: int, height: int) -> tuple[int, int]:
+        """The smallest compiled input size that holds a width x height image without shrinking
+        it; input_size when none does (letterbox then shrinks it, as it always did)."""
+        return next((s for s in self.sizes if width <= s[0] and height <= s[1]), tuple(self.spec.input_size))
 
     def detect(self, image: np.ndarray, threshold: float | None = None) -> list[Face]:
         """All faces above threshold (default: the spec's), best score first."""
         spec = self.spec
         threshold = spec.score_threshold if threshold is None else threshold
-        canvas, scale = letterbox(image, spec.input_size, self.downscale)
-        out = self.infer(canvas)
-        boxes, scores, kps = decode_yunet(out, spec.input_size, spec.strides, threshold)
+        size = self.size_for(image.shape[1], image.shape[0])
+        canvas, scale = letterbox(image, size, self.downscale)
+        out = self.infers[size](canvas)
+        boxes, scores, kps = decode_yunet(out, size, spec.strides, threshold)
         if scores.size == 0:
             return []
         keep = nms(boxes, scores, spec.nms_threshold, spec.top_k)

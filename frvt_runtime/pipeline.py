@@ -136,7 +136,11 @@ class FacePipeline:
             x1, y1 = int(min(w, cx + side)), int(min(h, cy + side))
             zoom = cfg.small_face_zoom_px / side
             crop = np.ascontiguousarray(image[y0:y1, x0:x1])
-            big = resize_linear(crop, (max(1, round(crop.shape[1] * zoom)), max(1, round(crop.shape[0] * zoom))))
+            # At most twice the zoom target a side (the region's integer bounds can add a pixel),
+            # so that the region always fits the detector size compiled for it (e.g. 320 for 160).
+            cap = 2 * cfg.small_face_zoom_px
+            big = resize_linear(crop, (min(cap, max(1, round(crop.shape[1] * zoom))),
+                                       min(cap, max(1, round(crop.shape[0] * zoom)))))
             found = [g.scaled(1.0 / zoom).shifted(x0, y0) for g in self.detector.detect_with_fallback(big)]
             same = same_face(f, found)
             out.append(f if same is None else Face(f.box, f.score, same.landmarks))

@@ -65,9 +65,11 @@ def check_recognizer(spec: RecognizerSpec, model: TvmModel) -> None:
                           f"outputs {got} values")
 
 
-def check_models(detector_spec: DetectorSpec, detector: TvmModel,
+def check_models(detector_spec: DetectorSpec, detectors: dict[tuple[int, int], TvmModel],
                  recognizer_spec: RecognizerSpec, recognizer: TvmModel) -> None:
     """Raise ConfigError naming the field where a model and the config disagree (else every
-    later call would fail, as UnknownError, with no word of the config)."""
-    check_detector(detector_spec, detector)
+    later call would fail, as UnknownError, with no word of the config). detectors: the
+    detector's model at each of its input sizes."""
+    for size, model in detectors.items():
+        check_detector(detector_spec.at_size(size), model)
     check_recognizer(recognizer_spec, recognizer)

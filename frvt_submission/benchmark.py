@@ -277,7 +277,9 @@ def run_benchmark(settings: Settings, onnx_paths: dict[str, Path], bench_dir: Pa
         peak, lanes = sgemm, 0
     log(f"FP32 peak of this core: {peak:.1f} GFLOP/s (FMA loop, {lanes} lanes); 1-thread SGEMM {sgemm:.1f}")
     model_rows, loaded, notes, gflops = [], {}, [], {}
-    for spec in (settings.detector, settings.recognizer):
+    from .compile.build_models import compiled_specs
+
+    for spec in compiled_specs(settings):  # the detector at each of its sizes, then the recognizer
         gflop = gflops[spec.name] = model_gflop(onnx_paths[spec.name])
         w, h = spec.input_size
         x = np.random.default_rng(0).integers(0, 256, (h, w, 3), dtype=np.uint8)
@@ -292,15 +294,18 @@ def run_benchmark(settings: Settings, onnx_paths: dict[str, Path], bench_dir: Pa
                 continue
             engines[engine_name] = loaded[(engine_name, spec.name)] = eng
         for engine_name, ms in interleaved_ms(engines, x, runs).items():
-            log(f"  {spec.name:10s} {engine_name:12s} {ms:8.2f} ms")
+            log(f"  {spec.name:16s} {engine_name:12s} {ms:8.2f} ms")
             model_rows.append([spec.name, engine_name, ms, gflop / (ms / 1e3), gflop / (ms / 1e3) / peak])
     # Every engine's pipeline resamples as the library does: with the tuned build's compiled kernels.
     use_build_kernels(bench_dir / "tuned")
     pipelines = {}
-    for engine_name in engines_for(settings.detector, Path(), bench_dir):
-        det, rec = loaded.get((engine_name, "detector")), loaded.get((engine_name, "recognizer"))
-        if det is not None and rec is not None:
-            pipelines[engine_name] = FacePipeline(settings, Detector(settings.detector, det, settings.pipeline.downscale),
+    det_spec = settings.detector
+    for engine_name in engines_for(det_spec, Path(), bench_dir):
+        # The same pipeline for every engine: the detector at each of its sizes, the same refinement.
+        dets = {size: loaded.get((engine_name, det_spec.model_name(size))) for size in det_spec.sizes()}
+        rec = loaded.get((engine_name, "recognizer"))
+        if None not in dets.values() and rec is not None:
+            pipelines[engine_name] = FacePipeline(settings, Detector(det_spec, dets, settings.pipeline.downscale),
                                                   Recognizer(settings.recognizer, rec))
     per_round = e2e_rounds(pipelines, images, rounds, log)
     ratios = round_ratios(per_round)
@@ -345,7 +350,7 @@ def report_markdown(r: dict, command: str) -> str:
               "`compile/image_input.py`), the peers get numpy's conversion (`to_tensor`) as in the pipeline; "
               f"\"{IMAGE_GRAPH_PEER}\" is OpenVINO running that same image-input graph, so the fused "
               "conversion is not TVM's advantage alone.", ""]
-    for model in ("detector", "recognizer"):
+    for model in r["gflop"]:  # the detector at each compiled size, then the recognizer
         rows = [row for row in r["models"] if row[0] == model]
         best_peer = min((row[2] for row in rows if row[1] in PEERS), default=None)
         table = [[row[1], f"{row[2]:.2f}", f"{row[3]:.1f}", f"{100 * row[4]:.1f}%",

@@ -91,14 +91,15 @@ def cmd_compile(args) -> int:
     from .compile.build_models import compile_all
     from .docs import tuning_summary
     from .compile.write_config import write_config_dir
-    from frvt_runtime.config_dir import MODEL_FILES
+    from frvt_runtime.config_dir import KERNELS
 
     s = _settings(args)
     compiled = compile_all(s, args.cpu, _log, use_records=not args.no_records)
     out = Path(args.config_dir)
     write_config_dir(s, compiled, out)
-    for name in MODEL_FILES:
-        info = compiled[name]
+    for name, info in compiled.items():
+        if name == KERNELS:
+            continue
         _log(f"[{name}] built for {info['cpu']} ({class_text(info['isa_class'])}): {tuning_summary(info)}")
     _log(f"wrote {out}")
     if args.no_parity:
@@ -126,7 +127,8 @@ def cmd_parity(args) -> int:
     if r["min_cosine"] is None:
         _log(f"parity: no face found in {r['images']} images -> FAIL")
         return 1
-    _log(f"parity vs onnxruntime on {r['faces']} faces in {r['images']} images: "
+    sizes = ", ".join(f"{w}x{h}" for w, h in r["sizes"])
+    _log(f"parity vs onnxruntime on {r['faces']} faces in {r['images']} images (detector at {sizes}): "
          f"min cosine {r['min_cosine']:.6f}, max box diff {r['max_box_px']:.3f} px, "
          f"max landmark diff {r['max_landmark_px']:.3f} px -> {'OK' if r['ok'] else 'FAIL'}")
     return 0 if r["ok"] else 1
@@ -237,6 +239,7 @@ def cmd_bench(args) -> int:
     import subprocess
 
     from .benchmark import merge_section, report_markdown, run_benchmark
+    from .compile.build_models import compiled_specs
     from .compile.isa_class import class_cpu, class_of_features, host_features
     from frvt_runtime.config_dir import model_entries, read_manifest
     from .imagefile import read_image
@@ -253,7 +256,7 @@ def cmd_bench(args) -> int:
             if rc != 0:
                 return rc
     manifest = read_manifest(bench / "tuned")
-    onnx_paths = {spec.name: cleaned_onnx(spec) for spec in (s.detector, s.recognizer)}
+    onnx_paths = {spec.name: cleaned_onnx(spec) for spec in compiled_specs(s)}
     folder = test_images()
     images = [read_image(p) for p in sorted(folder.iterdir()) if p.suffix != ".csv"]
     if paths.SHARED_DATA.is_dir():
@@ -283,7 +286,7 @@ def cmd_package(args) -> int:
 
 
 def cmd_tune(args) -> int:
-    from .compile.build_models import records_dir, tuning_folder
+    from .compile.build_models import compiled_specs, records_dir, tuning_folder
     from .compile.isa_class import class_cpu, target_class
     from .compile.tune import tune_model
     from .compile.tvm_build import resolve_target
@@ -296,6 +299,10 @@ def cmd_tune(args) -> int:
     if args.key and not args.rpc:
         raise FrvtError("--key names the machines of an RPC tracker: it needs --rpc HOST:PORT")
     s = _settings(args)
+    specs = {spec.name: spec for spec in compiled_specs(s)}
+    unknown = [m for m in args.models or [] if m not in specs]
+    if unknown:
+        raise FrvtError(f"--models: no model {', '.join(unknown)} in these settings (they have {', '.join(specs)})")
     if args.cpu:
         target = resolve_target(args.cpu)
     else:  # a class is tuned by compiling for its own CPU: the records then fit every CPU of the class
@@ -319,8 +326,8 @@ def cmd_tune(args) -> int:
         if not runs:  # every candidate would die of an illegal instruction
             raise FrvtError(f"this CPU lacks {', '.join(missing)}, which code for {folder} uses: tune on an "
                             f"{target_class(target)} machine, or measure there with --rpc HOST:PORT --key KEY")
-    for name in args.models:
-        spec = getattr(s, name)
+    for name in args.models or list(specs):
+        spec = specs[name]
         tune_model(cleaned_onnx(spec, _log), spec, target, records_dir(folder, name), args.trials,
                    args.per_task, _log, args.population, args.per_iter, args.minutes, args.new_only,
                    original=fetch_model(spec), runner=runner, passes=passes)
@@ -333,11 +340,9 @@ def _pipeline(args):
 
     if args.backend == "onnxruntime":
         from frvt_runtime.config import load_settings
-        from .models.prepare import cleaned_onnx
         from .reference import reference_pipeline
 
-        s = load_settings(Path(args.settings))
-        return reference_pipeline(s, cleaned_onnx(s.detector), cleaned_onnx(s.recognizer))
+        return reference_pipeline(load_settings(Path(args.settings)))
     from .tvm_wheel import wheel_runtime_dir
 
     return FacePipeline.from_config_dir(Path(args.config_dir), wheel_runtime_dir())
@@ -684,8 +689,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "to let MetaSchedule schedule YuNet's units on a CPU class the hand-written kernels "
                         "were not measured on")
     p.add_argument("--key", default=None, help="with --rpc: the tracker key of the measuring machines (default: frvt)")
-    p.add_argument("--models", nargs="+", default=["recognizer", "detector"], choices=("detector", "recognizer"),
-                   help="which models to tune (default: both, one after the other)")
+    p.add_argument("--models", nargs="+", default=None, metavar="MODEL",
+                   help="which models to tune, one after the other: recognizer, detector (at input_size) and "
+                        "the detector at each of its smaller_sizes, e.g. detector_320x320 (default: all of them); "
+                        "each has its own records folder")
     p.add_argument("--trials", type=count, default=2000, help="measured candidates to add per model (default 2000)")
     p.add_argument("--per-task", type=count, default=64, help="most trials one fused kernel gets per run (default 64)")
     p.add_argument("--per-iter", type=count, default=16, help="candidates measured per search round (default 16)")

@@ -110,7 +110,8 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m frvt_submission.kernel_times", description=__doc__.split("\n\n")[0],
                                  epilog="Pin it: taskset -c 0. Noisy hosts move both columns; compare ratios.")
     ap.add_argument("--config-dir", type=Path, default=paths.SUB_CONFIG, help="a compiled config/ (default: %(default)s)")
-    ap.add_argument("--models", nargs="+", choices=list(MODEL_FILES), default=list(MODEL_FILES))
+    ap.add_argument("--models", nargs="+", default=list(MODEL_FILES), metavar="MODEL",
+                    help="models of config/'s models.json, e.g. detector_320x320 (default: %(default)s)")
     ap.add_argument("--runs", type=int, default=20, help="model runs timed (default: %(default)s)")
     ap.add_argument("--top", type=int, default=15, help="kernels listed, slowest first (default: %(default)s)")
     args = ap.parse_args(argv)
@@ -124,9 +125,15 @@ def main(argv=None) -> int:
     try:
         settings = load_runtime(args.config_dir / PIPELINE_FILE)
         entries = model_entries(read_manifest(args.config_dir))
+        specs = {settings.detector.model_name(size): settings.detector.at_size(size)
+                 for size in settings.detector.sizes()}
+        specs["recognizer"] = settings.recognizer
+        unknown = [m for m in args.models if m not in specs or m not in entries]
+        if unknown:
+            ap.error(f"--models: {', '.join(unknown)} not in {args.config_dir} (it has {', '.join(entries)})")
         for name in args.models:
             so = verified_model(args.config_dir, entries[name])
-            spec = getattr(settings, name)
+            spec = specs[name]
             result = kernel_times(so, spec.input_size, args.runs)
             print(f"\n{name} ({so.name}, cpu {entries[name].get('cpu')}, records {entries[name].get('records') or 'none'}): "
                   f"{result['model_ms']:.2f} ms per run uninstrumented, median of {args.runs}")

@@ -60,9 +60,19 @@ class OrtModel:
         return dict(zip(self.output_names, outs))
 
 
-def reference_pipeline(settings: Settings, detector_onnx: Path, recognizer_onnx: Path) -> FacePipeline:
+def reference_detector(settings: Settings) -> Detector:
+    """The detector at each of its input sizes under onnxruntime (the cleaned ONNX, resized)."""
+    from .models.prepare import cleaned_onnx
+
+    det = settings.detector
+    return Detector(det, {size: tensor_input(OrtModel(cleaned_onnx(det.at_size(size))), det)
+                          for size in det.sizes()}, settings.pipeline.downscale)
+
+
+def reference_pipeline(settings: Settings) -> FacePipeline:
     """The submission's pipeline with onnxruntime inference on the cleaned ONNX models."""
-    det, rec = settings.detector, settings.recognizer
-    return FacePipeline(settings,
-                        Detector(det, tensor_input(OrtModel(detector_onnx), det), settings.pipeline.downscale),
-                        Recognizer(rec, tensor_input(OrtModel(recognizer_onnx), rec)))
+    from .models.prepare import cleaned_onnx
+
+    rec = settings.recognizer
+    return FacePipeline(settings, reference_detector(settings),
+                        Recognizer(rec, tensor_input(OrtModel(cleaned_onnx(rec)), rec)))

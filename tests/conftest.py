@@ -36,10 +36,9 @@ def shared_data():
 @pytest.fixture(scope="session")
 def reference_pipeline(settings):
     """The onnxruntime reference pipeline (same pre/post-processing as the submission)."""
-    from frvt_submission.models.prepare import cleaned_onnx
     from frvt_submission.reference import reference_pipeline
 
-    return reference_pipeline(settings, cleaned_onnx(settings.detector), cleaned_onnx(settings.recognizer))
+    return reference_pipeline(settings)
 
 
 def _run(cmd, **kw):

@@ -18,7 +18,7 @@ def compiled_dir(tmp_path_factory, test_images):
     return out, r
 
 
-def test_compile_exports_and_reloads_with_parity(compiled_dir):
+def test_compile_exports_and_reloads_with_parity(compiled_dir, settings):
     out, r = compiled_dir
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
     line = [ln for ln in r.stdout.splitlines() if ln.startswith("parity")][0]
@@ -26,7 +26,9 @@ def test_compile_exports_and_reloads_with_parity(compiled_dir):
     cos = float(line.split("min cosine ")[1].split(",")[0])
     assert cos >= MIN_COSINE
     manifest = json.loads((out / "models.json").read_text())
-    assert set(manifest) == {"detector", "recognizer", "resample"}
+    sizes = {f"detector_{w}x{h}" for w, h in settings.detector.smaller_sizes}
+    assert set(manifest) == {"detector", "recognizer", "resample"} | sizes
+    assert "(detector at 320x320, 480x640, 640x640)" in line
     assert manifest["resample"]["functions"] == ["halve_rgb", "quarter_rgb", "area_rgb", "warp_rgb", "warp_inside_rgb"]
     assert manifest["detector"]["outputs"][:3] == ["cls_8", "cls_16", "cls_32"]
     for entry in manifest.values():
@@ -99,3 +101,33 @@ def test_a_corrupt_records_database_is_a_compile_error_naming_the_folder(tmp_pat
         compile_model(tmp_path / "probe.onnx", spec, resolve_target("host"), tmp_path / "probe.so", db,
                       log=lambda msg: None)
     assert not (tmp_path / "probe.so").exists()
+
+
+def test_config_dir_keeps_only_this_builds_models(tmp_path, settings):
+    """A rebuild with fewer detector sizes leaves no model of the earlier build in config/: it
+    would ship in the tarball unlisted."""
+    import dataclasses
+
+    from frvt_runtime.config_dir import KERNELS, MANIFEST_FILE
+    from frvt_submission.compile.build_models import compiled_specs
+    from frvt_submission.compile.write_config import write_config_dir
+
+    def build(s):
+        compiled = {}
+        for spec in compiled_specs(s):
+            so = tmp_path / "built" / f"{spec.name}.so"
+            so.parent.mkdir(exist_ok=True)
+            so.write_bytes(spec.name.encode())
+            compiled[spec.name] = {"so": so, "outputs": []}
+        so = tmp_path / "built" / "kernels.so"
+        so.write_bytes(b"k")
+        compiled[KERNELS] = {"so": so, "functions": [], "cpu": "x", "isa_class": None}
+        write_config_dir(s, compiled, tmp_path / "config")
+        return sorted(p.name for p in (tmp_path / "config").glob("*.so"))
+
+    assert len(settings.detector.smaller_sizes) >= 1
+    first = build(settings)
+    assert "detector_320x320.so" in first
+    fewer = dataclasses.replace(settings, detector=dataclasses.replace(settings.detector, smaller_sizes=()))
+    assert build(fewer) == ["detector.so", "recognizer.so", "resample.so"]
+    assert set(json.loads((tmp_path / "config" / MANIFEST_FILE).read_text())) == {"detector", "recognizer", KERNELS}

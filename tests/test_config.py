@@ -47,6 +47,11 @@ def test_default_settings_load(settings):
     ('# path = "models/', 'path = "models/', "both path and wheel"),
     ('input_size = [640, 640]', '', r"\[detector\] input_size is required"),
     ('gpg_key = ""', 'gpg_key = "ABCD"', "gpg_recipient is empty"),
+    ('smaller_sizes = [[320, 320], [480, 640]]', 'smaller_sizes = [[700, 320]]', r"smaller size \[700, 320\] must fit within"),
+    ('smaller_sizes = [[320, 320], [480, 640]]', 'smaller_sizes = [[640, 640]]', "and differ from it"),
+    ('smaller_sizes = [[320, 320], [480, 640]]', 'smaller_sizes = [[320, 300]]', r"multiple of the largest stride \(32\)"),
+    ('smaller_sizes = [[320, 320], [480, 640]]', 'smaller_sizes = [[320, 320], [320, 320]]', "lists a size twice"),
+    ('smaller_sizes = [[320, 320], [480, 640]]', 'smaller_sizes = [320]', r"\[width, height\] pairs"),
 ])
 def test_bad_settings_are_named(tmp_path, old, new, needle):
     with pytest.raises(ConfigError, match=needle):
@@ -84,3 +89,14 @@ def test_runtime_round_trip(tmp_path, settings):
     p.write_text("{not json")
     with pytest.raises(ConfigError, match="unreadable"):
         load_runtime(p)
+
+
+def test_detector_sizes_and_their_model_names(settings):
+    """Every compiled size, smallest first, input_size last; each size is a model of its own name."""
+    import dataclasses
+
+    d = dataclasses.replace(settings.detector, input_size=(640, 480), smaller_sizes=((320, 320), (160, 96)))
+    assert d.sizes() == ((160, 96), (320, 320), (640, 480))
+    assert [d.model_name(s) for s in d.sizes()] == ["detector_160x96", "detector_320x320", "detector"]
+    at = d.at_size((320, 320))
+    assert (at.name, at.input_size, at.smaller_sizes) == ("detector_320x320", (320, 320), ())

@@ -128,14 +128,17 @@ BROKEN: dict[str, tuple[Callable[[Path], None], str]] = {
         "detector output 'cls_8' has shape (1, 6400, 4) (25600 values) but pipeline.json detector.input_size "
         "640x640 at stride 8"),
     "stride the model lacks": (
-        lambda c: _edit_json(c, PIPELINE_FILE, lambda p: p["detector"].update(strides=[8, 16, 64])),
-        "detector output 'cls_64' missing from the model's outputs"),
+        lambda c: _edit_json(c, PIPELINE_FILE, lambda p: p["detector"].update(strides=[8, 16, 160])),
+        "detector output 'cls_160' missing from the model's outputs"),
     "resampling kernels slot holds the detector": (
         lambda c: _swap_model(c, "resample", "detector"),
         "cannot load resampling kernels"),
     "detector input_size the model lacks": (
-        lambda c: _edit_json(c, PIPELINE_FILE, lambda p: p["detector"].update(input_size=[320, 320])),
-        "detector model detector.so fails on a blank 320x320 image"),
+        lambda c: _edit_json(c, PIPELINE_FILE, lambda p: p["detector"].update(input_size=[640, 672])),
+        "detector model detector.so fails on a blank 640x672 image"),
+    "a smaller detector size without its model": (
+        lambda c: _edit_json(c, MANIFEST_FILE, lambda m: m.pop("detector_320x320")),
+        "no entry for detector_320x320, which pipeline.json's detector.smaller_sizes"),
 }
 
 
@@ -185,7 +188,8 @@ def _stub_pipeline():
 
     s = load_runtime(paths.SUB_CONFIG / PIPELINE_FILE)
     never = lambda image: pytest.fail("the patched stage should have raised first")  # noqa: E731
-    return FacePipeline(s, Detector(s.detector, never), Recognizer(s.recognizer, never))
+    return FacePipeline(s, Detector(s.detector, {size: never for size in s.detector.sizes()}),
+                        Recognizer(s.recognizer, never))
 
 
 def test_error_mapping():

@@ -228,3 +228,76 @@ def test_refinement_keeps_the_chosen_face(reference_pipeline, shared_data):
     others = [_emb(p, read_image(meds / n)) for n in NEIGHBOURS]
     assert got @ own > p.settings.recognizer.same_threshold + 0.1, got @ own
     assert all(got @ own > got @ o + 0.2 for o in others), (got @ own, [got @ o for o in others])
+
+
+def _sized_images(shared_data, test_images):
+    """Real photos small enough for the detector's smaller sizes: the registry images, and from
+    ../shared, 150x150 TV crops, 92x112 ORL faces and MEDS photos of up to 320 px."""
+    from frvt_runtime.detect import shrink_to_fit
+
+    paths_ = sorted(p for p in test_images.iterdir() if p.suffix != ".csv")
+    paths_ += sorted((shared_data / "facerecjs_bbt").rglob("*.*"))[::6]
+    paths_ += sorted((shared_data / "orl_att").rglob("*.pgm"))[::20]
+    paths_ += sorted((shared_data / "meds_openmpf").rglob("*.jpg"))
+    for p in paths_:
+        if p.suffix.lower() in (".csv", ".txt", ".md"):
+            continue
+        image = shrink_to_fit(read_image(p), (640, 640), "area")[0]
+        yield p, image
+
+
+def test_smaller_detector_sizes_find_what_640_finds(reference_pipeline, shared_data, test_images):
+    """Each image runs at the smallest compiled size that holds it; on real faces that size finds
+    the faces the 640x640 input finds, at the same places. The network sees the same pixels; only
+    where a face nears the canvas's right or bottom edge does the edge (no black margin beyond the
+    image) move a box or landmark: with the default sizes, 1 face of 147 by 3.4 px, the rest by < 0.1 px."""
+    import dataclasses
+
+    from frvt_runtime.detect import Detector
+
+    multi = reference_pipeline.detector
+    spec = multi.spec
+    assert spec.smaller_sizes, "the default settings compile the detector at smaller sizes"
+    only = Detector(dataclasses.replace(spec, smaller_sizes=()), multi.infers[spec.input_size], multi.downscale)
+    runs = {size: 0 for size in multi.sizes}
+    diffs = []
+    for path, image in _sized_images(shared_data, test_images):
+        size = multi.size_for(image.shape[1], image.shape[0])
+        assert image.shape[1] <= size[0] and image.shape[0] <= size[1] or size == spec.input_size
+        runs[size] += 1
+        if size == spec.input_size:
+            continue
+        big, small = only.detect_with_fallback(image), multi.detect_with_fallback(image)
+        assert len(big) == len(small), path
+        for a, b in zip(big, small):
+            diffs.append(max(float(np.max(np.abs(np.subtract(a.box, b.box)))),
+                             float(np.max(np.abs(a.landmarks - b.landmarks)))))
+    diffs = np.array(diffs)
+    print(f"images per detector size {runs}; box/landmark difference from 640 over {diffs.size} faces: "
+          f"median {np.median(diffs):.3f}, max {diffs.max():.3f} px, {int((diffs > 0.5).sum())} over 0.5 px")
+    assert all(runs[s] >= 5 for s in spec.smaller_sizes), runs
+    assert np.median(diffs) <= 0.1 and (diffs <= 0.5).mean() >= 0.95 and diffs.max() <= 4.0
+
+
+def test_refinement_region_runs_at_the_size_made_for_it(reference_pipeline, test_images):
+    """The refinement's region (twice the face, enlarged so the face is small_face_zoom_px) is at
+    most 2 x small_face_zoom_px a side, so it runs at the 320 size, never at 640."""
+    from frvt_runtime.detect import Detector
+    from frvt_runtime.pipeline import FacePipeline
+    from frvt_runtime.resample import resize_area
+
+    p = reference_pipeline
+    seen = []
+
+    def recording(size, run):
+        return lambda canvas: (seen.append((size, canvas.shape[1], canvas.shape[0])), run(canvas))[1]
+
+    det = Detector(p.detector.spec, {s: recording(s, r) for s, r in p.detector.infers.items()}, p.detector.downscale)
+    q = FacePipeline(p.settings, det, p.recognizer)
+    full = read_image(test_images / "obama.jpg")
+    for k in (0.12, 0.2, 0.3):  # faces of about 40, 65 and 100 px
+        seen.clear()
+        image = resize_area(full, (round(full.shape[1] * k), round(full.shape[0] * k)))
+        r = q.create_template([image])
+        assert r.code == ReturnCode.Success and "refine" in q.stage_ms, k
+        assert seen[-1][0] == (2 * p.settings.pipeline.small_face_zoom_px,) * 2, (k, seen)

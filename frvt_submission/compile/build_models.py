@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from .. import paths
-from frvt_runtime.config import Settings
+from frvt_runtime.config import ModelSpec, Settings
 from frvt_runtime.config_dir import KERNELS, KERNELS_FILE
 from ..models.prepare import cleaned_onnx, output_names
 from ..models.sources import fetch_model
@@ -59,13 +59,20 @@ def pick_records(target, model: str, log=print) -> tuple[Path | None, str | None
     return records_dir(folder, model), klass
 
 
+def compiled_specs(settings: Settings) -> list[ModelSpec]:
+    """Every model config/ holds, each compiled on its own: the detector at each of its input
+    sizes (largest first, named by DetectorSpec.model_name), then the recognizer."""
+    det = settings.detector
+    return [det.at_size(size) for size in reversed(det.sizes())] + [settings.recognizer]
+
+
 def compile_all(settings: Settings, cpu: str = "", log=print, use_records: bool = True) -> dict[str, dict]:
     """model name -> {"so", "outputs", "cpu", "tuned", "records", "onnx"}; cpu "" means the settings' target."""
     target = resolve_target(cpu or settings.submission.target)
     tag = target_tag(target)
     log(f"compile: target {target}")
     compiled = {}
-    for spec in (settings.detector, settings.recognizer):
+    for spec in compiled_specs(settings):
         onnx_path = cleaned_onnx(spec, log)
         out = paths.COMPILED / tag / ("" if use_records else "untuned") / f"{spec.name}.so"
         db, records_class = pick_records(target, spec.name, log) if use_records else (None, None)

@@ -33,25 +33,31 @@ def check_parity(settings: Settings, config_dir: Path, images: list[Path]) -> di
     def tvm(name):
         return TvmModel(verified_model(config_dir, manifest[name]), manifest[name]["outputs"], wheel_runtime_dir())
 
-    ref_det = Detector(det_s, tensor_input(OrtModel(cleaned_onnx(det_s)), det_s), settings.pipeline.downscale)
-    tvm_det = Detector(det_s, tvm("detector"), settings.pipeline.downscale)
+    # Each compiled size against onnxruntime at the same size, on every image (letterboxed, and
+    # shrunk when larger): the pipeline picks a size per image, parity checks every size.
+    detectors = []
+    for size in det_s.sizes():
+        at = det_s.at_size(size)
+        detectors.append((Detector(at, tensor_input(OrtModel(cleaned_onnx(at)), at), settings.pipeline.downscale),
+                          Detector(at, tvm(at.name), settings.pipeline.downscale)))
     ref_rec = Recognizer(rec_s, tensor_input(OrtModel(cleaned_onnx(rec_s)), rec_s))
     tvm_rec = Recognizer(rec_s, tvm("recognizer"))
     cosines, box_px, kps_px, faces_seen = [], [], [], 0
     for path in images:
         image = read_image(path)
-        ref, got = ref_det.detect(image), tvm_det.detect(image)
-        if len(ref) != len(got):
-            box_px.append(np.inf)
-            continue
-        for a, b in zip(ref, got):
-            faces_seen += 1
-            box_px.append(float(np.max(np.abs(np.subtract(a.box, b.box)))))
-            kps_px.append(float(np.max(np.abs(a.landmarks - b.landmarks))))
-            crop = ref_rec.align(image, a.landmarks)  # same crop for both: isolates the network
-            cosines.append(float(np.dot(ref_rec.embed_aligned(crop), tvm_rec.embed_aligned(crop))))
+        for ref_det, tvm_det in detectors:
+            ref, got = ref_det.detect(image), tvm_det.detect(image)
+            if len(ref) != len(got):
+                box_px.append(np.inf)
+                continue
+            for a, b in zip(ref, got):
+                faces_seen += 1
+                box_px.append(float(np.max(np.abs(np.subtract(a.box, b.box)))))
+                kps_px.append(float(np.max(np.abs(a.landmarks - b.landmarks))))
+                crop = ref_rec.align(image, a.landmarks)  # same crop for both: isolates the network
+                cosines.append(float(np.dot(ref_rec.embed_aligned(crop), tvm_rec.embed_aligned(crop))))
     result = {
-        "images": len(images), "faces": faces_seen,
+        "images": len(images), "sizes": [list(s) for s in det_s.sizes()], "faces": faces_seen,
         "min_cosine": min(cosines) if cosines else None,
         "max_box_px": max(box_px) if box_px else None,
         "max_landmark_px": max(kps_px) if kps_px else None,

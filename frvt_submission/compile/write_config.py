@@ -7,7 +7,7 @@ import shutil
 from pathlib import Path
 
 from frvt_runtime.config import Settings, runtime_dict
-from frvt_runtime.config_dir import (BUILD_FACTS, KERNELS, KERNELS_FILE, MANIFEST_FILE, MODEL_FILES, PIPELINE_FILE,
+from frvt_runtime.config_dir import (BUILD_FACTS, KERNELS, KERNELS_FILE, MANIFEST_FILE, PIPELINE_FILE, model_file,
                                      sha256_of)
 
 
@@ -17,8 +17,10 @@ def write_config_dir(settings: Settings, compiled: dict[str, dict], config_dir: 
     KERNELS -> {"so", "functions", "cpu", "isa_class"}: the resampling kernels."""
     config_dir.mkdir(parents=True, exist_ok=True)
     manifest = {}
-    for name, fname in MODEL_FILES.items():
-        info = compiled[name]
+    for name, info in compiled.items():
+        if name == KERNELS:
+            continue
+        fname = model_file(name)
         dst = config_dir / fname
         shutil.copyfile(info["so"], dst)
         manifest[name] = {"file": fname, "sha256": sha256_of(dst), "outputs": list(info["outputs"]),
@@ -30,3 +32,9 @@ def write_config_dir(settings: Settings, compiled: dict[str, dict], config_dir: 
                          "cpu": kernels["cpu"], "isa_class": kernels["isa_class"]}
     (config_dir / MANIFEST_FILE).write_text(json.dumps(manifest, indent=1) + "\n")
     (config_dir / PIPELINE_FILE).write_text(json.dumps(runtime_dict(settings), indent=1) + "\n")
+    # A model of an earlier build that this one has not (e.g. a detector size since dropped from the
+    # settings) would ship in the tarball, unlisted and unused.
+    listed = {entry["file"] for entry in manifest.values()}
+    for stale in sorted(config_dir.glob("*.so")):
+        if stale.name not in listed:
+            stale.unlink()

@@ -18,12 +18,38 @@ def cleaned_onnx(spec: ModelSpec, log=lambda msg: None) -> Path:
     digest = sha256_of(original)
     out = paths.MODEL_CACHE / "clean" / f"{original.stem}_fp32.onnx"
     stamp = out.with_suffix(".source-sha256")
-    if out.is_file() and stamp.is_file() and stamp.read_text().strip() == digest:
-        return out
-    changes = clean_model(original, out)
+    if not (out.is_file() and stamp.is_file() and stamp.read_text().strip() == digest):
+        changes = clean_model(original, out)
+        stamp.write_text(digest + "\n")
+        log(f"[{spec.name}] cleaned {original.name}: {changes}")
+    return at_input_size(out, spec.input_size, digest, spec.name, log)
+
+
+def at_input_size(path: Path, size: tuple[int, int], digest: str, name: str, log=lambda msg: None) -> Path:
+    """path itself when its image input is already 1x3xHxW of size (w, h), else a copy (cached per
+    source hash) whose input has that size and whose outputs and inner shapes are left to be
+    inferred again: a fully convolutional detector at another of its compiled sizes."""
+    import onnx
+
+    w, h = size
+    sized = path.with_name(f"{path.stem}_{w}x{h}.onnx")
+    stamp = sized.with_suffix(".source-sha256")
+    if sized.is_file() and stamp.is_file() and stamp.read_text().strip() == digest:
+        return sized
+    model = onnx.load(str(path))
+    dims = model.graph.input[0].type.tensor_type.shape.dim
+    if len(dims) != 4 or (dims[2].dim_value, dims[3].dim_value) == (h, w):
+        return path
+    dims[2].dim_value, dims[3].dim_value = h, w  # setting the value clears a symbolic dim_param
+    for out in model.graph.output:
+        out.type.tensor_type.ClearField("shape")
+    del model.graph.value_info[:]
+    tmp = sized.with_suffix(".part")
+    onnx.save(model, str(tmp))
+    tmp.replace(sized)
     stamp.write_text(digest + "\n")
-    log(f"[{spec.name}] cleaned {original.name}: {changes}")
-    return out
+    log(f"[{name}] input resized to 1x3x{h}x{w}: {sized.name}")
+    return sized
 
 
 def output_names(onnx_path: Path) -> list[str]:
