@@ -8,7 +8,9 @@ engines over the plain ONNX graph live in the tooling (frvt_submission.reference
 from __future__ import annotations
 
 import ctypes
+import os
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable
 
@@ -61,6 +63,25 @@ def aligned_empty(shape: tuple[int, ...], dtype=np.float32) -> np.ndarray:
     return raw[offset:offset + nbytes].view(dtype).reshape(shape)
 
 
+@contextmanager
+def utf8_path(path: Path):
+    """A name TVM can open for path. TVM takes file names as UTF-8 strings; a folder name with
+    bytes that are not UTF-8 (fsdecoded to surrogates) cannot be one, so such a file is opened
+    here and handed over as /proc/self/fd/N/<file>, which names the same file in ASCII (the file
+    name itself is config/'s own, and TVM reads the format from its extension)."""
+    name = str(path)
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        fd = os.open(Path(path).parent, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            yield f"/proc/self/fd/{fd}/{Path(path).name}"
+        finally:
+            os.close(fd)
+        return
+    yield name
+
+
 class TvmModel:
     """An exported Relax VM module (.so) called with the uint8 HxWx3 RGB image."""
 
@@ -71,7 +92,8 @@ class TvmModel:
         import tvm_ffi
 
         try:
-            module = tvm_ffi.load_module(str(so_path))
+            with utf8_path(so_path) as name:
+                module = tvm_ffi.load_module(name)
             vm = module["vm_load_executable"]()
             # (device type kDLCPU=1, device id 0, allocator kind 2 = pooled)
             vm["vm_initialization"](1, 0, 2)

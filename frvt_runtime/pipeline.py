@@ -164,23 +164,38 @@ class FacePipeline:
                 eyes.append(UNASSIGNED)
                 problems.append((image.return_code, f"image {i}: {image}"))
                 continue
-            faces, upright = self.detect_oriented(image)
-            if not faces:
+            try:
+                eye, embedding = self._one_image(image)
+            except MemoryError:
+                raise  # the whole call fails with NIST's MemoryError code
+            except Exception as exc:  # noqa: BLE001  one image's failure must not fail the others
+                code = exc.return_code if isinstance(exc, FrvtError) else ReturnCode.UnknownError
+                eyes.append(UNASSIGNED)
+                problems.append((code, f"image {i}: {type(exc).__name__}: {exc}"))
+                continue
+            if embedding is None:
                 eyes.append(UNASSIGNED)
                 problems.append((ReturnCode.FaceDetectionError, f"image {i}: no face found"))
                 continue
-            h, w = image.shape[:2]
-            face = faces[choose_face(faces, w, h, self.settings.pipeline.face_selection)]
-            # Only the chosen face is refined: refinement keeps boxes and scores, so the choice
-            # is the same, and each face in the background would cost a detector run.
-            face = self.refined(image, [face])[0] if upright else face
-            eyes.append(eye_pair(face, w, h))
-            embeddings.append(self.embed(image, face))
+            eyes.append(eye)
+            embeddings.append(embedding)
         tmpl = template.encode(template.combine(embeddings), n_images=len(embeddings))
         if embeddings:
             return Result([tmpl], eyes)
         code, info = problems[0] if problems else (ReturnCode.RefuseInput, "no images given")
         return Result([tmpl], eyes, code, "; ".join(p[1] for p in problems) or info)
+
+    def _one_image(self, image: np.ndarray) -> tuple[EyePair, np.ndarray | None]:
+        """The chosen face's eyes and embedding; (UNASSIGNED, None) when no face is found."""
+        faces, upright = self.detect_oriented(image)
+        if not faces:
+            return UNASSIGNED, None
+        h, w = image.shape[:2]
+        face = faces[choose_face(faces, w, h, self.settings.pipeline.face_selection)]
+        # Only the chosen face is refined: refinement keeps boxes and scores, so the choice
+        # is the same, and each face in the background would cost a detector run.
+        face = self.refined(image, [face])[0] if upright else face
+        return eye_pair(face, w, h), self.embed(image, face)
 
     def create_multi_person(self, image: np.ndarray | FrvtError) -> Result:
         """One template and EyePair per person found; a single failure template when none is."""

@@ -36,11 +36,12 @@ class ResampleKernels:
         in the process before the module: the kernels loaded without it crash at their first call."""
         import tvm_ffi
 
-        from .engine import load_tvm_runtime
+        from .engine import load_tvm_runtime, utf8_path
 
         load_tvm_runtime(runtime_dir)
         try:
-            module = tvm_ffi.load_module(str(so_path))
+            with utf8_path(so_path) as name:
+                module = tvm_ffi.load_module(name)
             self._fn = {name: module[name] for name in FUNCTIONS}
         except Exception as exc:
             raise ConfigError(f"cannot load resampling kernels {so_path}: {exc}") from None

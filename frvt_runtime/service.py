@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import os
 import time
 import traceback
 from pathlib import Path
@@ -93,10 +94,12 @@ def initialize(config_dir, lib_dir, limits, status) -> None:
     from . import template
     from .pipeline import FacePipeline
 
-    cfg = Path(ffi.string(config_dir).decode())
+    # Folder names are bytes on Linux and need not be UTF-8: fsdecode keeps any byte (as a
+    # surrogate that open() turns back into the same byte).
+    cfg = Path(os.fsdecode(ffi.string(config_dir)))
     # libtvm_runtime.so sits beside the library; the engine loads it from there and nowhere
     # else (a copy in NIST's working directory must never be picked up).
-    libd = ffi.string(lib_dir).decode() if lib_dir != ffi.NULL else ""
+    libd = os.fsdecode(ffi.string(lib_dir)) if lib_dir != ffi.NULL else ""
     if not libd or not Path(libd).is_absolute():
         raise ConfigError(f"the library's folder is unknown (got {libd!r}): the TVM runtime is loaded from it")
     pipeline = FacePipeline.from_config_dir(cfg, Path(libd))

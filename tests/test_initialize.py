@@ -166,6 +166,25 @@ def test_an_untouched_copy_initializes(built, ppm_images, tmp_path):
     assert row[3] == "0"  # returnCode column
 
 
+def test_a_config_folder_whose_name_is_not_utf8_initializes(built, ppm_images, tmp_path):
+    """Linux folder names are bytes: a config/ under a name with a non-UTF-8 byte must work
+    (the bridge's paths were decoded as UTF-8: UnicodeDecodeError, so UnknownError)."""
+    import os
+
+    cfg = os.fsencode(tmp_path) + b"/cfg\xff\xfe"
+    shutil.copytree(paths.SUB_CONFIG, os.fsdecode(cfg))
+    out = tmp_path / "o"
+    out.mkdir()
+    (out / "list.txt").write_text(f"x {ppm_images['obama']} facemugshot\n")
+    r = subprocess.run([os.fsencode(built["driver"]), b"createTemplate", b"-x", b"enroll", b"-c", cfg,
+                        b"-o", os.fsencode(out), b"-h", b"enroll", b"-i", os.fsencode(out / "list.txt"),
+                        b"-t", b"1", b"-j", os.fsencode(out)],
+                       env={"LD_LIBRARY_PATH": str(built["lib"].parent), "PATH": "/usr/bin:/bin"}, cwd=out,
+                       capture_output=True)
+    assert r.returncode == 0 and r.stderr == b"", r.stderr
+    assert (out / "enroll.log").read_text().splitlines()[1].split()[3] == "0"
+
+
 @pytest.mark.parametrize("case", sorted(BROKEN))
 def test_a_model_that_contradicts_the_config_fails_initialize(built, ppm_images, tmp_path, case):
     """Each mismatch is ConfigError at initialize() naming the field, not UnknownError on every later call."""

@@ -69,6 +69,39 @@ def test_multi_image_template_with_one_bad_image(reference_pipeline, test_images
     assert T.decode(r.templates[0]).n_images == 2 and not r.eyes[1].left_assigned
 
 
+def test_an_image_that_fails_inside_the_pipeline_leaves_the_others(reference_pipeline, test_images):
+    """An exception while embedding one image of several (here the recognizer raising ValueError
+    on the second image) leaves that image's eyes unassigned; the template comes from the others.
+    Only when every image fails does the call fail, with the first image's reason."""
+    from frvt_runtime.pipeline import FacePipeline
+
+    p = reference_pipeline
+    calls = []
+
+    class Flaky:
+        spec = p.recognizer.spec
+        align = p.recognizer.align
+
+        def embed_aligned(self, crop):
+            calls.append(1)
+            if len(calls) == 2:
+                raise ValueError("SVD did not converge")
+            return p.recognizer.embed_aligned(crop)
+
+    q = FacePipeline(p.settings, p.detector, Flaky())
+    imgs = [read_image(test_images / n) for n in ("obama.jpg", "obama2.jpg", "obama3.jpg")]
+    r = q.create_template(imgs)
+    assert r.code == ReturnCode.Success and len(r.eyes) == 3
+    assert T.decode(r.templates[0]).n_images == 2
+    assert r.eyes[0].left_assigned and not r.eyes[1].left_assigned and r.eyes[2].left_assigned
+    want = p.create_template([imgs[0], imgs[2]]).templates[0]
+    assert r.templates[0] == want
+    calls[:] = [1]  # the next call raises
+    r = q.create_template(imgs[1:2])
+    assert r.code == ReturnCode.UnknownError and "image 0: ValueError: SVD did not converge" in r.info
+    assert T.decode(r.templates[0]).failed
+
+
 @pytest.mark.parametrize("args", [(0, 5, 24, b"x" * 100), (5, 5, 16, b"x" * 100), (5, 5, 24, None),
                                   (5, 5, 24, b"x" * 10)])
 def test_bad_raw_images_are_refused(args):
