@@ -174,7 +174,8 @@ def test_timing_inputs_cover_every_size_class(registry_only, tmp_path, n_large):
 
 
 def test_a_library_needing_glibc_2_40_fails_nists_os_check(tmp_path):
-    """check_nist_os names the file; os.txt then holds this host's OS, not NIST's."""
+    """check_nist_os names the file and says whether lib/ fits NIST's OS; os.txt always names the OS
+    the validation ran on (it said NIST's whenever the symbol versions fitted)."""
     from frvt_submission.validation.run import check_nist_os
     from frvt_submission.validation.summary import host_os
     from frvt_submission.validation.symbols import POLICY_OS
@@ -187,13 +188,13 @@ def test_a_library_needing_glibc_2_40_fails_nists_os_check(tmp_path):
                    "int go(void) { pthread_t t; return pthread_create(&t, 0, r, 0); }\n")
     lib = root / "lib" / "libneeds.so"
     subprocess.run(["gcc", "-shared", "-fPIC", str(src), "-o", str(lib)], check=True)
-    row, errors = check_nist_os(root, out)
-    assert errors == [] and row[-1] == "ok"
-    assert (out / "os.txt").read_text().strip() == POLICY_OS
+    row, errors, fact = check_nist_os(root, out)
+    assert errors == [] and row[-1] == "ok" and fact["nist_os_compatible"] is True
+    assert (out / "os.txt").read_text().strip() == host_os()
     data = lib.read_bytes()
     assert b"GLIBC_2.34\0" in data
     lib.write_bytes(data.replace(b"GLIBC_2.34\0", b"GLIBC_2.40\0"))  # same length: offsets stay valid
-    row, errors = check_nist_os(root, out)
-    assert row[-1] == "ERROR" and len(errors) == 1
+    row, errors, fact = check_nist_os(root, out)
+    assert row[-1] == "ERROR" and len(errors) == 1 and fact["nist_os_compatible"] is False
     assert "libneeds.so needs GLIBC_2.40 > 2.39" in errors[0] and POLICY_OS in errors[0]
     assert (out / "os.txt").read_text().strip() == host_os()

@@ -71,18 +71,20 @@ def check_isa(config_dir: Path) -> tuple[list, list[str], list[str]]:
     return row, errors, warnings
 
 
-def check_nist_os(root: Path, out: Path) -> tuple[list, list[str]]:
-    """Every ELF in lib/ against NIST's OS (glibc and libstdc++ symbol versions); os.txt records
-    NIST's OS string when they fit, else this host's (and package refuses the failed run)."""
+def check_nist_os(root: Path, out: Path) -> tuple[list, list[str], dict]:
+    """Every ELF in lib/ against NIST's OS (glibc and libstdc++ symbol versions). os.txt names the
+    OS this validation ran on; whether lib/ fits NIST's is a fact of its own (the summary's
+    nist_os_compatible), and a misfit is an error (package refuses the run)."""
     from .summary import host_os
     from .symbols import POLICY_OS, check_symbol_versions
 
     r = check_symbol_versions(root / "lib")
     highest = ", ".join(f"{k} {v}" for k, v in sorted(r["highest"].items()))
-    (out / "os.txt").write_text((host_os() if r["problems"] else POLICY_OS) + "\n")
+    (out / "os.txt").write_text(host_os() + "\n")
     row = [f"{POLICY_OS}: {r['objects']} ELF files in lib/ need at most {highest}", "", "", len(r["problems"]),
            "", "", "ERROR" if r["problems"] else "ok"]
-    return row, [f"lib/ on {POLICY_OS}: {p}" for p in r["problems"]]
+    fact = {"nist_os_compatible": not r["problems"], "nist_os_needs": highest}
+    return row, [f"lib/ on {POLICY_OS}: {p}" for p in r["problems"]], fact
 
 
 def check_self_contained(root: Path) -> tuple[list, list[str]]:
@@ -242,8 +244,9 @@ def _validate(settings, root, out, extra_images, log, timing_images, timing_repe
     errors.extend(isa_errors)
     closure_row, closure_errors = check_self_contained(root)
     errors.extend(closure_errors)
-    os_row, os_errors = check_nist_os(root, out)
+    os_row, os_errors, os_fact = check_nist_os(root, out)
     errors.extend(os_errors)
+    facts.update(os_fact)
     rows += [isa_row, closure_row, os_row]
     warnings.extend(isa_warnings)
     submitted = root
