@@ -84,6 +84,7 @@ class SubmissionSpec:
     target: str = "host"
     budget_template_ms: float = 1000.0
     budget_match_ms: float = 0.1
+    max_failure_to_enrol: float = 0.05  # of the validation images that hold a face
     gpg_key: str = ""
     gpg_recipient: str = ""
 
@@ -192,6 +193,8 @@ def _validate(s: Settings) -> Settings:
         raise ConfigError(f"[submission] sequence must be three digits, got {sub.sequence!r}")
     if sub.budget_template_ms <= 0 or sub.budget_match_ms <= 0:
         raise ConfigError("[submission] budgets must be positive")
+    if not 0 <= sub.max_failure_to_enrol <= 1:
+        raise ConfigError(f"[submission] max_failure_to_enrol must be a fraction in [0, 1], got {sub.max_failure_to_enrol}")
     # package signs with gpg_key and encrypts for gpg_recipient: NIST only takes encrypted archives,
     # so a key without a recipient would fail only after the archive is built
     if sub.gpg_key and not sub.gpg_recipient:

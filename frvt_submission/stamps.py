@@ -16,7 +16,7 @@ from frvt_runtime.config import Settings
 STEP_SETTINGS = {
     "compile": ("detector", "recognizer", "pipeline", "submission.target"),
     "build": ("submission.company", "submission.sequence"),
-    "validate": ("submission.budget_template_ms", "submission.budget_match_ms"),
+    "validate": ("submission.budget_template_ms", "submission.budget_match_ms", "submission.max_failure_to_enrol"),
     "package": ("submission.gpg_key", "submission.gpg_recipient"),
 }
 

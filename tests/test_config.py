@@ -47,6 +47,7 @@ def test_default_settings_load(settings):
     ('# path = "models/', 'path = "models/', "both path and wheel"),
     ('input_size = [640, 640]', '', r"\[detector\] input_size is required"),
     ('gpg_key = ""', 'gpg_key = "ABCD"', "gpg_recipient is empty"),
+    ('max_failure_to_enrol = 0.05', 'max_failure_to_enrol = 5', r"max_failure_to_enrol must be a fraction in \[0, 1\]"),
     ('smaller_sizes = [[320, 320], [480, 640]]', 'smaller_sizes = [[700, 320]]', r"smaller size \[700, 320\] must fit within"),
     ('smaller_sizes = [[320, 320], [480, 640]]', 'smaller_sizes = [[640, 640]]', "and differ from it"),
     ('smaller_sizes = [[320, 320], [480, 640]]', 'smaller_sizes = [[320, 300]]', r"multiple of the largest stride \(32\)"),

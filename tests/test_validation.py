@@ -198,3 +198,24 @@ def test_a_library_needing_glibc_2_40_fails_nists_os_check(tmp_path):
     assert row[-1] == "ERROR" and len(errors) == 1 and fact["nist_os_compatible"] is False
     assert "libneeds.so needs GLIBC_2.40 > 2.39" in errors[0] and POLICY_OS in errors[0]
     assert (out / "os.txt").read_text().strip() == host_os()
+
+
+def test_failures_to_enrol_over_the_threshold_fail_validation(tmp_path):
+    """Only images that hold a face (facemugshot) count; the edge cases (faceunknown) may fail.
+    With 1 of 20 failing (5%) the default 5% passes; 2 (10%) fail and are named."""
+    from frvt_submission.validation.logs import HEADERS, failure_to_enrol
+
+    listed = [f"e{i} /img/{i}.ppm facemugshot" for i in range(20)] + ["edge0 /img/black.ppm faceunknown"]
+    (tmp_path / "enroll.txt").write_text("\n".join(listed) + "\n")
+
+    def log(failing):
+        rows = [f"e{i} /img/{i}.ppm 528 {2 if i in failing else 0} 1 1 1 2 3 4" for i in range(20)]
+        rows.append("edge0 /img/black.ppm 16 2 0 0 0 0 0 0")  # no face: not counted
+        (tmp_path / "enroll.log").write_text(HEADERS["template"] + "\n" + "\n".join(rows) + "\n")
+        return failure_to_enrol(tmp_path / "enroll.log", tmp_path / "enroll.txt", 0.05)
+
+    c = log({3})
+    assert (c.nonzero, c.rows, c.errors) == (1, 20, [])
+    c = log({3, 7})
+    assert (c.nonzero, c.rows) == (2, 20) and len(c.errors) == 1
+    assert "2 of 20 images that hold a face got no template (10.0% > max_failure_to_enrol 5.0%: e3, e7)" in c.errors[0]

@@ -64,6 +64,23 @@ def check_log(path: Path, kind: str, input_list: Path | None, exact_rows: bool =
     return c
 
 
+def failure_to_enrol(log: Path, input_list: Path, max_rate: float) -> Check:
+    """Enrolments that gave no template (non-zero returnCode) among the images that hold a face
+    (listed as facemugshot; the edge cases, faceunknown, may hold none): an error above max_rate."""
+    c = Check()
+    with_face = {w[0] for w in (ln.split() for ln in input_list.read_text().splitlines())
+                 if len(w) >= 3 and w[2] == "facemugshot"}
+    rows = [r for r in read_log(log, "template") if r.get("id") in with_face]
+    c.rows, c.nonzero = len(rows), sum(r.get("returnCode") != "0" for r in rows)
+    rate = c.nonzero / c.rows if c.rows else 0.0
+    if rate > max_rate:
+        failed = sorted(r["id"] for r in rows if r.get("returnCode") != "0")
+        c.errors.append(f"{log.name}: {c.nonzero} of {c.rows} images that hold a face got no template "
+                        f"({100 * rate:.1f}% > max_failure_to_enrol {100 * max_rate:.1f}%: "
+                        f"{', '.join(failed[:5])}{' ...' if len(failed) > 5 else ''})")
+    return c
+
+
 @dataclass
 class Scores(Check):
     summary: str = ""

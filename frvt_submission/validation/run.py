@@ -20,7 +20,7 @@ from frvt_runtime.config import Settings
 from frvt_runtime.errors import FrvtError
 from .inputs import Inputs, prepare_inputs
 from .clean_room import run_clean_room
-from .logs import Check, check_log, check_scores
+from .logs import Check, check_log, check_scores, failure_to_enrol
 from .stand_in import run_root
 from .summary import write_summary
 from .timing import summarise_timing, timing_inputs
@@ -274,6 +274,12 @@ def _validate(settings, root, out, extra_images, log, timing_images, timing_repe
     phase("multi-image enroll", "createTemplate", "enroll_multi", inputs.multi_image, 1, config, "template")
     log("== phase: 4 forks")
     phase("enroll, 4 forks", "createTemplate", "enroll", inputs.enroll, 4, config, "template")
+    fte = failure_to_enrol(out / "enroll.log", inputs.enroll, settings.submission.max_failure_to_enrol)
+    errors.extend(fte.errors)
+    rows.append([f"failure to enrol: {fte.nonzero} of {fte.rows} images with a face (at most "
+                 f"{100 * settings.submission.max_failure_to_enrol:.0f}%)", "", fte.rows, fte.nonzero, "", "",
+                 "ERROR" if fte.errors else "ok"])
+    facts["failure_to_enrol"] = [fte.nonzero, fte.rows]
     phase("verif, 4 forks", "createTemplate", "verif", inputs.verif, 4, config, "template", role="verif")
     phase("match, 4 forks", "match", "match", _match_list(out, inputs), 4, config, "match")
     scores = check_scores(out, inputs)
