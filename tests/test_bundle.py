@@ -91,3 +91,37 @@ def test_libpython_and_the_models_are_stripped(built):
         sections = subprocess.run(["readelf", "-S", "-W", str(f)], capture_output=True, text=True,
                                   check=True).stdout
         assert ".symtab" not in sections and ".debug_info" not in sections and ".dynsym" in sections, f
+
+
+def test_absolute_run_paths_are_removed_and_origin_ones_kept(tmp_path):
+    """A library linked with a build machine's folder in its RUNPATH (as pyenv's libpython and
+    lib-dynload modules are) keeps only its $ORIGIN entries; one with none left has no RUNPATH."""
+    import subprocess
+
+    from frvt_submission.bridge.runpath import absolute_runpaths, drop_absolute_runpaths, runpath
+
+    src = tmp_path / "f.c"
+    src.write_text("int f(void) { return 1; }\n")
+    lib = tmp_path / "lib"
+    lib.mkdir()
+    subprocess.run(["gcc", "-shared", "-fPIC", str(src), "-o", str(lib / "mixed.so"),
+                    "-Wl,-rpath,/root/.pyenv/versions/3.11.7/lib:$ORIGIN/sub"], check=True)
+    subprocess.run(["gcc", "-shared", "-fPIC", str(src), "-o", str(lib / "absolute.so"),
+                    "-Wl,-rpath,/opt/build/lib"], check=True)
+    assert absolute_runpaths(lib) == {"absolute.so": ["/opt/build/lib"],
+                                      "mixed.so": ["/root/.pyenv/versions/3.11.7/lib"]}
+    assert drop_absolute_runpaths(lib, lambda m: None) == 2
+    assert absolute_runpaths(lib) == {}
+    assert runpath(lib / "mixed.so") == ["$ORIGIN/sub"] and runpath(lib / "absolute.so") == []
+    out = subprocess.run(["readelf", "-d", str(lib / "absolute.so")], capture_output=True, text=True).stdout
+    assert "RUNPATH" not in out and "RPATH" not in out
+
+
+def test_the_built_library_ships_no_absolute_run_path(built):
+    """readelf on lib/ and config/: no RUNPATH names a folder of the build machine (libpython and
+    the lib-dynload modules carried pyenv's folder under /root)."""
+    from frvt_submission import paths
+    from frvt_submission.bridge.runpath import absolute_runpaths, elf_files
+
+    assert len(elf_files(built["lib"].parent)) > 20
+    assert absolute_runpaths(built["lib"].parent) == {} and absolute_runpaths(paths.SUB_CONFIG) == {}

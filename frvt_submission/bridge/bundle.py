@@ -82,6 +82,7 @@ def bundle_runtime(lib_dir: Path, log=print, config_dir: Path | None = None) -> 
     names (imports.py); config_dir, when compiled, lets the trace run the pipeline."""
     from ..strip import strip_unneeded
     from .imports import stdlib_files, traced_modules, unloaded_subpackages
+    from .runpath import absolute_runpaths, drop_absolute_runpaths
 
     home = lib_dir / "python"
     stdlib_dst = home / "lib" / f"python{PY_VERSION}"
@@ -125,6 +126,11 @@ def bundle_runtime(lib_dir: Path, log=print, config_dir: Path | None = None) -> 
     saved = strip_unneeded([lib_dir / libpython().name, *sorted((stdlib_dst / "lib-dynload").glob("*.so"))], log)
     log(f"bundle: stripped libpython and the stdlib's extension modules ({saved / 1e6:.1f} MB saved)")
     log(f"bundle: {_compile_pyc(home)} modules byte-compiled (checked-hash .pyc)")
+    drop_absolute_runpaths(lib_dir, log)
+    for folder in (lib_dir, config_dir):  # the build fails rather than ship a build machine's folder
+        left = absolute_runpaths(folder) if folder is not None and folder.is_dir() else {}
+        if left:
+            raise FrvtError(f"ELF files in {folder} still have absolute run paths: {left}")
 
     def mb(p: Path) -> float:
         return round(sum(f.stat().st_size for f in p.rglob("*") if f.is_file()) / 1e6, 1)
