@@ -7,7 +7,7 @@ import importlib
 import sys
 
 from frvt_runtime.errors import FrvtError
-from . import paths
+from .settings_file import settings_path
 
 DESCRIPTION = """\
 Take an ONNX face model to a NIST FRVT (FRTE) 1:1 submission.
@@ -24,7 +24,8 @@ COMMANDS = ("config", "scale", "stamps", "status", "fetch", "compile", "build", 
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="frvt", description=DESCRIPTION,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--settings", default=str(paths.SETTINGS_FILE), help="settings file (default: frvt.toml)")
+    ap.add_argument("--settings", default=None,
+                    help="settings file (default: ./frvt.toml if there is one, else the project's frvt.toml)")
     sub = ap.add_subparsers(dest="command", required=True, metavar="command")
     for name in COMMANDS:
         importlib.import_module(f"{__package__}.commands.{name}").register(sub)
@@ -33,6 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    args.settings = str(settings_path(args.settings))  # absolute: child processes get the same file
     try:
         return args.fn(args)
     except FrvtError as exc:
