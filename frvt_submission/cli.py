@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 from frvt_runtime.errors import FrvtError
@@ -32,11 +33,24 @@ def build_parser() -> argparse.ArgumentParser:
     return ap
 
 
+def _quiet_closed_pipe() -> int:
+    """A reader that closed early (`frvt config | head -1`) ends the run without a traceback. As
+    Python's docs advise (signal, "Note on SIGPIPE"): stdout goes to devnull, so that the flush at
+    exit cannot raise again; 141 = 128 + SIGPIPE, the status of a writer the signal ended."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    return 141
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    args.settings = str(settings_path(args.settings))  # absolute: child processes get the same file
     try:
-        return args.fn(args)
+        args = build_parser().parse_args(argv)
+        args.settings = str(settings_path(args.settings))  # absolute: child processes get the same file
+        code = args.fn(args)
+        sys.stdout.flush()  # a closed pipe is found here, not in the interpreter's last flush
+        return code
+    except BrokenPipeError:
+        return _quiet_closed_pipe()
     except FrvtError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

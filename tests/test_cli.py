@@ -317,3 +317,18 @@ def test_a_command_names_its_settings_file_first_even_when_it_is_missing(tmp_pat
     assert main(["stamps", "--folder", str(tmp_path / "st")]) == 0
     out = capsys.readouterr().out.splitlines()
     assert out[0] == f"settings: {tmp_path / 'frvt.toml'}" and out[1].startswith("submission: libfrvt_11_acme_001.so")
+
+
+def test_a_reader_that_closes_early_ends_the_command_quietly(tmp_path):
+    """`frvt config | head -1` ended in a BrokenPipeError traceback (config's last line comes after
+    TVM is imported, long after head has gone)."""
+    import os
+
+    from frvt_submission import paths
+
+    proc = subprocess.Popen([sys.executable, "-m", "frvt_submission", "config"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(paths.ROOT)})
+    first = proc.stdout.readline()
+    proc.stdout.close()  # as head -1 does
+    err = proc.stderr.read()
+    assert proc.wait(timeout=300) == 141 and first.startswith("# settings: ") and err == "", err
