@@ -27,7 +27,9 @@ def test_default_settings_load(settings):
     ('sequence = "001"', 'sequence = "1"', "sequence"),
     ('colour = "BGR"', 'colour = "XYZ"', "colour"),
     ('layout = "NHWC"', 'layout = "NWHC"', "layout"),
-    ('top_k = 50', 'top_k = 50\nbogus = 1', "unknown key"),
+    ('top_k = 50', 'top_k = 50\nbogus = 1', r"\[detector\] unknown key\(s\): bogus$"),
+    ('score_threshold = 0.6', 'score_treshold = 0.6',
+     r"\[detector\] unknown key\(s\): score_treshold \(did you mean score_threshold\?\)$"),
     ('kind = "yunet"', 'kind = "yunet"\nname = "face"', r"\[detector\] unknown key\(s\): name"),
     ('score_threshold = 0.6', 'score_threshold = "high"', "score_threshold"),
     ('face_selection = "central"', 'face_selection = "random"', "face_selection"),
@@ -128,3 +130,10 @@ def test_a_relative_model_path_lies_in_the_settings_files_folder(tmp_path, monke
     assert "path" not in runtime_dict(s)["detector"]  # the library never sees where models came from
     settings_file.write_text(text.replace(source, f'path = "{model}"\nsha256 = "{digest}"\n# was: "'))
     assert load_tooling_settings(settings_file).detector.path == str(model)  # absolute: kept
+
+
+def test_an_unknown_section_gets_the_name_it_likely_misspells():
+    from frvt_runtime.config import settings_from_dict
+
+    with pytest.raises(ConfigError, match=r"^unknown section\(s\): detecter \(did you mean detector\?\), zzz$"):
+        settings_from_dict({"detecter": {}, "zzz": {}})
