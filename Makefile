@@ -32,8 +32,11 @@ help:
 	@echo "make setup | fetch | compile | build | validate | timing | package | status | clean"
 	@echo "                 (TIMING_CORE=N pins validation's and make timing's measurements to core N; default 0)"
 
+# The interpreter is checked first: lib/ embeds its shared libpython3.11, and a Python without
+# one would otherwise be found by `build`, after fetch and compile.
 $(STAMP): requirements.txt pyproject.toml
 	@echo "== setup: virtual environment $(VENV) with pinned packages, the project installed (console script: frvt)"
+	@$(PYTHON) scripts/check_python.py
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --disable-pip-version-check -q --upgrade pip
 	$(PY) -m pip install --disable-pip-version-check -q -r requirements.txt
