@@ -1,12 +1,18 @@
 # frvt-submission: the README's two commands are `make submission` and `make test`.
 # Each step is a file target that depends on the files it reads, so a second `make submission`
-# with nothing changed redoes nothing; frvt.toml is split per step (build/settings/<step>.json,
-# rewritten only when that step's settings change), so e.g. a new gpg key only repackages.
+# with nothing changed redoes nothing; the settings file (frvt.toml, or SETTINGS=FILE) is split per
+# step (build/settings/<step>.json, rewritten only when that step's settings change), so e.g. a new
+# gpg key only repackages.
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.setup-done
-FRVT   := $(PY) -m frvt_submission
+# The settings file: empty = the frvt commands' own rule (./frvt.toml, here the project's);
+# SETTINGS=FILE is passed to every frvt command, and the settings stamps depend on it.
+SETTINGS ?=
+SETTINGS_ARG  := $(if $(SETTINGS), --settings $(SETTINGS))
+SETTINGS_FILE := $(or $(SETTINGS),frvt.toml)
+FRVT   := $(PY) -m frvt_submission$(SETTINGS_ARG)
 DONE   := build/make
 SET    := build/settings
 
@@ -31,9 +37,13 @@ help:
 	@echo "make bench       TVM vs peers benchmark table (long; BENCH_ISA=avx2 builds for the avx2 class)"
 	@echo "make setup | fetch | compile | build | validate | timing | package | status | clean"
 	@echo "                 (TIMING_CORE=N pins validation's and make timing's measurements to core N; default 0)"
+	@echo "                 (SETTINGS=FILE: that settings file instead of ./frvt.toml)"
 
+# The interpreter is checked first: lib/ embeds its shared libpython3.11, and a Python without
+# one would otherwise be found by `build`, after fetch and compile.
 $(STAMP): requirements.txt pyproject.toml
 	@echo "== setup: virtual environment $(VENV) with pinned packages, the project installed (console script: frvt)"
+	@$(PYTHON) scripts/check_python.py
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --disable-pip-version-check -q --upgrade pip
 	$(PY) -m pip install --disable-pip-version-check -q -r requirements.txt
@@ -43,10 +53,10 @@ $(STAMP): requirements.txt pyproject.toml
 setup: $(STAMP)
 
 # One recipe writes the four stamps; it rewrites only those whose settings changed, and make
-# re-reads their times afterwards, so unchanged steps stay done. Precious: when frvt.toml has
+# re-reads their times afterwards, so unchanged steps stay done. Precious: when the settings have
 # an error, .DELETE_ON_ERROR would delete them, and once it is fixed every step would redo.
 .PRECIOUS: $(SET)/compile.json $(SET)/build.json $(SET)/validate.json $(SET)/package.json
-$(SET)/compile.json $(SET)/build.json $(SET)/validate.json $(SET)/package.json &: frvt.toml $(STAMP)
+$(SET)/compile.json $(SET)/build.json $(SET)/validate.json $(SET)/package.json &: $(SETTINGS_FILE) $(STAMP)
 	@$(FRVT) stamps --folder $(SET)
 
 fetch: $(STAMP)
@@ -69,7 +79,7 @@ TIMING_CORE ?= 0
 
 $(DONE)/validate: $(DONE)/build $(SET)/validate.json $(VALIDATE_SRC)
 	@echo "== validate: NIST-style run + single-core timing (writes validation/output/summary.json)"
-	validation/validate.sh --core $(TIMING_CORE)
+	validation/validate.sh$(SETTINGS_ARG) --core $(TIMING_CORE)
 	@touch $@
 
 $(DONE)/timing: $(DONE)/build $(SET)/validate.json $(VALIDATE_SRC)
@@ -88,7 +98,7 @@ compile: $(DONE)/compile
 build: $(DONE)/build
 package: $(DONE)/package
 validate: $(DONE)/build
-	validation/validate.sh --core $(TIMING_CORE)
+	validation/validate.sh$(SETTINGS_ARG) --core $(TIMING_CORE)
 	@touch $(DONE)/validate
 timing: $(DONE)/build
 	$(FRVT) time --core $(TIMING_CORE)

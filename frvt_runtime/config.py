@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import json
 import math
 import re
@@ -119,6 +120,12 @@ def _count(v) -> bool:
 _KINDS = {bool: "true or false", int: "an integer", float: "a number", str: "a string", tuple: "a list"}
 
 
+def _unknown(names, known) -> str:
+    """Unknown names, each with the known one it most likely misspells, if any."""
+    return ", ".join(f"{n} (did you mean {close[0]}?)" if (close := difflib.get_close_matches(n, known, n=1))
+                     else n for n in names)
+
+
 def _build(cls, section: str, raw: dict, **extra):
     """Make one dataclass from a TOML/JSON table, rejecting unknown or mistyped keys."""
     if not isinstance(raw, dict):
@@ -126,7 +133,7 @@ def _build(cls, section: str, raw: dict, **extra):
     known = {f.name: f for f in dataclasses.fields(cls)}
     unknown = sorted((set(raw) - set(known)) | (set(raw) & set(extra)))  # extra: set by the section, not by users
     if unknown:
-        raise ConfigError(f"[{section}] unknown key(s): {', '.join(unknown)}")
+        raise ConfigError(f"[{section}] unknown key(s): {_unknown(unknown, sorted(set(known) - set(extra)))}")
     values = {k: _tupleize(v) for k, v in raw.items()}
     values.update(extra)
     missing = [k for k, f in known.items() if k not in values
@@ -241,7 +248,7 @@ def settings_from_dict(raw: dict) -> Settings:
     known = {"submission", "detector", "recognizer", "pipeline", "format"}
     unknown = sorted(set(raw) - known)
     if unknown:
-        raise ConfigError(f"unknown section(s): {', '.join(unknown)}")
+        raise ConfigError(f"unknown section(s): {_unknown(unknown, sorted(known))}")
     return _validate(
         Settings(
             submission=_build(SubmissionSpec, "submission", raw.get("submission", {})),

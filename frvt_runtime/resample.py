@@ -1,17 +1,17 @@
 """OpenCV's resize (INTER_AREA, INTER_LINEAR) and warpAffine (INTER_LINEAR): compiled kernels, or numpy.
 
 With config/'s compiled kernels installed (use_kernels, by config_dir.load_config_dir)
-the colour halvings, INTER_AREA and warpAffine run there, fed with tables computed
-here; the numpy loops below are the fallback for any other input (grey, other
+the colour halvings, INTER_AREA and warpAffine run there, fed with the tables of
+resample_tables; the numpy loops below are the fallback for any other input (grey, other
 dtypes) or a config/ without kernels. Both give OpenCV's bytes (tests/test_resample).
 """
 
 from __future__ import annotations
 
-import struct
-from functools import lru_cache
-
 import numpy as np
+
+from .resample_tables import (ROW_BLOCK, area_band, area_taps, area_taps32, area_value_taps32, column_weights,
+                              invert_affine, invert_affine_f32, linear_coefs, warp_grid)
 
 # The compiled kernels (frvt_runtime.resample_kernels.ResampleKernels) or None. One per process:
 # the library loads one config/, and every build's kernels compute the same bytes.
@@ -126,66 +126,6 @@ def _halve_lanes(lanes: np.ndarray) -> np.ndarray:
     return out
 
 
-# Output rows (columns) per block of the banded weight products: small enough that the band's
-# zeros cost little, large enough for the matrix product to run at speed.
-_ROW_BLOCK, _COL_BLOCK = 16, 16
-
-
-def _area_cells(src: int, dst: int, d: np.ndarray) -> tuple:
-    """OpenCV's computeResizeAreaTab for outputs d: the source span of each output's cell."""
-    scale = 1.0 / (dst / src)  # as OpenCV: from the double inverse scale
-    f1 = np.minimum(d, dst - 1) * scale
-    f2 = f1 + scale
-    cell = np.minimum(scale, src - f1)
-    s2 = np.minimum(np.floor(f2), src - 1).astype(np.intp)
-    s1 = np.minimum(np.ceil(f1), s2).astype(np.intp)
-    left = s1 - f1 > 1e-3       # a partly covered pixel before s1, one at s2, full ones between
-    right = f2 - s2 > 1e-3
-    return s1, s2, f1, f2, cell, left, right
-
-
-def _area_weight(cells: tuple, j: np.ndarray) -> np.ndarray:
-    """The weight of source j in each output's cell (cells broadcast against j), float32 as OpenCV."""
-    s1, s2, f1, f2, cell, left, right = cells
-    w = np.where((j >= s1) & (j < s2), 1.0 / cell, 0.0)
-    w = np.where(left & (j == s1 - 1), (s1 - f1) / cell, w)
-    w = np.where(right & (j == s2), np.minimum(np.minimum(f2 - s2, 1.0), cell) / cell, w)
-    return w.astype(np.float32)
-
-
-@lru_cache(maxsize=32)
-def _area_band(src: int, dst: int, block: int) -> tuple[np.ndarray, np.ndarray]:
-    """INTER_AREA's weights per block of `block` outputs: the first source index of each block
-    and a (blocks, block, k) float32 array of the weights of sources first .. first + k - 1."""
-    d = np.arange(-(-dst // block) * block)
-    cells = _area_cells(src, dst, d)
-    s1, s2, _, _, _, left, right = cells
-    first = np.where(left, s1 - 1, s1).reshape(-1, block).min(axis=1)
-    last = np.where(right, s2, s2 - 1).reshape(-1, block).max(axis=1)
-    k = min(int((last - first).max()) + 1, src)
-    first = np.minimum(first, src - k)
-    j = first[:, None, None] + np.arange(k)                           # (blocks, 1, k) sources
-    w = _area_weight(tuple(a.reshape(-1, block, 1) for a in cells), j)
-    w[d.reshape(-1, block) >= dst] = 0.0                               # padding outputs
-    for a in (first, w):
-        a.setflags(write=False)
-    return first, w
-
-
-@lru_cache(maxsize=32)
-def _area_taps(src: int, dst: int) -> tuple[np.ndarray, np.ndarray]:
-    """INTER_AREA's sources and weights per output, in OpenCV's order, zero-padded: (dst, t)."""
-    cells = _area_cells(src, dst, np.arange(dst))
-    s1, s2, _, _, _, left, right = cells
-    lo, hi = np.where(left, s1 - 1, s1), np.where(right, s2, s2 - 1)
-    j = lo[:, None] + np.arange(int((hi - lo).max()) + 1)
-    pad = j > hi[:, None]                      # past an output's cell: weight 0 (any source)
-    j = np.minimum(j, src - 1)
-    w = _area_weight(tuple(a[:, None] for a in cells), j)
-    w[pad] = 0.0
-    return j, w
-
-
 def _area_exact(image: np.ndarray, at: np.ndarray, size: tuple[int, int], lanes: int, channels: int) -> np.ndarray:
     """The values at flat indices `at` of INTER_AREA's (th, tw, channels) output as OpenCV sums them:
     sources times weights one by one in float32, columns first, then rows, rounded. Used where a
@@ -194,8 +134,8 @@ def _area_exact(image: np.ndarray, at: np.ndarray, size: tuple[int, int], lanes:
     h, w = image.shape[:2]
     dy, rest = np.divmod(at, tw * channels)
     dx, c = np.divmod(rest, channels)
-    yi, yw = _area_taps(h, th)
-    xi, xw = _area_taps(w, tw)
+    yi, yw = area_taps(h, th)
+    xi, xw = area_taps(w, tw)
     where = (yi[dy][:, :, None] * w + xi[dx][:, None, :]) * lanes + c[:, None, None]
     src = np.take(image.reshape(-1), where).astype(np.float32)        # (values, row taps, col taps)
     ax, ay = xw[dx], yw[dy]
@@ -206,42 +146,6 @@ def _area_exact(image: np.ndarray, at: np.ndarray, size: tuple[int, int], lanes:
     for t in range(1, ay.shape[1]):
         total = total + buf[:, t] * ay[:, t]
     return np.rint(total)
-
-
-@lru_cache(maxsize=32)
-def _area_taps32(src: int, dst: int) -> tuple[np.ndarray, np.ndarray]:
-    """_area_taps as the kernels take them: int32 sources, float32 weights, C-contiguous."""
-    j, w = _area_taps(src, dst)
-    j, w = np.ascontiguousarray(j, np.int32), np.ascontiguousarray(w, np.float32)
-    for a in (j, w):
-        a.setflags(write=False)
-    return j, w
-
-
-@lru_cache(maxsize=32)
-def _area_value_taps32(src: int, dst: int) -> tuple[np.ndarray, np.ndarray]:
-    """_area_taps32 of the columns per output value of an RGB row, transposed to (taps, dst * 3):
-    the kernel's inner loop then runs over contiguous outputs."""
-    j, w = _area_taps(src, dst)
-    j = (j[:, None, :] * 3 + np.arange(3)[None, :, None]).reshape(dst * 3, -1)
-    j, w = np.ascontiguousarray(j.T, np.int32), np.ascontiguousarray(np.repeat(w, 3, axis=0).T, np.float32)
-    for a in (j, w):
-        a.setflags(write=False)
-    return j, w
-
-
-@lru_cache(maxsize=8)  # ~0.8 MB each for a 640 px output
-def _column_weights(src: int, dst: int, lanes: int, channels: int) -> tuple[np.ndarray, np.ndarray]:
-    """_area_band of the columns as right-hand matrices for interleaved rows: each also picks
-    `channels` of a pixel's `lanes` values (a Kronecker product with a lanes x channels eye)."""
-    first, w = _area_band(src, dst, _COL_BLOCK)
-    blocks, n, k = w.shape
-    mats = np.zeros((blocks, k, lanes, n, channels), np.float32)
-    for c in range(min(lanes, channels)):  # lane c of a source pixel feeds channel c only
-        mats[:, :, c, :, c] = w.transpose(0, 2, 1)
-    mats = mats.reshape(blocks, k * lanes, n * channels)
-    mats.setflags(write=False)
-    return first, mats
 
 
 def resize_area(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -278,20 +182,20 @@ def _area(image: np.ndarray, tw: int, th: int) -> np.ndarray:
     h, w = image.shape[:2]
     img = _kernel_input(image)
     if img is not None:
-        out, at = _kernels.area(img, _area_taps32(h, th), _area_value_taps32(w, tw))
+        out, at = _kernels.area(img, area_taps32(h, th), area_value_taps32(w, tw))
         if at.size:
             out.reshape(-1)[at] = _area_exact(img, at, (tw, th), 3, 3)
         return out
     lanes = image.shape[2] if image.ndim == 3 else 1
     channels = 3 if image.dtype == np.uint16 else lanes
     src = image.reshape(h, w * lanes)
-    first, wy = _area_band(h, th, _ROW_BLOCK)
+    first, wy = area_band(h, th, ROW_BLOCK)
     k = wy.shape[2]
-    rows = np.empty((wy.shape[0] * _ROW_BLOCK, w * lanes), np.float32)
+    rows = np.empty((wy.shape[0] * ROW_BLOCK, w * lanes), np.float32)
     for b, lo in enumerate(first.tolist()):
-        np.matmul(wy[b], src[lo:lo + k].astype(np.float32), out=rows[b * _ROW_BLOCK:(b + 1) * _ROW_BLOCK])
+        np.matmul(wy[b], src[lo:lo + k].astype(np.float32), out=rows[b * ROW_BLOCK:(b + 1) * ROW_BLOCK])
     rows = rows[:th]
-    first, mats = _column_weights(w, tw, lanes, channels)
+    first, mats = column_weights(w, tw, lanes, channels)
     k, n = mats.shape[1], mats.shape[2]
     out = np.empty((th, tw * channels), np.float32)
     for b, lo in enumerate(first.tolist()):
@@ -310,21 +214,6 @@ def _area(image: np.ndarray, tw: int, th: int) -> np.ndarray:
     return res.reshape(th, tw, channels) if image.ndim == 3 else res
 
 
-def _linear_coefs(src: int, dst: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """OpenCV's INTER_LINEAR source index pairs and 11-bit fixed-point weights (each weight
-    rounded on its own, as OpenCV: they may sum to 2047 or 2049)."""
-    f = ((np.arange(dst) + 0.5) * (1.0 / (dst / src)) - 0.5).astype(np.float32)
-    i = np.floor(f)
-    f -= i
-    i = i.astype(np.intp)
-    f[i < 0] = 0
-    i[i < 0] = 0
-    f[i >= src - 1] = 0
-    i[i >= src - 1] = src - 1
-    a = np.rint(np.stack([np.float32(1) - f, f]) * np.float32(2048)).astype(np.int32)
-    return i, np.minimum(i + 1, src - 1), a
-
-
 def resize_linear(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """cv2.resize(image, size, interpolation=INTER_LINEAR) for uint8, with OpenCV's fixed point:
     equal for a shrink (the runtime's use); enlarging is within one grey level."""
@@ -333,8 +222,8 @@ def resize_linear(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     if 2 * tw == w and 2 * th == h:
         return halve(image)  # OpenCV itself switches to INTER_AREA for an exact halving
     img = image if image.ndim == 3 else image[:, :, None]
-    x0, x1, ax = _linear_coefs(w, tw)
-    y0, y1, by = _linear_coefs(h, th)
+    x0, x1, ax = linear_coefs(w, tw)
+    y0, y1, by = linear_coefs(h, th)
     need = np.unique(np.concatenate([y0, y1]))  # only the source rows the output uses
     sub = img[need].astype(np.int32)
     rows = np.empty((h, tw, img.shape[2]), np.int32)
@@ -343,12 +232,6 @@ def resize_linear(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     out = ((by[0][:, None, None] * (rows[y0] >> 4)) >> 16) + ((by[1][:, None, None] * (rows[y1] >> 4)) >> 16)
     out = np.clip((out + 2) >> 2, 0, 255).astype(np.uint8)
     return out if image.ndim == 3 else out[:, :, 0]
-
-
-@lru_cache(maxsize=8)
-def _grid(tw: int, th: int) -> tuple[np.ndarray, np.ndarray]:
-    """A warp's output column numbers (float64: exact products below) and row numbers (float32)."""
-    return np.arange(tw, dtype=np.float64), np.arange(th, dtype=np.float32)
 
 
 def warp_affine(image: np.ndarray, matrix: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -367,15 +250,15 @@ def warp_affine(image: np.ndarray, matrix: np.ndarray, size: tuple[int, int]) ->
     if img is not None:
         # Few numpy calls: this runs once per face, right after the models have evicted the caches,
         # where each call costs several times its warm time.
-        a, b, c, d, e, f = _invert_affine_f32(matrix)
+        a, b, c, d, e, f = invert_affine_f32(matrix)
         # The output's corners mapped back: the map is affine, so when all four lie inside with a
         # margin far above float32's error there, every pixel's 4 neighbours do.
         xs = (c, a * (tw - 1) + c, b * (th - 1) + c, a * (tw - 1) + b * (th - 1) + c)
         ys = (f, d * (tw - 1) + f, e * (th - 1) + f, d * (tw - 1) + e * (th - 1) + f)
         inside = min(xs) >= 0.01 and max(xs) <= w - 1.01 and min(ys) >= 0.01 and max(ys) <= h - 2.01
         return _kernels.warp(img, np.array((a, d, b, e, c, f), np.float32), size, inside)
-    inv = _invert_affine(matrix).astype(np.float32)
-    cols, rows = _grid(tw, th)
+    inv = invert_affine(matrix).astype(np.float32)
+    cols, rows = warp_grid(tw, th)
     row_terms = rows * inv[:, 1:2] + inv[:, 2:3]                      # (2, th), float32
     src = (row_terms[:, :, None] + inv[:, 0:1, None].astype(np.float64) * cols).astype(np.float32)
     src = src.reshape(2, -1)                                          # x and y of every pixel
@@ -423,26 +306,3 @@ def _border_gather(pixels: np.ndarray, w: int, h: int, ix: np.ndarray, iy: np.nd
     return np.stack(out)
 
 
-def _invert_affine_f32(m) -> tuple[float, ...]:
-    """_invert_affine's six values (row by row), each rounded to float32, as Python floats: struct
-    rounds as numpy's float32 conversion does, without a numpy call."""
-    values = _inverse_values(m)
-    try:
-        return struct.unpack("6f", struct.pack("6f", *values))
-    except OverflowError:  # beyond float32's range (a near-singular matrix): numpy gives inf
-        return tuple(np.array(values, np.float32).tolist())
-
-
-def _inverse_values(m) -> tuple[float, ...]:
-    """cv2.invertAffineTransform of a 2x3 matrix in float64, its six values row by row (zero when
-    singular, as OpenCV)."""
-    (m00, m01, m02), (m10, m11, m12) = np.asarray(m, np.float64).tolist()
-    d = m00 * m11 - m01 * m10
-    d = 1.0 / d if d != 0 else 0.0
-    a11, a22, a12, a21 = m11 * d, m00 * d, -m01 * d, -m10 * d
-    return a11, a12, -a11 * m02 - a12 * m12, a21, a22, -a21 * m02 - a22 * m12
-
-
-def _invert_affine(m) -> np.ndarray:
-    """cv2.invertAffineTransform of a 2x3 matrix, in float64 (zero when singular, as OpenCV)."""
-    return np.array(_inverse_values(m)).reshape(2, 3)

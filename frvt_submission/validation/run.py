@@ -16,6 +16,7 @@ from pathlib import Path
 from .. import paths
 from ..compile.tvm_build import NIST_CPU
 from ..progress import heartbeat
+from ..settings_file import settings_path
 from frvt_runtime.config import Settings
 from frvt_runtime.errors import FrvtError
 from .inputs import Inputs, prepare_inputs
@@ -212,7 +213,7 @@ def restore_config(root: Path, renamed: Path) -> None:
 
 def validate(settings: Settings, root: Path, out: Path, extra_images: list[Path], log=print,
              timing_images: int = 40, timing_repeats: int = 1,
-             settings_file: Path = paths.SETTINGS_FILE, timing_core: int = 0) -> tuple[list[list], list[str], list[str], dict]:
+             settings_file: Path | None = None, timing_core: int = 0) -> tuple[list[list], list[str], list[str], dict]:
     """Returns (summary rows, errors, warnings, timing report) and writes out/summary.json, which
     ties the result to the files of root's lib/ and config/ (package's gate). Layout, ISA, OS and
     lib/ checks read root's files; the driver phases and timing run them, or, when this CPU cannot
@@ -227,7 +228,7 @@ def validate(settings: Settings, root: Path, out: Path, extra_images: list[Path]
     facts: dict = {}
     try:
         timing = _validate(settings, root, out, extra_images, log, timing_images, timing_repeats,
-                           settings_file, rows, errors, warnings, facts, timing_core)
+                           settings_file or settings_path(), rows, errors, warnings, facts, timing_core)
     except FrvtError as e:
         errors.append(str(e))
     finally:

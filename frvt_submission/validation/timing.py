@@ -116,3 +116,9 @@ def stage_breakdown(rows: list[list[str]]) -> list[list]:
 
 STAGE_HEADERS = ["stage (per call)", "median ms", "p90 ms", "max ms"]
 TIMING_HEADERS = ["image size class", "calls", "median ms", "p90 ms", "max ms"]
+
+
+def init_line(timing: dict) -> str:
+    """initialize()'s cost as the timing driver measured it (once, pinned to the timing core)."""
+    return (f"initialize(): {timing['init_ms']:.0f} ms (loads the interpreter and both models, runs each "
+            f"once); RSS after it {timing['init_rss_mb']:.0f} MB")

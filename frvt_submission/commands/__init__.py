@@ -1,0 +1,1 @@
+"""One module per `frvt` subcommand: each adds its parser (register) and does its work (cmd_*)."""

@@ -1,0 +1,32 @@
+"""The --backend option of embed, compare, eval and report, and the face pipeline it names."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .. import paths
+from .common import settings
+
+
+def with_backend(p, library: bool = False):
+    """library: the command can also run lib/ through the NIST driver (a whole set of images)."""
+    p.add_argument("--backend", choices=("tvm", "onnxruntime") + (("library",) if library else ()),
+                   default="tvm", help="tvm: the compiled config/ in this process (default); onnxruntime: the "
+                   "reference" + ("; library: lib/ + config/ through the NIST driver, checked against tvm"
+                                  if library else ""))
+    p.add_argument("--config-dir", default=str(paths.SUB_CONFIG), help="compiled config folder")
+    return p
+
+
+def pipeline(args, s=None):
+    """onnxruntime: the reference pipeline of the settings file (s, when the command has read it);
+    else config/'s compiled one, whose settings are config/pipeline.json's, not the file's."""
+    from frvt_runtime.pipeline import FacePipeline
+
+    if args.backend == "onnxruntime":
+        from ..reference import reference_pipeline
+
+        return reference_pipeline(s or settings(args, describe=False))
+    from ..tvm_wheel import wheel_runtime_dir
+
+    return FacePipeline.from_config_dir(Path(args.config_dir), wheel_runtime_dir())

@@ -1,0 +1,66 @@
+"""`frvt bench`: TVM untuned and tuned against onnxruntime, OpenVINO, OpenCV DNN and MNN on one core."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from .. import paths
+from ..benchmark import E2E_ROUNDS
+from ..compile.isa_class import CLASSES
+from .common import add_command, count, log, settings
+
+
+def cmd_bench(args) -> int:
+    import subprocess
+
+    from frvt_runtime.config_dir import model_entries, read_manifest
+    from ..benchmark import merge_section, report_markdown, run_benchmark
+    from ..compile.build_models import compiled_specs
+    from ..compile.isa_class import class_cpu, class_of_features, host_features
+    from ..imagefile import read_image
+    from ..models.prepare import cleaned_onnx
+    from ..testdata import test_images
+
+    s = settings(args)
+    bench = paths.BUILD / "bench"
+    cpu = ["--cpu", class_cpu(args.isa)] if args.isa else []
+    if not args.no_compile:  # compile in child processes: the compiler and runtime do not share a process
+        for variant, extra in (("untuned", ["--no-records"]), ("tuned", [])):
+            rc = subprocess.call([sys.executable, "-m", "frvt_submission", "--settings", args.settings, "compile",
+                                  "--no-parity", "--config-dir", str(bench / variant), *cpu, *extra])
+            if rc != 0:
+                return rc
+    manifest = read_manifest(bench / "tuned")
+    onnx_paths = {spec.name: cleaned_onnx(spec) for spec in compiled_specs(s)}
+    folder = test_images()
+    images = [read_image(p) for p in sorted(folder.iterdir()) if p.suffix != ".csv"]
+    if paths.SHARED_DATA.is_dir():
+        meds = sorted((paths.SHARED_DATA / "meds_openmpf").rglob("*.jpg"))[:: 10]
+        images += [read_image(p) for p in meds]
+    r = run_benchmark(s, onnx_paths, bench, images[: args.images], args.runs, log, args.rounds)
+    first = next(iter(manifest.values()))
+    r["build"] = {"cpu": first["cpu"], "isa_class": first.get("isa_class"), "models": model_entries(manifest)}
+    r["host_class"] = class_of_features(host_features())
+    section = report_markdown(r, "make bench" + (f" BENCH_ISA={args.isa}" if args.isa else ""))
+    out = Path(args.output)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(merge_section(out.read_text() if out.is_file() else "", str(first.get("isa_class")), section))
+    log(section)
+    log(f"wrote the {first.get('isa_class')} section of {out}")
+    return 0
+
+
+def register(sub) -> None:
+    p = add_command(sub, "bench", cmd_bench,
+                    "TVM untuned/tuned vs onnxruntime, OpenVINO, OpenCV DNN, MNN on one core")
+    p.add_argument("--output", default=str(paths.ROOT / "docs" / "benchmark.md"), help="markdown report")
+    p.add_argument("--images", type=count, default=12, help="real images for the end-to-end figure")
+    p.add_argument("--runs", type=count, default=15, help="timed runs per model and engine")
+    p.add_argument("--rounds", type=count, default=E2E_ROUNDS,
+                   help="end to end: rounds over the images, the engines taking turns image by image "
+                        "(more rounds, a steadier figure on a host whose speed drifts; default %(default)s)")
+    p.add_argument("--no-compile", action="store_true", help="reuse build/bench/{untuned,tuned}")
+    p.add_argument("--isa", choices=tuple(CLASSES), default=None,
+                   help="compile for this class's CPU instead of [submission] target (e.g. avx2 on an "
+                        "AVX-512 machine: haswell code and the avx2 records)")

@@ -1,0 +1,86 @@
+"""What the commands share: output, progress, the settings file they read, argparse's number types."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+
+def log(msg: str) -> None:
+    print(msg, flush=True)
+
+
+def progress(verb: str, noun: str):
+    """A progress callback: a live counter on a terminal, a line per quarter in a log."""
+    tty = sys.stdout.isatty()
+
+    def report(i: int, n: int) -> None:
+        if tty:
+            print(f"\r  {verb} {i}/{n} {noun}", end="\n" if i == n else "", flush=True)
+        elif i == n or i % max(1, n // 4) == 0:
+            print(f"  {verb} {i}/{n} {noun}", flush=True)
+
+    return report
+
+
+def settings(args, describe: bool = True):
+    """The settings of the file args.settings names (cli.main resolved it), that file named first:
+    a user with several frvt.toml files sees which one a command used, even when it is refused."""
+    from frvt_runtime.config import describe as summary
+    from ..settings_file import load_settings, settings_line
+
+    log(settings_line(args.settings))
+    s = load_settings(Path(args.settings))
+    if describe:
+        log(summary(s))
+    return s
+
+
+def class_text(isa_class: str | None) -> str:
+    """An ISA class for people: "avx2 class", or what a CPU without one lacks."""
+    return f"{isa_class} class" if isa_class else "no ISA class (no AVX2 + FMA)"
+
+
+def add_command(sub, name: str, fn, help_: str) -> argparse.ArgumentParser:
+    """A subcommand's parser, with fn as its handler."""
+    # help is %-formatted by argparse (the command list), description is not: "95%" must be escaped in one only.
+    p = sub.add_parser(name, help=help_.replace("%", "%%"), description=help_)
+    p.set_defaults(fn=fn)
+    return p
+
+
+def _at_least(text: str, low: int) -> int:
+    """text as a whole number of at least low, else an argparse usage error."""
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if n < low:
+        raise argparse.ArgumentTypeError(f"must be at least {low}, got {n}")
+    return n
+
+
+def count(text: str) -> int:
+    """An argparse type: a whole number of at least 1 (images, runs, trials...); 0 or less is a
+    usage error, not a traceback from an empty median later."""
+    return _at_least(text, 1)
+
+
+def whole(text: str) -> int:
+    """An argparse type: a whole number, 0 or more."""
+    return _at_least(text, 0)
+
+
+def core(text: str) -> int:
+    """An argparse type: a CPU core of this machine (taskset would fail later). Not only this
+    process's affinity: `taskset -c 1 make submission` may still time on core 0, as taskset can."""
+    cores = os.cpu_count() or 1
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a core number: {text!r}") from None
+    if not 0 <= n < cores:
+        raise argparse.ArgumentTypeError(f"core {n} does not exist: this machine has cores 0-{cores - 1}")
+    return n

@@ -1,0 +1,33 @@
+"""`frvt config`: every setting in force, defaults filled in, and the CPU the target compiles for here."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .common import add_command, class_text, log
+
+
+def cmd_config(args) -> int:
+    """Every setting in force, defaults filled in, and the CPU the target compiles for here."""
+    import dataclasses
+    import json
+
+    from ..compile.isa_class import target_class
+    from ..compile.tvm_build import resolve_target, target_tag
+    from ..settings_file import load_settings, settings_line
+
+    log(f"# {settings_line(args.settings)}")  # a TOML comment: the output stays a settings file
+    s = load_settings(Path(args.settings))
+    for section in dataclasses.fields(s):
+        log(f"[{section.name}]")
+        for key, value in dataclasses.asdict(getattr(s, section.name)).items():
+            if key != "name":  # a model section's own name, not a setting
+                log(f"{key} = {json.dumps(value)}")
+    target = resolve_target(s.submission.target)  # refuses a CPU name LLVM does not know
+    log(f"# target {s.submission.target!r}: compiles for {target_tag(target)}, {class_text(target_class(target))}")
+    return 0
+
+
+def register(sub) -> None:
+    add_command(sub, "config", cmd_config,
+                "print every setting in force (defaults filled in) and the CPU the target compiles for")

@@ -1,0 +1,30 @@
+"""`frvt parity`: config/'s compiled models against onnxruntime on real faces."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .. import paths
+from .common import add_command, log, settings
+
+
+def cmd_parity(args) -> int:
+    from ..compile.parity import check_parity
+    from ..testdata import test_images
+
+    s = settings(args, describe=False)  # (compile, which runs it, has described them)
+    images = sorted(p for p in test_images().iterdir() if p.suffix != ".csv")
+    r = check_parity(s, Path(args.config_dir), images)
+    if r["min_cosine"] is None:
+        log(f"parity: no face found in {r['images']} images -> FAIL")
+        return 1
+    sizes = ", ".join(f"{w}x{h}" for w, h in r["sizes"])
+    log(f"parity vs onnxruntime on {r['faces']} faces in {r['images']} images (detector at {sizes}): "
+        f"min cosine {r['min_cosine']:.6f}, max box diff {r['max_box_px']:.3f} px, "
+        f"max landmark diff {r['max_landmark_px']:.3f} px -> {'OK' if r['ok'] else 'FAIL'}")
+    return 0 if r["ok"] else 1
+
+
+def register(sub) -> None:
+    p = add_command(sub, "parity", cmd_parity, "compare config/'s compiled models with onnxruntime on real faces")
+    p.add_argument("--config-dir", default=str(paths.SUB_CONFIG), help="compiled config folder")

@@ -1,0 +1,44 @@
+"""`frvt report`: one self-contained HTML page for a reviewer (accuracy, curves, validation, timing)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from frvt_runtime.errors import FrvtError
+from .. import paths
+from .backend import pipeline, with_backend
+from .common import add_command, log, settings
+
+
+def cmd_report(args) -> int:
+    from ..report import default_pair_files, write_report
+
+    s = settings(args)
+    pair_files = [Path(p) for p in args.pairs] or default_pair_files()
+    not_csv = [str(f) for f in pair_files if f.suffix != ".csv"]
+    if not_csv:  # (eval runs LFW's pairs.txt protocol; the report's tables and curves are per pairs.csv)
+        raise FrvtError(f"report takes pairs.csv files; for {', '.join(not_csv)} use `frvt eval`")
+    if Path(args.output).is_dir():  # found before minutes of embedding, not after
+        raise FrvtError(f"--output {args.output} is a folder: give the HTML file's path")
+    faces = pipeline(args, s)
+    if args.backend == "library":
+        from ..library_eval import LibraryEmbedder
+
+        faces = LibraryEmbedder(faces.settings, log=log)
+    out = write_report(s, faces, pair_files, Path(args.output), Path(args.validation_output),
+                       [Path(args.timing_output), Path(args.validation_output)], log)
+    log(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB, self-contained)")
+    return 0
+
+
+def register(sub) -> None:
+    p = with_backend(add_command(sub, "report", cmd_report, "one self-contained HTML page: accuracy tables with "
+                                 "DET/ROC curves and histograms, validation, timing per stage, sizes, build facts"),
+                     library=True)
+    p.add_argument("pairs", nargs="*", help="pairs.csv files (default: the registry images and every "
+                                            "../shared/data set)")
+    p.add_argument("--output", default=str(paths.BUILD / "report.html"), help="the HTML file")
+    p.add_argument("--validation-output", default=str(paths.SUB_VALIDATION / "output"),
+                   help="the validation run to report (default: validation/output)")
+    p.add_argument("--timing-output", default=str(paths.BUILD / "timing"),
+                   help="`make timing`'s logs (else the validation's timing is shown)")

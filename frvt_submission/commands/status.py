@@ -1,0 +1,74 @@
+"""`frvt status`: sizes, validation and timing of what is built now, against the project's goals."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from .. import paths
+from .common import add_command, log, settings
+
+# The project's own size goals (NIST's interface sets no limit): lib/ + config/ as NIST unpacks
+# them, and the archive a vendor uploads.
+GOAL_UNPACKED_MB = 100
+GOAL_TARBALL_MB = 40
+
+
+def cmd_status(args) -> int:
+    """Sizes, validation and timing of what is built now, against the goals (reads files only)."""
+    import json
+
+    from ..package import archive_name
+    from ..validation.closure import folder_mb
+    from ..validation.summary import SUMMARY_FILE, gate
+    from ..validation.timing import summarise_timing
+
+    s = settings(args)
+    built = [f for d in (paths.SUB_LIB, paths.SUB_CONFIG) if d.is_dir() for f in d.rglob("*") if f.is_file()]
+    if built:
+        lib_mb, config_mb = folder_mb(paths.SUB_LIB), folder_mb(paths.SUB_CONFIG)
+        log(f"lib/ + config/: {lib_mb + config_mb:.1f} MB (lib {lib_mb:.1f}, config {config_mb:.1f}; "
+            f"goal <= {GOAL_UNPACKED_MB})")
+    else:
+        log("lib/ + config/: not built yet (make submission)")
+    tarball = Path(args.dist) / archive_name(s)
+    if tarball.is_file():
+        newest = max((f.stat().st_mtime for f in built), default=0.0)
+        log(f"tarball: {tarball.stat().st_size / 1e6:.1f} MB (goal <= {GOAL_TARBALL_MB}): {tarball}"
+            + ("; older than lib/ or config/: package again" if newest > tarball.stat().st_mtime else ""))
+    else:
+        log(f"tarball: none yet ({tarball})")
+    out = Path(args.validation_output)
+    refusals = gate(out, paths.ROOT)
+    summary = out / SUMMARY_FILE
+    if summary.is_file():
+        data = json.loads(summary.read_text())
+        t = data.get("timing", {})
+        log(f"validation: {data.get('result')} ({len(data.get('errors', []))} errors, "
+            f"{len(data.get('warnings', []))} warnings) at {data.get('finished')}"
+            + ("" if not refusals else f"; package would refuse: {'; '.join(refusals)}"))
+        if "median_ms" in t:
+            log(f"timing (validation, one pinned core): median {t['median_ms']:.1f} ms per template, "
+                f"match {t.get('match_us', float('nan')):.2f} us"
+                + (f", initialize {t['init_ms']:.0f} ms, RSS after it {t['init_rss_mb']:.0f} MB"
+                   if "init_ms" in t else ""))
+    else:
+        log(f"validation: not run ({summary} missing)")
+    timing_log = Path(args.timing_output) / "timing.log"
+    if timing_log.is_file():
+        t = summarise_timing(timing_log.parent, s.submission.budget_template_ms, s.submission.budget_match_ms)
+        if "median_ms" in t:
+            when = time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(timing_log.stat().st_mtime))
+            log(f"timing (make timing, at {when}): median {t['median_ms']:.1f} ms per template, "
+                f"match {t['match_us']:.2f} us")
+    return 0
+
+
+def register(sub) -> None:
+    p = add_command(sub, "status", cmd_status, "sizes of lib/ + config/ and the tarball against the project's "
+                    f"goals (<= {GOAL_UNPACKED_MB} and <= {GOAL_TARBALL_MB} MB), the last validation, "
+                    "and the last validation's and `make timing`'s timing")
+    p.add_argument("--validation-output", default=str(paths.SUB_VALIDATION / "output"),
+                   help="the validation run to report (default: validation/output)")
+    p.add_argument("--dist", default=str(paths.ROOT / "dist"), help="where package wrote the tarball")
+    p.add_argument("--timing-output", default=str(paths.BUILD / "timing"), help="`make timing`'s logs")

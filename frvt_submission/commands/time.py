@@ -1,0 +1,61 @@
+"""`frvt time`: NIST-style timing of the built library on one pinned core, per size class and stage."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .. import paths
+from .common import add_command, core, count, log, settings, whole
+
+
+def cmd_time(args) -> int:
+    from tabulate import tabulate
+
+    from frvt_runtime.config_dir import MANIFEST_FILE
+    from ..validation.run import build_driver, run_timing
+    from ..validation.stand_in import build_facts, run_root
+    from ..validation.timing import STAGE_HEADERS, TIMING_HEADERS, init_line, timing_inputs
+
+    s = settings(args)
+    out = Path(args.output)
+    lib = paths.SUB_LIB / s.submission.library_name
+    if not lib.is_file() or not (paths.SUB_CONFIG / MANIFEST_FILE).is_file():
+        log(f"error: {lib} or {paths.SUB_CONFIG / MANIFEST_FILE} is missing: run `make build` first")
+        return 2
+    root, stand_in = run_root(paths.ROOT, Path(args.settings), log)
+    if not stand_in:
+        for line in build_facts(root / "config"):
+            log(f"  timed build: {line}")
+    driver = build_driver(root / "lib" / s.submission.library_name, paths.BUILD / "validate11", log)
+    lst = timing_inputs(out / "input", args.images, args.large, log)
+    n = len(lst.read_text().splitlines())
+    log(f"timing {n} images x {args.repeats} call(s), one process pinned to core {args.core} ...")
+    r = run_timing(driver, root, out, lst, s, args.repeats, args.core, log)
+    if "table" not in r:
+        for e in r.get("errors", []):
+            log(f"ERROR: {e}")
+        return 1
+    log(tabulate(r["table"], headers=TIMING_HEADERS, tablefmt="github"))
+    if r["stages"]:
+        log(tabulate(r["stages"], headers=STAGE_HEADERS, tablefmt="github"))
+    log(f"matchTemplates: {r['match_us']:.3f} us per call; threads {r['threads']}; "
+        f"peak RSS {r['peak_rss_mb']:.0f} MB")
+    log(init_line(r))
+    log(f"budget: median {r['median_ms']:.1f} ms vs {s.submission.budget_template_ms} ms, match "
+        f"{r['match_us']:.3f} us vs {s.submission.budget_match_ms * 1000:.0f} us -> "
+        f"{'PASS' if not r['errors'] else 'FAIL'}"
+        + (" (a stand-in build for this host, not the submitted config/: see above)" if stand_in else ""))
+    for e in r["errors"]:
+        log(f"ERROR: {e}")
+    return 1 if r["errors"] else 0
+
+
+def register(sub) -> None:
+    p = add_command(sub, "time", cmd_time,
+                    "NIST-style timing of the built library: one pinned core, per size class and stage")
+    p.add_argument("--output", default=str(paths.BUILD / "timing"), help="logs folder")
+    p.add_argument("--images", type=count, default=30, help="real images (registry + ../shared when present)")
+    p.add_argument("--large", type=whole, default=4, help="of which upscaled to 3000x4500 (NIST sends such sizes; "
+                                                          "default 4)")
+    p.add_argument("--repeats", type=count, default=3, help="calls per image")
+    p.add_argument("--core", type=core, default=0, help="the CPU core the process is pinned to (default 0)")
