@@ -25,6 +25,11 @@ def cleaned_onnx(spec: ModelSpec, log=lambda msg: None) -> Path:
     return at_input_size(out, spec.input_size, digest, spec.name, log)
 
 
+# Written beside a resized copy with its source's hash: a copy made by an older at_input_size is
+# made again.
+SIZED_FORMAT = "sized-2"
+
+
 def at_input_size(path: Path, size: tuple[int, int], digest: str, name: str, log=lambda msg: None) -> Path:
     """path itself when its image input is already 1x3xHxW of size (w, h), else a copy (cached per
     source hash) whose input has that size and whose outputs and inner shapes are left to be
@@ -33,21 +38,22 @@ def at_input_size(path: Path, size: tuple[int, int], digest: str, name: str, log
 
     w, h = size
     sized = path.with_name(f"{path.stem}_{w}x{h}.onnx")
-    stamp = sized.with_suffix(".source-sha256")
-    if sized.is_file() and stamp.is_file() and stamp.read_text().strip() == digest:
+    stamp, source = sized.with_suffix(".source-sha256"), f"{digest} {SIZED_FORMAT}"
+    if sized.is_file() and stamp.is_file() and stamp.read_text().strip() == source:
         return sized
     model = onnx.load(str(path))
     dims = model.graph.input[0].type.tensor_type.shape.dim
     if len(dims) != 4 or (dims[2].dim_value, dims[3].dim_value) == (h, w):
         return path
     dims[2].dim_value, dims[3].dim_value = h, w  # setting the value clears a symbolic dim_param
-    for out in model.graph.output:
-        out.type.tensor_type.ClearField("shape")
+    for out in model.graph.output:  # same rank, sizes unknown (OpenCV's importer needs a shape)
+        for d in out.type.tensor_type.shape.dim:
+            d.Clear()
     del model.graph.value_info[:]
     tmp = sized.with_suffix(".part")
     onnx.save(model, str(tmp))
     tmp.replace(sized)
-    stamp.write_text(digest + "\n")
+    stamp.write_text(source + "\n")
     log(f"[{name}] input resized to 1x3x{h}x{w}: {sized.name}")
     return sized
 
