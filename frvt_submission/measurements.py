@@ -100,6 +100,10 @@ def _stamped_table(stamp: dict | None, headers, rows, note: str = "") -> list[st
 
 
 # -- sections -----------------------------------------------------------------------------------
+BACKENDS = {"onnxruntime": "onnxruntime, the reference (the ONNX models under onnxruntime, with the runtime's "
+                           "pre- and post-processing)",
+            "tvm": "tvm (the compiled config/ in one Python process)",
+            "library": "library (lib/ + config/ through the NIST driver)"}
 # The commands that write each file, in markdown.
 PARITY_HOW = "`frvt parity` (or `frvt compile`, which runs it)"
 EVAL_HOW = "`frvt eval ../shared/data/*/pairs.csv`"
@@ -134,7 +138,7 @@ def accuracy_section(data: dict | None, path: Path) -> list[str]:
     stamp = data.get("stamp")
     sets = ", ".join(f"{name} (`{f}`)" for name, f in data.get("sets", {}).items())
     lines += _source(path, "`frvt eval`") + [
-        f"Backend: {data['backend']}. Sets: {sets}." + (f" Only the first {data['limit']} pairs of each "
+        f"Backend: {BACKENDS.get(data['backend'], data['backend'])}. Sets: {sets}." + (f" Only the first {data['limit']} pairs of each "
                                                         f"(--limit)." if data.get("limit") else ""), "",
         f"acc@thr is the accuracy at the recognizer's threshold (cosine {data['threshold']}), best acc the "
         "accuracy at the set's best threshold. FTE: images that gave no template; their pairs score -1, a "
@@ -201,9 +205,13 @@ def validation_stamp_line(data: dict) -> str:
 
 TIMING_NOTE = ("One process pinned to one core makes single-image `createFaceTemplate` calls through the C++ "
                "interface, `std::chrono` around each, as NIST times. The stages come from the library's "
-               "`frvt11_ext_last_stages` extension: \"detect\" includes the detector's decoding and NMS and, for "
-               "faces that score low upright, the other orientations tried; \"refine\" detects a small face "
-               "again on its enlarged region; \"bridge\" is the C++ call's time minus the Python time.")
+               "`frvt11_ext_last_stages` extension: \"resize\" shrinks an image larger than the detector's "
+               "input, once, by exact 2x halvings and then area averaging as OpenCV's INTER_AREA (`downscale = "
+               "\"area\"`: every source pixel counts, where bilinear shrinking skips most of a large photo's), "
+               "in the compiled kernels of `config/resample.so`, and is near 0 for an image that fits; "
+               "\"detect\" includes the detector's decoding and NMS and, for faces that score low upright, the "
+               "other orientations tried; \"refine\" detects a small face again on its enlarged region; "
+               "\"bridge\" is the C++ call's time minus the Python time.")
 
 
 def _timing_tables(stamp_text: str, t: dict) -> list[str]:
