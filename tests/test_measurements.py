@@ -5,6 +5,7 @@ import re
 
 import pytest
 
+from frvt_submission import paths
 
 # commit, date, CPU (LLVM CPU), class, records: what a stamp line must carry ("not recorded" where
 # a file written before stamps existed lacks one).
@@ -12,17 +13,22 @@ STAMP = re.compile(r"^Measured at commit (?P<commit>not recorded|\S+) on (?P<dat
                    r"(?P<cpu>.+?) \((?P<llvm>[^)]+)\), (?P<isa>.+?), records: (?P<records>.+)\.$")
 
 
-def unstamped_tables(text: str) -> list[str]:
-    """The headings of the (sub)sections whose first table no stamp line precedes."""
-    bad, heading, stamped, seen_table = [], "(top)", False, False
+# A line that reports a measurement: a table row, a result, or a number with a unit or a percent sign.
+FIGURE = re.compile(r"^\||^Result:|\d (ms|us|MB|px)\b|\d%")
+
+
+def unstamped_figures(text: str) -> list[str]:
+    """The headings of the (sub)sections whose first figure (table, result, number with a unit) no
+    stamp line precedes."""
+    bad, heading, stamped, seen = [], "(top)", False, False
     for line in text.splitlines():
         if line.startswith("#"):
-            heading, stamped, seen_table = line, False, False
+            heading, stamped, seen = line, False, False
         elif line.startswith("Measured at commit"):
             assert STAMP.match(line), f"a stamp line without commit, date, cpu or records: {line}"
             stamped = True
-        elif line.startswith("|") and not seen_table:
-            seen_table = True
+        elif FIGURE.search(line) and not seen:
+            seen = True
             if not stamped:
                 bad.append(heading)
     return bad
@@ -94,7 +100,7 @@ def test_every_table_follows_a_stamp_with_commit_date_cpu_and_records(artefacts,
     for title in ("## Parity", "### Pairs as listed", "### Every pair", "## Validation", "### `make timing`",
                   "### Validation's timing phase", "### avx512 class"):
         assert title in text
-    assert unstamped_tables(text) == []
+    assert unstamped_figures(text) == []
     stamps = [STAMP.match(ln) for ln in text.splitlines() if ln.startswith("Measured at commit")]
     assert len(stamps) == 7  # parity, eval's two tables, validation, its timing, make timing, bench
     build = "znver5 (detector), avx512 (recognizer)"
@@ -115,7 +121,7 @@ def test_a_missing_file_says_which_command_makes_it(artefacts, capsys, gone):
                "bench": "`make bench`", "validation": "`validation/validate.sh`"}[gone]
     assert f"Not measured yet: run {command}" in text
     assert "missing " in said
-    assert unstamped_tables(text) == []
+    assert unstamped_figures(text) == []
 
 
 def test_a_summary_from_before_stamps_keeps_its_date_and_cpu(artefacts, capsys):
@@ -127,7 +133,7 @@ def test_a_summary_from_before_stamps_keeps_its_date_and_cpu(artefacts, capsys):
     text, _ = _document(tmp_path, files, capsys)
     lines = [ln for ln in text.split("## Validation", 1)[1].splitlines() if ln.startswith("Measured at commit")]
     assert lines and lines[0].startswith(f"Measured at commit not recorded on {data['finished'][:10]}, ")
-    assert unstamped_tables(text) == []
+    assert unstamped_figures(text) == []
 
 
 def test_a_validation_that_stops_early_leaves_a_stamped_summary(settings, tmp_path, capsys):
@@ -144,4 +150,11 @@ def test_a_validation_that_stops_early_leaves_a_stamped_summary(settings, tmp_pa
     assert data["stamp"]["commit"] not in ("", "unknown") and data["stamp"]["records"].startswith("unknown (")
     text = make_document(tmp_path / "no", tmp_path / "no", tmp_path / "out", tmp_path / "no", tmp_path, print)
     assert "Result: failed" in text and "No phase table recorded" in text
-    assert unstamped_tables(text) == []
+    assert unstamped_figures(text) == []
+
+
+def test_the_committed_document_stamps_every_table():
+    text = (paths.ROOT / "docs" / "measurements.md").read_text()
+    assert text.startswith("# Measurements\n\nMade by `frvt measurements`")
+    assert "|" in text  # (figures were found)
+    assert unstamped_figures(text) == []
