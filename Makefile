@@ -26,7 +26,7 @@ BUILD_SRC    := $(call sources,cpp_api/src cpp_api/bridge cpp_api/include frvt_r
 VALIDATE_SRC := $(call sources,frvt_submission/validation cpp_api/driver) validation/validate.sh
 PACKAGE_SRC  := frvt_submission/package.py
 
-.PHONY: help setup fetch compile build validate timing package submission status test tune bench clean
+.PHONY: help setup fetch compile build validate timing package submission status test tune bench docs clean
 .DELETE_ON_ERROR:
 
 help:
@@ -35,6 +35,7 @@ help:
 	@echo "make tune        MetaSchedule tuning for the target's ISA class (TUNE_ISA=avx2|avx512 to choose),"
 	@echo "                 TUNE_MINUTES per model (default 30; records go to tuning/<class>/)"
 	@echo "make bench       TVM vs peers benchmark table (long; BENCH_ISA=avx2 builds for the avx2 class)"
+	@echo "make docs        docs/measurements.md again, from the files parity, eval, validate, timing and bench left"
 	@echo "make setup | fetch | compile | build | validate | timing | package | status | clean"
 	@echo "                 (TIMING_CORE=N pins validation's and make timing's measurements to core N; default 0)"
 	@echo "                 (SETTINGS=FILE: that settings file instead of ./frvt.toml)"
@@ -121,6 +122,12 @@ bench: $(STAMP)
 	$(PY) -m pip install --disable-pip-version-check -q --no-deps -r requirements-bench.txt
 	OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1 TVM_NUM_THREADS=1 \
 		taskset -c 0 $(FRVT) bench $(if $(BENCH_ISA),--isa $(BENCH_ISA))
+
+# Measures nothing: it reads the stamped files the measuring commands left (build/measurements/,
+# build/timing/timing.json, validation/output/summary.json).
+docs: $(STAMP)
+	@echo "== docs: docs/measurements.md from the measurements' files"
+	$(FRVT) measurements
 
 test: $(STAMP)
 	@echo "== test"

@@ -19,7 +19,7 @@ Typical order: fetch -> compile -> (tune) -> build -> validate -> time -> packag
 # The subcommands in the order `frvt --help` lists them; each is frvt_submission/commands/<name>.py,
 # whose register() adds its parser.
 COMMANDS = ("config", "scale", "stamps", "status", "fetch", "compile", "build", "tune", "validate", "time",
-            "bench", "package", "parity", "embed", "compare", "eval", "report")
+            "bench", "package", "parity", "embed", "compare", "eval", "report", "measurements")
 
 
 def build_parser() -> argparse.ArgumentParser:

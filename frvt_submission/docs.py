@@ -1,8 +1,11 @@
-"""The submission's doc/ folder: version.txt describing exactly what was built."""
+"""What was built and measured: the submission's doc/version.txt, and the stamp every measurement carries."""
 
 from __future__ import annotations
 
+import functools
 import subprocess
+import sys
+import time
 from pathlib import Path
 
 from . import __version__, paths
@@ -11,8 +14,8 @@ from frvt_runtime.config_dir import KERNELS, model_entries, read_manifest
 
 
 def _git_revision() -> str:
-    """The commit built from, with "-dirty" when tracked files differ from it (the build may
-    then hold changes no commit has)."""
+    """The commit this checkout is at, with "-dirty" when tracked files differ from it (a build or a
+    measurement may then hold changes no commit has)."""
     git = ["git", "-C", str(paths.ROOT)]
     try:
         out = subprocess.run(git + ["rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=10)
@@ -23,6 +26,50 @@ def _git_revision() -> str:
         return rev + ("-dirty" if diff.returncode == 1 else "")
     except (OSError, subprocess.TimeoutExpired):
         return "unknown"
+
+
+# A stamp's records when the figures came from the onnxruntime reference, not a TVM build.
+REFERENCE = "onnxruntime reference"
+
+
+@functools.lru_cache(maxsize=1)
+def _host_llvm_cpu() -> str:
+    """LLVM's name for this CPU (compile's "host"), asked in a child process: the measuring process
+    may hold TVM's standalone runtime, which the compiler package must not join (compile/parity.py)."""
+    ask = "from tvm.target import codegen; print(codegen.llvm_get_system_cpu())"
+    try:
+        out = subprocess.run([sys.executable, "-c", ask], capture_output=True, text=True, timeout=120)
+    except (OSError, subprocess.TimeoutExpired):
+        return "unknown"
+    return out.stdout.strip() if out.returncode == 0 and out.stdout.strip() else "unknown"
+
+
+def _build_records(config_dir: Path) -> tuple[str | None, dict | str]:
+    """(the build's ISA class, model -> {folder, class} of the records it used) from models.json."""
+    from frvt_runtime.errors import ConfigError
+
+    try:
+        models = model_entries(read_manifest(config_dir))
+    except ConfigError as exc:
+        return None, f"unknown ({exc})"
+    classes = sorted({e.get("isa_class") or "none" for e in models.values()})
+    return ", ".join(classes), {name: {"folder": e.get("records") or "none", "class": e.get("records_class")}
+                                for name, e in models.items()}
+
+
+def measurement_stamp(config_dir: Path | None) -> dict:
+    """Where a figure comes from: the commit (as doc/version.txt has it), the date, this host's CPU
+    (model name and LLVM CPU), the ISA class of the code measured and the tuning records each model
+    of config_dir's build used; config_dir None: the onnxruntime reference (the host's class)."""
+    from .compile.isa_class import class_of_features, host_cpu_name, host_features
+
+    if config_dir is None:
+        isa_class, records = class_of_features(host_features()), REFERENCE
+    else:
+        isa_class, records = _build_records(Path(config_dir))
+    return {"commit": _git_revision(), "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "cpu": {"name": host_cpu_name(), "llvm": _host_llvm_cpu()}, "isa_class": isa_class,
+            "records": records}
 
 
 def tuning_summary(entry: dict) -> str:

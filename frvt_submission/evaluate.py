@@ -253,6 +253,7 @@ ALL_PAIRS_HEADERS = ["set", "images/ids", "genuine pairs", "impostor pairs", "FT
 
 
 # -- LFW View 2 -----------------------------------------------------------------------------
+LFW_HEADERS = ["set", "folds", "pairs", "FTE/images", "accuracy mean ± sd", "SE %"]
 def read_lfw_pairs(pairs_txt: Path, images: Path | None = None) -> list[list[Pair]]:
     """LFW's pairs.txt ('10 300', then per fold 300 'name n1 n2' and 300 'name1 n1 name2 n2'
     lines) as 10 folds of pairs; images under images/<name>/<name>_<nnnn>.jpg (default: the

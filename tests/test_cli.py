@@ -252,17 +252,28 @@ def test_options_that_would_be_ignored_are_refused(argv, says, capsys):
     assert main(argv) == 2 and says in capsys.readouterr().err
 
 
-def test_eval_runs_a_set_and_says_when_limit_leaves_one_label(test_images, capsys):
-    from frvt_submission.cli import main
+def test_eval_runs_a_set_and_says_when_limit_leaves_one_label(test_images, capsys, tmp_path, settings):
+    """...and leaves the tables it printed, stamped, for `frvt measurements`."""
+    import json
 
-    pairs = str(test_images / "pairs.csv")
-    assert main(["eval", "--backend", "onnxruntime", "--limit", "1", pairs]) == 0
+    from frvt_submission.cli import main
+    from frvt_submission.docs import REFERENCE
+
+    pairs, saved = str(test_images / "pairs.csv"), tmp_path / "eval.json"
+    assert main(["eval", "--backend", "onnxruntime", "--limit", "1", "--json", str(saved), pairs]) == 0
     out = capsys.readouterr().out
     assert "test_images: 1 pairs (with --limit 1: all labelled 0)" in out
     assert "n/a (impostor pairs only)" in out
-    assert main(["eval", "--backend", "onnxruntime", pairs]) == 0
+    assert json.loads(saved.read_text())["limit"] == 1
+    assert main(["eval", "--backend", "onnxruntime", "--json", str(saved), pairs]) == 0
     out = capsys.readouterr().out
     assert "test_images: 21 pairs\n" in out and "| test_images |      21 | 15/6" in out
+    assert f"wrote {saved}" in out
+    data = json.loads(saved.read_text())
+    assert data["listed"]["rows"][0][:3] == ["test_images", 21, "15/6"] and data["limit"] == 0
+    assert data["all_pairs"]["rows"][0][0] == "test_images" and data["sets"] == {"test_images": pairs}
+    assert (data["backend"], data["threshold"]) == ("onnxruntime", settings.recognizer.same_threshold)
+    assert data["stamp"]["records"] == REFERENCE and data["stamp"]["commit"] != "unknown"
 
 
 def _frvt(args, cwd, **kw):

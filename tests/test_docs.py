@@ -1,5 +1,7 @@
-"""doc/version.txt's facts: the project's version and the commit the build came from."""
+"""doc/version.txt's facts and the measurements' stamps: the version, the commit, the build's records."""
 
+import json
+import re
 import subprocess
 import tomllib
 
@@ -31,3 +33,31 @@ def test_the_revision_says_dirty_when_tracked_files_changed(tmp_path, monkeypatc
     assert _git_revision() == rev
     (tmp_path / "a.py").write_text("x = 2\n")
     assert _git_revision() == f"{rev}-dirty"
+
+
+def test_the_stamp_says_dirty_when_a_tracked_file_differs_and_names_each_models_records(tmp_path, monkeypatch):
+    from frvt_submission.docs import REFERENCE, measurement_stamp
+
+    def git(*args):
+        return subprocess.run(["git", "-C", str(tmp_path), "-c", "user.name=t", "-c", "user.email=t@t", *args],
+                              check=True, capture_output=True, text=True).stdout.strip()
+
+    monkeypatch.setattr(paths, "ROOT", tmp_path)
+    git("init", "-q")
+    (tmp_path / "a.py").write_text("x = 1\n")
+    git("add", "a.py")
+    git("commit", "-q", "-m", "one")
+    rev = git("rev-parse", "--short", "HEAD")
+    stamp = measurement_stamp(None)
+    assert stamp["commit"] == rev and stamp["records"] == REFERENCE
+    assert re.match(r"\d{4}-\d{2}-\d{2}T", stamp["date"]) and stamp["cpu"]["name"] and stamp["cpu"]["llvm"]
+    (tmp_path / "a.py").write_text("x = 2\n")
+    assert measurement_stamp(None)["commit"] == f"{rev}-dirty"
+    config = tmp_path / "config"
+    config.mkdir()
+    (config / "models.json").write_text(json.dumps({name: {
+        "file": f"{name}.so", "sha256": "0", "cpu": "znver4", "isa_class": "avx512", "records": records,
+        "records_class": "avx512"} for name, records in (("detector", "znver5"), ("recognizer", "avx512"))}))
+    stamp = measurement_stamp(config)
+    assert stamp["isa_class"] == "avx512" and stamp["records"] == {
+        "detector": {"folder": "znver5", "class": "avx512"}, "recognizer": {"folder": "avx512", "class": "avx512"}}

@@ -19,6 +19,7 @@ def cmd_bench(args) -> int:
     from ..compile.build_models import compiled_specs
     from ..compile.isa_class import class_cpu, class_of_features, host_features
     from ..imagefile import read_image
+    from ..measurements import bench_json, write_measurement
     from ..models.prepare import cleaned_onnx
     from ..testdata import test_images
 
@@ -48,6 +49,7 @@ def cmd_bench(args) -> int:
     out.write_text(merge_section(out.read_text() if out.is_file() else "", str(first.get("isa_class")), section))
     log(section)
     log(f"wrote the {first.get('isa_class')} section of {out}")
+    log(f"wrote {write_measurement(bench_json(first.get('isa_class')), r, bench / 'tuned')}")
     return 0
 
 

@@ -5,15 +5,19 @@ from __future__ import annotations
 from pathlib import Path
 
 from frvt_runtime.errors import FrvtError
+from ..measurements import EVAL_JSON
 from .backend import pipeline, with_backend
 from .common import add_command, count, log, progress
+
+LIBRARY_CHECK_HEADERS = ["set", "pairs", "decisions differ", "max |cos diff|", "FTE differ", "result"]
 
 
 def cmd_eval(args) -> int:
     from tabulate import tabulate
 
-    from ..evaluate import (ALL_PAIRS_HEADERS, SUMMARY_HEADERS, all_pairs_row, evaluate, evaluate_all_pairs,
-                            evaluate_lfw, read_lfw_pairs, read_pairs, summary_row)
+    from ..evaluate import (ALL_PAIRS_HEADERS, LFW_HEADERS, SUMMARY_HEADERS, all_pairs_row, evaluate,
+                            evaluate_all_pairs, evaluate_lfw, read_lfw_pairs, read_pairs, summary_row)
+    from ..measurements import write_measurement
     from ..report import set_names
 
     if (args.workers or args.scheduler) and args.backend != "tvm":
@@ -77,12 +81,18 @@ def cmd_eval(args) -> int:
         log(tabulate(all_rows, headers=ALL_PAIRS_HEADERS, tablefmt="github"))
     if lfw_rows:
         log("LFW View 2 (each fold scored at the best threshold of the other folds):")
-        log(tabulate(lfw_rows, headers=["set", "folds", "pairs", "FTE/images", "accuracy mean ± sd", "SE %"],
-                     tablefmt="github"))
+        log(tabulate(lfw_rows, headers=LFW_HEADERS, tablefmt="github"))
     if checks:
         log("\nthe library's templates vs the Python path (tvm, this process), per listed pair:")
-        log(tabulate(checks, headers=["set", "pairs", "decisions differ", "max |cos diff|", "FTE differ",
-                                      "result"], tablefmt="github"))
+        log(tabulate(checks, headers=LIBRARY_CHECK_HEADERS, tablefmt="github"))
+    tables = {key: {"headers": headers, "rows": table} for key, headers, table in (
+        ("listed", SUMMARY_HEADERS, rows), ("all_pairs", ALL_PAIRS_HEADERS, all_rows), ("lfw", LFW_HEADERS, lfw_rows),
+        ("library_check", LIBRARY_CHECK_HEADERS, checks)) if table}
+    out = write_measurement(Path(args.json), {
+        "backend": args.backend, "threshold": p.settings.recognizer.same_threshold, "limit": args.limit,
+        "sets": {name: str(path) for name, path in zip(set_names(files), files)}, **tables},
+        None if args.backend == "onnxruntime" else Path(args.config_dir))
+    log(f"wrote {out}")
     return 1 if failed else 0
 
 
@@ -100,5 +110,7 @@ def register(sub) -> None:
                                                            "fill build/embed-cache")
     p.add_argument("--lfw-images", default="", help="LFW image root (<name>/<name>_0001.jpg); default: the "
                                                     "lfw/ folder beside pairs.txt, else pairs.txt's folder")
+    p.add_argument("--json", default=str(EVAL_JSON), help="where the tables go, with their stamp, for `frvt "
+                                                          "measurements` (default: %(default)s)")
     p.add_argument("--limit", type=count, default=0, help="use only the first N pairs of each file (of each "
                                                           "fold for an LFW pairs.txt)")

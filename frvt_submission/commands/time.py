@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from .. import paths
+from ..measurements import TIMING_OUTPUT
 from .common import add_command, core, count, log, settings, whole
 
 
@@ -12,6 +13,7 @@ def cmd_time(args) -> int:
     from tabulate import tabulate
 
     from frvt_runtime.config_dir import MANIFEST_FILE
+    from ..measurements import TIMING_JSON, write_measurement
     from ..validation.run import build_driver, run_timing
     from ..validation.stand_in import build_facts, run_root
     from ..validation.timing import STAGE_HEADERS, TIMING_HEADERS, init_line, timing_inputs
@@ -47,13 +49,20 @@ def cmd_time(args) -> int:
         + (" (a stand-in build for this host, not the submitted config/: see above)" if stand_in else ""))
     for e in r["errors"]:
         log(f"ERROR: {e}")
+    sub = s.submission
+    f = write_measurement(out / TIMING_JSON, {
+        **r, "images": n, "large": args.large, "repeats": args.repeats, "core": args.core,
+        "stand_in": stand_in, "budget": {"template_ms": sub.budget_template_ms, "match_ms": sub.budget_match_ms}},
+        root / "config")
+    log(f"wrote {f}")
     return 1 if r["errors"] else 0
 
 
 def register(sub) -> None:
     p = add_command(sub, "time", cmd_time,
                     "NIST-style timing of the built library: one pinned core, per size class and stage")
-    p.add_argument("--output", default=str(paths.BUILD / "timing"), help="logs folder")
+    p.add_argument("--output", default=str(TIMING_OUTPUT),
+                   help="logs folder; timing.json there holds the tables and figures with their stamp")
     p.add_argument("--images", type=count, default=30, help="real images (registry + ../shared when present)")
     p.add_argument("--large", type=whole, default=4, help="of which upscaled to 3000x4500 (NIST sends such sizes; "
                                                           "default 4)")

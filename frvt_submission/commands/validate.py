@@ -12,7 +12,7 @@ def cmd_validate(args) -> int:
     from tabulate import tabulate
 
     from ..validation.run import validate
-    from ..validation.summary import SUMMARY_FILE
+    from ..validation.summary import PHASE_HEADERS, SUMMARY_FILE
     from ..validation.timing import STAGE_HEADERS, TIMING_HEADERS, init_line
 
     s = settings(args)
@@ -21,8 +21,7 @@ def cmd_validate(args) -> int:
                                               args.timing_images, args.timing_repeats, Path(args.settings),
                                               args.core)
     if rows:
-        log(tabulate(rows, headers=["phase", "forks", "rows", "non-zero codes", "max threads", "seconds",
-                                    "result"], tablefmt="github"))
+        log(tabulate(rows, headers=PHASE_HEADERS, tablefmt="github"))
     if timing.get("table"):
         log(f"\nsingle-core timing (taskset -c {args.core}), budget {s.submission.budget_template_ms} ms per template:")
         log(tabulate(timing["table"], headers=TIMING_HEADERS, tablefmt="github"))

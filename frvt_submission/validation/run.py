@@ -23,7 +23,7 @@ from .inputs import Inputs, prepare_inputs
 from .clean_room import run_clean_room
 from .logs import Check, check_log, check_scores, failure_to_enrol
 from .stand_in import run_root
-from .summary import write_summary
+from .summary import PHASE_HEADERS, write_summary
 from .timing import summarise_timing, timing_inputs
 
 
@@ -232,7 +232,8 @@ def validate(settings: Settings, root: Path, out: Path, extra_images: list[Path]
     except FrvtError as e:
         errors.append(str(e))
     finally:
-        write_summary(out, root, errors, warnings, {**facts, "timing": _timing_facts(timing)})
+        write_summary(out, root, errors, warnings, {**facts, "phases": {"headers": PHASE_HEADERS, "rows": rows},
+                                                    "timing": _timing_facts(timing)})
     return rows, errors, warnings, timing
 
 
@@ -252,6 +253,7 @@ def _validate(settings, root, out, extra_images, log, timing_images, timing_repe
     warnings.extend(isa_warnings)
     submitted = root
     root, stand_in = run_root(root, settings_file, log)
+    facts["ran_config"] = str(root / "config")
     if stand_in:
         warnings.append(f"this CPU lacks {', '.join(stand_in['lacks'])}: the driver phases and timing ran a "
                         f"stand-in config/ compiled for this host, not the submitted one (run validation on a "
@@ -354,7 +356,7 @@ def _multiperson_match_list(out: Path, inputs: Inputs) -> Path | None:
 
 def _timing_facts(timing: dict) -> dict:
     return {k: timing[k] for k in ("median_ms", "match_us", "threads", "peak_rss_mb", "init_ms", "init_rss_mb",
-                                   "table") if k in timing}
+                                   "table", "stages", "stand_in") if k in timing}
 
 
 def run_timing(driver: Path, root: Path, out: Path, input_list: Path, settings: Settings, repeats: int = 1,

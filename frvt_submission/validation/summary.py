@@ -12,6 +12,7 @@ from frvt_runtime.config_dir import sha256_of
 
 SUMMARY_FILE = "summary.json"
 GATED = ("lib", "config")  # what NIST runs; doc/ is prose and may change after validation
+PHASE_HEADERS = ["phase", "forks", "rows", "non-zero codes", "max threads", "seconds", "result"]
 
 
 def host_os() -> str:
@@ -44,11 +45,15 @@ def file_hashes(root: Path) -> dict[str, str]:
 
 
 def write_summary(out: Path, root: Path, errors: list[str], warnings: list[str], facts: dict) -> Path:
+    """facts' ran_config, when there, is the config/ the driver phases and timing ran (a stand-in's,
+    when this CPU cannot run root's): the stamp names its build."""
+    from ..docs import measurement_stamp
     from .symbols import POLICY_OS
 
     data = {"result": "failed" if errors else "passed", "errors": errors, "warnings": warnings,
             "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "nist_os": POLICY_OS, "build_host": host_facts(),
-            **facts, "files": file_hashes(root)}
+            **facts, "stamp": measurement_stamp(Path(facts.get("ran_config") or root / "config")),
+            "files": file_hashes(root)}
     f = out / SUMMARY_FILE
     f.write_text(json.dumps(data, indent=1) + "\n")
     return f
