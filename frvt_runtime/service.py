@@ -10,6 +10,11 @@ from pathlib import Path
 
 from .errors import ConfigError, FrvtError, RefuseInput, ReturnCode
 
+# The bridge ABI this runtime implements: FRVTB_ABI_VERSION of cpp_api/bridge/frvt_bridge_decls.h
+# when it was written (tests/test_initialize.py checks the two agree). initialize() compares it with
+# the constant compiled into the library, so a runtime in lib/python from another build is found.
+BRIDGE_ABI = 2
+
 # Set by the embedding init code: the CFFI ffi/lib of the embedded module.
 ffi = None
 lib = None
@@ -94,6 +99,10 @@ def initialize(config_dir, lib_dir, limits, status) -> None:
     from . import template
     from .pipeline import FacePipeline
 
+    if lib.FRVTB_ABI_VERSION != BRIDGE_ABI:
+        raise ConfigError(f"the Python runtime in lib/python implements bridge ABI {BRIDGE_ABI} but the library "
+                          f"was built for ABI {lib.FRVTB_ABI_VERSION}: lib/ mixes two builds (rebuild it: make build)")
+
     # Folder names are bytes on Linux and need not be UTF-8: fsdecode keeps any byte (as a
     # surrogate that open() turns back into the same byte).
     cfg = Path(os.fsdecode(ffi.string(config_dir)))
@@ -106,7 +115,7 @@ def initialize(config_dir, lib_dir, limits, status) -> None:
     _state["pipeline"] = pipeline
     limits.template_size = template.HEADER_SIZE + 4 * pipeline.settings.recognizer.embedding_size
     limits.max_faces = pipeline.settings.detector.top_k
-    limits.abi_version = lib.FRVTB_ABI_VERSION
+    limits.abi_version = BRIDGE_ABI  # the C++ side checks it against its own compiled constant
 
 
 @guarded

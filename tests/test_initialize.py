@@ -267,3 +267,38 @@ def test_timing_summary_reports_initialize(tmp_path):
     res.write_text("maxThreads peakRssKB\n1 389128\n")  # a driver from before the columns
     r = summarise_timing(tmp_path, 1000.0, 0.1)
     assert np.isnan(r["init_ms"]) and np.isnan(r["init_rss_mb"]) and r["errors"] == []
+
+
+def test_the_runtimes_bridge_abi_is_the_headers():
+    """frvt_runtime.service.BRIDGE_ABI is the FRVTB_ABI_VERSION the bridge header declares: a change
+    of one without the other fails here, not at NIST."""
+    import re
+
+    from frvt_runtime.service import BRIDGE_ABI
+
+    header = (paths.ROOT / "cpp_api" / "bridge" / "frvt_bridge_decls.h").read_text()
+    assert int(re.search(r"#define FRVTB_ABI_VERSION (\d+)", header).group(1)) == BRIDGE_ABI
+
+
+def test_a_runtime_of_another_bridge_abi_in_lib_fails_initialize_naming_both(built, ppm_images, tmp_path):
+    """lib/ whose bundled runtime is from another build (here: its BRIDGE_ABI edited to 1) fails
+    initialize() with a ConfigError that names both ABI versions, instead of running on."""
+    import re
+
+    from frvt_runtime.service import BRIDGE_ABI
+
+    lib = tmp_path / "lib"
+    shutil.copytree(built["lib"].parent, lib, symlinks=True)
+    service = next(lib.rglob("site-packages/frvt_runtime/service.py"))
+    text = service.read_text()
+    service.write_text(re.sub(r"^BRIDGE_ABI = \d+$", "BRIDGE_ABI = 1", text, flags=re.M))
+    out = tmp_path / "o"
+    out.mkdir()
+    (out / "list.txt").write_text(f"x {ppm_images['obama']} facemugshot\n")
+    r = subprocess.run([str(built["driver"]), "createTemplate", "-x", "enroll", "-c", str(paths.SUB_CONFIG),
+                        "-o", str(out), "-h", "enroll", "-i", str(out / "list.txt"), "-t", "1", "-j", str(out)],
+                       env={"LD_LIBRARY_PATH": str(lib), "PATH": "/usr/bin:/bin"}, cwd=out,
+                       capture_output=True, text=True)
+    assert r.returncode == 1, r.stderr
+    assert f"initialize() returned {CONFIG_ERROR} " in r.stderr
+    assert f"implements bridge ABI 1 but the library was built for ABI {BRIDGE_ABI}" in r.stderr, r.stderr
