@@ -219,3 +219,46 @@ def test_failures_to_enrol_over_the_threshold_fail_validation(tmp_path):
     c = log({3, 7})
     assert (c.nonzero, c.rows) == (2, 20) and len(c.errors) == 1
     assert "2 of 20 images that hold a face got no template (10.0% > max_failure_to_enrol 5.0%: e3, e7)" in c.errors[0]
+
+
+def _stub_library(tmp_path, name: str, source: str) -> tuple[Path, Path]:
+    """A submission root with a stub library built from source and a one-file config/, and its driver."""
+    root = tmp_path / name
+    (root / "lib").mkdir(parents=True)
+    (root / "config").mkdir()
+    (root / "config" / "x.txt").write_text("x")
+    src = tmp_path / f"{name}.cpp"
+    src.write_text(source)
+    lib = root / "lib" / "libfrvt_11_stub_001.so"
+    subprocess.run(["g++", "-std=c++20", "-shared", "-fPIC", "-I", str(paths.ROOT / "cpp_api" / "include"),
+                    str(src), "-o", str(lib)], check=True)
+    return root, build_driver(lib, tmp_path / f"{name}-driver", lambda m: None)
+
+
+def test_config_check_catches_a_library_that_writes_into_config(ppm_images, tmp_path, monkeypatch):
+    """The check runs on a renamed read-only copy, as an unprivileged user when validation runs as root
+    (root ignores mode 550, so a library writing into configDir passed here and would fail at NIST).
+    The working tree's config/ is never renamed meanwhile, and is unchanged afterwards."""
+    writer = STUB.replace(
+        """        struct stat st;
+        if (dir.empty() || dir[0] != '/' || ::stat(dir.c_str(), &st) != 0)
+            return ReturnStatus(ReturnCode::ConfigError, "configDir must be absolute");""",
+        """        FILE *f = std::fopen((dir + "/x.txt").c_str(), "a");
+        if (!f) return ReturnStatus(ReturnCode::ConfigError, "cannot write into configDir");
+        std::fputs("written", f);
+        std::fclose(f);""").replace("#include <sys/stat.h>", "#include <cstdio>")
+    assert writer != STUB
+    root, driver = _stub_library(tmp_path, "writer", writer)
+    seen = []
+    real_run = Runner.run
+
+    def run(self, *args, **kw):  # what the working tree looks like while the driver runs
+        seen.append(sorted(p.name for p in root.iterdir()))
+        return real_run(self, *args, **kw)
+
+    monkeypatch.setattr(Runner, "run", run)
+    errors = _config_check(driver, root, tmp_path / "writer-out", ppm_images["obama"])
+    assert seen and all(names == ["config", "lib"] for names in seen), seen
+    assert (root / "config" / "x.txt").read_text() == "x"
+    assert errors, "a library that writes into configDir passed the read-only check"
+    assert any("cannot write into configDir" in e or "changed config/" in e for e in errors), errors

@@ -4,10 +4,7 @@
 from __future__ import annotations
 
 import os
-import random
 import shutil
-import stat
-import string
 import subprocess
 import threading
 import time
@@ -22,6 +19,7 @@ from frvt_runtime.errors import FrvtError
 from .inputs import Inputs, prepare_inputs
 from .clean_room import run_clean_room
 from .logs import Check, check_log, check_scores, failure_to_enrol
+from .readonly import ReadonlyRoom
 from .stand_in import run_root
 from .summary import PHASE_HEADERS, write_summary
 from .timing import summarise_timing, timing_inputs
@@ -123,9 +121,11 @@ def _threads_of_tree(pid: int) -> int:
 
 
 class Runner:
-    def __init__(self, driver: Path, root: Path, out: Path, log):
+    def __init__(self, driver: Path, root: Path, out: Path, log, prefix: list[str] | None = None):
+        """prefix: a command the driver runs under (e.g. setpriv as an unprivileged user)."""
         self.driver, self.root, self.out, self.log = driver, root, out, log
         self.env = NIST_ENV
+        self.prefix = list(prefix or [])
 
     def run(self, action: str, stem: str, input_list: Path, forks: int, config: Path,
             role: str = "enroll", monitor: bool = False, absolute_config: bool = False) -> tuple[int, float, int, str]:
@@ -133,10 +133,11 @@ class Runner:
         tdir.mkdir(parents=True, exist_ok=True)
         # NIST runs from the submission root and passes configDir relative to it ("config").
         rel_config = str(config) if absolute_config else os.path.relpath(config, self.root)
-        cmd = [str(self.driver), action, "-c", rel_config, "-o", str(self.out), "-h", stem,
+        cmd = [*self.prefix, str(self.driver), action, "-c", rel_config, "-o", str(self.out), "-h", stem,
                "-i", str(input_list), "-t", str(forks), "-j", str(tdir)]
         if action == "createTemplate":
-            cmd[2:2] = ["-x", role]
+            at = len(self.prefix) + 2
+            cmd[at:at] = ["-x", role]
         t0 = time.perf_counter()
         proc = subprocess.Popen(cmd, cwd=self.root, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                 text=True)
@@ -178,37 +179,30 @@ class Phases:
         return code
 
     def config_check(self, input_list: Path) -> None:
-        """NIST's hard-coded-path check (config/ renamed, read-only, passed relative); when it fails,
-        say whether the library would have worked with an absolute path."""
-        root = self.runner.root
-        renamed = renamed_readonly_config(root)
+        """NIST's hard-coded-path check on a read-only copy (readonly.ReadonlyRoom), run by an
+        unprivileged user when validation runs as root; config/ must be byte-identical after it. When
+        it fails, say whether the library would have worked with an absolute path."""
+        main = self.runner
+        room = ReadonlyRoom(main.root, main.driver, input_list)
+        self.runner = Runner(room.driver, room.dir, room.out, main.log, room.prefix())
         try:
-            if self.phase("config check (renamed, 550)", "createTemplate", "config_check", input_list, 1, renamed,
-                          "template") != 0:
-                if self.runner.run("createTemplate", "config_check_absolute", input_list, 1, renamed,
+            who = "an unprivileged user" if room.unprivileged else "this user"
+            if self.phase(f"config check (renamed copy, 550, {who})", "createTemplate", "config_check",
+                          room.input_list, 1, room.config, "template") != 0:
+                if self.runner.run("createTemplate", "config_check_absolute", room.input_list, 1, room.config,
                                    absolute_config=True)[0] == 0:
                     self.errors.append(
                         f"the library initialises with an absolute configDir but not with NIST's relative "
-                        f"one (-c {renamed.name}, run from the submission root): resolve configDir against "
+                        f"one (-c {room.config.name}, run from the submission root): resolve configDir against "
                         f"the working directory")
+            changed = room.changed()
+            if changed:
+                self.errors.append(f"config check: the run changed config/ ({', '.join(changed[:5])}): NIST's "
+                                   f"config/ is read-only")
         finally:
-            restore_config(root, renamed)
-
-
-def renamed_readonly_config(root: Path) -> Path:
-    """NIST's hard-coded-path check: config/ renamed to 20 random characters, mode 550."""
-    name = "".join(random.choice(string.ascii_letters + string.digits) for _ in range(20))
-    renamed = root / name
-    (root / "config").rename(renamed)
-    for p in [renamed, *renamed.rglob("*")]:
-        p.chmod(0o550 if p.is_dir() else 0o440)
-    return renamed
-
-
-def restore_config(root: Path, renamed: Path) -> None:
-    for p in [renamed, *renamed.rglob("*")]:
-        p.chmod(stat.S_IRWXU | stat.S_IRGRP | stat.S_IXGRP | stat.S_IROTH | stat.S_IXOTH if p.is_dir() else 0o644)
-    renamed.rename(root / "config")
+            self.runner = main
+            room.keep_logs(main.out)
+            room.remove()
 
 
 def validate(settings: Settings, root: Path, out: Path, extra_images: list[Path], log=print,
