@@ -71,6 +71,11 @@ def test_phases_on_real_faces_and_a_lost_template(built, registry_only, tmp_path
     match_list = _match_list(out, inputs)
     assert phases.phase("match", "match", "match", match_list, 2, config, "match") == 0, errors
     assert errors == []
+    # The logs ship with the submission: they name images and templates relative to the root the
+    # driver ran in, as NIST's lists do, never by a folder of the build machine.
+    for log in sorted(out.glob("*.log")):
+        absolute = [t for ln in log.read_text().splitlines()[1:] for t in ln.split() if t.startswith("/")]
+        assert absolute == [], (log.name, absolute[:3])
     scores = check_scores(out, inputs)
     assert scores.errors == [], scores.errors
     g_lo, g_hi, _ = scores.ranges["genuine"]
@@ -262,3 +267,27 @@ def test_config_check_catches_a_library_that_writes_into_config(ppm_images, tmp_
     assert (root / "config" / "x.txt").read_text() == "x"
     assert errors, "a library that writes into configDir passed the read-only check"
     assert any("cannot write into configDir" in e or "changed config/" in e for e in errors), errors
+
+
+def test_the_summary_names_no_folder_of_the_build_machine(tmp_path):
+    """summary.json ships with the submission: no value is an absolute path (it held the project
+    folder twice and the interpreter's path)."""
+    import json
+
+    from frvt_submission.validation.summary import write_summary
+
+    root = tmp_path / "root"
+    (root / "lib").mkdir(parents=True)
+    (root / "config").mkdir()
+    data = json.loads(write_summary(tmp_path, root, [], [], {"validated": str(root),
+                                                             "ran_config": str(root / "config")}).read_text())
+
+    def strings(v):
+        if isinstance(v, dict):
+            return [s for x in v.values() for s in strings(x)]
+        if isinstance(v, list):
+            return [s for x in v for s in strings(x)]
+        return [v] if isinstance(v, str) else []
+
+    assert data["validated"] == os.path.relpath(root, paths.ROOT)
+    assert [s for s in strings(data) if s.startswith("/")] == []

@@ -120,6 +120,17 @@ def _threads_of_tree(pid: int) -> int:
     return total + sum(_threads_of_tree(int(c)) for c in children)
 
 
+def relative_to_root(input_list: Path, root: Path) -> Path:
+    """The list as the driver gets it: each absolute path made relative to the submission root
+    the driver runs in, as NIST's lists are (../common/images/...), so the logs it writes, which
+    ship with the submission, name no folder of the build machine. Same lines, ids and labels."""
+    rows = [" ".join(os.path.relpath(t, root) if t.startswith("/") else t for t in ln.split())
+            for ln in input_list.read_text().splitlines() if ln.strip()]
+    out = input_list.with_name(f"{input_list.stem}.driver{input_list.suffix}")
+    out.write_text("\n".join(rows) + "\n")
+    return out
+
+
 class Runner:
     def __init__(self, driver: Path, root: Path, out: Path, log, prefix: list[str] | None = None):
         """prefix: a command the driver runs under (e.g. setpriv as an unprivileged user)."""
@@ -134,7 +145,7 @@ class Runner:
         # NIST runs from the submission root and passes configDir relative to it ("config").
         rel_config = str(config) if absolute_config else os.path.relpath(config, self.root)
         cmd = [*self.prefix, str(self.driver), action, "-c", rel_config, "-o", str(self.out), "-h", stem,
-               "-i", str(input_list), "-t", str(forks), "-j", str(tdir)]
+               "-i", str(relative_to_root(input_list, self.root)), "-t", str(forks), "-j", str(tdir)]
         if action == "createTemplate":
             at = len(self.prefix) + 2
             cmd[at:at] = ["-x", role]
@@ -357,7 +368,7 @@ def run_timing(driver: Path, root: Path, out: Path, input_list: Path, settings: 
                core: int = 0, log=print) -> dict:
     """NIST's measurement: one process pinned to one core, single-image calls, std::chrono per call."""
     cmd = ["taskset", "-c", str(core), str(driver), "timing", "-c", "config", "-o", str(out),
-           "-h", "timing", "-i", str(input_list), "-r", str(repeats)]
+           "-h", "timing", "-i", str(relative_to_root(input_list, root)), "-r", str(repeats)]
     with heartbeat(log, "timing"):
         proc = subprocess.run(cmd, cwd=root, env=NIST_ENV, capture_output=True, text=True)
     if proc.returncode != 0:

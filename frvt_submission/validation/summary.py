@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
 import platform
-import sys
 import time
 from pathlib import Path
 
@@ -30,7 +30,7 @@ def host_facts() -> dict:
     from ..compile.isa_class import host_cpu_name
 
     return {"os": host_os(), "kernel": platform.release(), "cpu": host_cpu_name(),
-            "python": platform.python_version(), "executable": sys.executable}
+            "python": platform.python_version()}
 
 
 def file_hashes(root: Path) -> dict[str, str]:
@@ -44,16 +44,25 @@ def file_hashes(root: Path) -> dict[str, str]:
     return hashes
 
 
+def shipped_path(path) -> str:
+    """A folder as a shipped file may name it: relative to the project's root."""
+    from .. import paths
+
+    return os.path.relpath(path, paths.ROOT)
+
+
 def write_summary(out: Path, root: Path, errors: list[str], warnings: list[str], facts: dict) -> Path:
     """facts' ran_config, when there, is the config/ the driver phases and timing ran (a stand-in's,
     when this CPU cannot run root's): the stamp names its build."""
     from ..docs import measurement_stamp
     from .symbols import POLICY_OS
 
+    ran_config = Path(facts.get("ran_config") or root / "config")
+    # It ships with the submission: folders are named relative to the project, never absolutely.
+    shown = {k: shipped_path(v) if k in ("ran_config", "validated") else v for k, v in facts.items()}
     data = {"result": "failed" if errors else "passed", "errors": errors, "warnings": warnings,
             "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "nist_os": POLICY_OS, "build_host": host_facts(),
-            **facts, "stamp": measurement_stamp(Path(facts.get("ran_config") or root / "config")),
-            "files": file_hashes(root)}
+            **shown, "stamp": measurement_stamp(ran_config), "files": file_hashes(root)}
     f = out / SUMMARY_FILE
     f.write_text(json.dumps(data, indent=1) + "\n")
     return f
