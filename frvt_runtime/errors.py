@@ -56,7 +56,3 @@ class TemplateFormatError(FrvtError):
     """Template bytes that are not a template of this format."""
 
     return_code = ReturnCode.TemplateFormatError
-
-
-class CompileError(FrvtError):
-    """TVM import, build or export failed."""

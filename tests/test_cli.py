@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from frvt_runtime.errors import CompileError
+from frvt_submission.errors import CompileError
 
 
 def _commands():

@@ -82,7 +82,7 @@ def test_a_corrupt_records_database_is_a_compile_error_naming_the_folder(tmp_pat
     from onnx import TensorProto, helper, numpy_helper
 
     from frvt_runtime.config import ModelSpec
-    from frvt_runtime.errors import CompileError
+    from frvt_submission.errors import CompileError
     from frvt_submission.compile.tvm_build import compile_model, resolve_target
 
     w = numpy_helper.from_array(np.ones((4, 3, 3, 3), np.float32), "w")

@@ -142,7 +142,7 @@ def test_unknown_graph_pass_is_refused():
 
 def test_compile_runs_the_passes_its_records_were_tuned_with(tmp_path):
     from frvt_runtime.config import ModelSpec
-    from frvt_runtime.errors import CompileError
+    from frvt_submission.errors import CompileError
     from frvt_submission.compile.graph_passes import GRAPH_PASSES
     from frvt_submission.compile.tvm_build import (RECORDS_FILE, WORKLOADS_FILE, records_graph_passes,
                                                    write_records_model)

@@ -259,7 +259,7 @@ def test_tuning_measures_on_rpc_servers_and_compile_applies_their_records(tmp_pa
 
 def test_rpc_errors_are_clear():
     from frvt_submission.compile.rpc import parse_address, rpc_runner
-    from frvt_runtime.errors import CompileError
+    from frvt_submission.errors import CompileError
 
     assert parse_address("127.0.0.1:9190") == ("127.0.0.1", 9190)
     for bad in ("9190", "host:", "host:port", "host:70000"):

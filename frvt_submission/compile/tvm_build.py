@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Callable
 
 from frvt_runtime.config import ModelSpec
-from frvt_runtime.errors import CompileError
+from ..errors import CompileError
 from ..progress import heartbeat
 from ..strip import strip_unneeded
 from .graph_passes import GRAPH_PASSES
