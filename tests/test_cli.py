@@ -103,7 +103,8 @@ def test_library_backend_counts_an_unreadable_image_as_a_failed_enrolment(built,
     text = tmp_path / "text.jpg"
     text.write_text("not an image")
     obama = test_images / "obama.jpg"
-    library = LibraryEmbedder(load_settings(paths.SETTINGS_FILE), work=tmp_path / "work", log=lambda m: None)
+    s = load_settings(paths.SETTINGS_FILE)
+    library = LibraryEmbedder(s, s.submission.library_name, work=tmp_path / "work", log=lambda m: None)
     emb = library.embed_all([text, obama])
     assert emb[text] is None and emb[obama] is not None and emb[obama].shape == (128,)
     assert library.embed_all([text]) == {text: None}
