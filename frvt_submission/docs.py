@@ -6,7 +6,7 @@ import subprocess
 from pathlib import Path
 
 from . import __version__, paths
-from frvt_runtime.config import Settings
+from .config import Settings
 from frvt_runtime.config_dir import KERNELS, model_entries, read_manifest
 
 

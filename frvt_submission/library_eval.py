@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from frvt_runtime import template
-from frvt_runtime.config import Settings
+from frvt_runtime.config import RuntimeSettings
 from frvt_runtime.errors import FrvtError, TemplateFormatError
 
 from . import paths
@@ -21,7 +21,7 @@ class LibraryEmbedder:
     settings: config/'s (the thresholds the library runs with); library_name: lib/'s file, which
     the settings file names ([submission] company and sequence)."""
 
-    def __init__(self, settings: Settings, library_name: str, root: Path = paths.ROOT,
+    def __init__(self, settings: RuntimeSettings, library_name: str, root: Path = paths.ROOT,
                  work: Path = paths.BUILD / "eval-library", log=print):
         from .validation.run import Runner, build_driver
 

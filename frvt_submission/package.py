@@ -7,9 +7,9 @@ import subprocess
 import tarfile
 from pathlib import Path
 
-from frvt_runtime.config import Settings
 from frvt_runtime.errors import FrvtError
 
+from .config import Settings
 from .progress import heartbeat
 
 STRUCTS_VERSION = "3.1"

@@ -7,7 +7,7 @@ import sysconfig
 from pathlib import Path
 
 from .. import paths
-from frvt_runtime.config import Settings
+from ..config import Settings
 from frvt_runtime.errors import FrvtError
 from ..progress import heartbeat
 from .bundle import PY_VERSION

@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable
 
-from frvt_runtime.config import ModelSpec
+from ..config import ModelSettings
 from ..errors import CompileError
 from ..progress import heartbeat
 from ..strip import strip_unneeded
@@ -43,7 +43,7 @@ def tvm_step(what: str):
         raise CompileError(f"{what} failed: {type(exc).__name__}: {detail}") from None
 
 
-def write_records_model(db_dir: Path, spec: ModelSpec, passes=GRAPH_PASSES) -> None:
+def write_records_model(db_dir: Path, spec: ModelSettings, passes=GRAPH_PASSES) -> None:
     """Record which model, and which graph passes, a records folder was tuned with (tune writes it)."""
     db_dir.mkdir(parents=True, exist_ok=True)
     facts = {"sha256": spec.sha256, "layout": spec.layout, "graph_passes": list(passes)}
@@ -125,7 +125,7 @@ def target_tag(target) -> str:
     return str(target.attrs.get("mcpu", "generic"))
 
 
-def import_onnx(onnx_path: Path, spec: ModelSpec, original: Path | None = None, graph_pass_names=GRAPH_PASSES):
+def import_onnx(onnx_path: Path, spec: ModelSettings, original: Path | None = None, graph_pass_names=GRAPH_PASSES):
     """Import a cleaned ONNX model, fed from the uint8 1xHxWx3 RGB image (see image_input);
     weights become constants. With the original (quantized) model, dense layers whose
     weights were blockwise int8 there keep them (see int8_dense). graph_pass_names: the
@@ -228,7 +228,7 @@ def hand_scheduled_kernels(mod) -> list[str]:
     return sorted(gv.name_hint for gv, f in mod.functions_items() if isinstance(f, PrimFunc) and is_hand_scheduled(f))
 
 
-def compile_model(onnx_path: Path, spec: ModelSpec, target, out_so: Path,
+def compile_model(onnx_path: Path, spec: ModelSettings, target, out_so: Path,
                   db_dir: Path | None = None, log: Callable[[str], None] = print,
                   original: Path | None = None) -> dict:
     """Import, prepare, apply records, build and export one model; return build facts."""
