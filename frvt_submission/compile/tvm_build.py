@@ -14,7 +14,7 @@ from ..errors import CompileError
 from ..progress import heartbeat
 from ..strip import strip_unneeded
 from .graph_passes import GRAPH_PASSES
-from .isa_class import llvm_knows_cpu
+from .isa_class import NIST_CPU, llvm_knows_cpu
 
 # Weight pre-packing rewrites constant weight layouts at compile time to match
 # the tuned schedules; the same flag must be used when tuning and compiling,
@@ -76,11 +76,6 @@ def records_model(db_dir: Path | None) -> str | None:
         return None
 
 
-# NIST's timing machine (Xeon Gold 6140). Code built for another CPU is limited
-# to the features this one has: one instruction it lacks is a crash there.
-NIST_CPU = "skylake-avx512"
-
-
 def host_cpu() -> str:
     from tvm.target import codegen
 
@@ -98,7 +93,7 @@ def resolve_target(cpu: str):
     if not llvm_knows_cpu(mcpu):  # a generic x86-64 build would be slow, and no records would match
         near = difflib.get_close_matches(mcpu, known_cpus(), 3)
         raise CompileError(f"LLVM knows no CPU {mcpu!r}" + (f"; did you mean {' or '.join(near)}?" if near else
-                                                          "") + " (NIST's Xeon Gold 6140: skylake-avx512)")
+                                                          "") + f" (NIST's Xeon Gold 6140: {NIST_CPU})")
     try:
         target = tvm.target.Target({"kind": "llvm", "mcpu": mcpu, "num-cores": 1})
         nist = tvm.target.Target({"kind": "llvm", "mcpu": NIST_CPU, "num-cores": 1})

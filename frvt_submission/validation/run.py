@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 from .. import paths
-from ..compile.tvm_build import NIST_CPU
+from ..compile.isa_class import NIST_CPU
 from ..progress import heartbeat
 from ..config import Settings, settings_path
 from frvt_runtime.errors import FrvtError
