@@ -23,9 +23,9 @@ COMPILE_SRC  := $(call sources,frvt_submission/compile frvt_submission/models tu
                 frvt_submission/config.py frvt_runtime/config.py frvt_runtime/config_dir.py \
                 frvt_runtime/resample_kernels.py
 BUILD_SRC    := $(call sources,cpp_api/src cpp_api/bridge cpp_api/include frvt_runtime frvt_submission/bridge) \
-                cpp_api/CMakeLists.txt frvt_submission/docs.py
+                cpp_api/CMakeLists.txt frvt_submission/docs.py frvt_submission/nist_headers.py
 VALIDATE_SRC := $(call sources,frvt_submission/validation cpp_api/driver) validation/validate.sh
-PACKAGE_SRC  := frvt_submission/package.py
+PACKAGE_SRC  := frvt_submission/package.py frvt_submission/nist_headers.py
 
 .PHONY: help setup fetch compile build validate timing package submission status test tune bench clean
 .DELETE_ON_ERROR:

@@ -37,3 +37,31 @@ def test_the_cpp_side_reads_the_template_format_from_the_generated_header():
         text = f.read_text()
         assert '#include "frvt_template_format.h"' in text, f
         assert f"{template.MAGIC:08x}" not in text.lower(), f"{f} writes the magic itself"
+
+
+def test_interface_versions_come_from_nists_headers(tmp_path, monkeypatch, settings):
+    """docs.py wrote "FRVT structs 3.1, FRVT 1:1 API 6.0" and package.py "3.1" beside the headers'
+    own definitions: a header of a new NIST version would have shipped under the old one's name."""
+    import json
+    import shutil
+
+    from frvt_submission import nist_headers
+    from frvt_submission.docs import write_version_file
+    from frvt_submission.package import archive_name
+
+    assert nist_headers.interface_versions() == nist_headers.InterfaceVersions(structs="3.1", api="6.0")
+    include = tmp_path / "include"
+    shutil.copytree(CPP / "include", include)
+    for name, old, new in (("frvt_structs.h", "FRVT_STRUCTS_MINOR_VERSION{1}", "FRVT_STRUCTS_MINOR_VERSION{2}"),
+                           ("frvt11.h", "API_MAJOR_VERSION{6}", "API_MAJOR_VERSION{7}")):
+        text = (include / name).read_text()
+        assert old in text
+        (include / name).write_text(text.replace(old, new))
+    monkeypatch.setattr(nist_headers, "INCLUDE", include)
+    assert archive_name(settings) == "libfrvt_11_oneml_001.v3.2.tar.gz"
+    config = tmp_path / "config"
+    config.mkdir()
+    entry = {"file": "m.so", "sha256": "0" * 64, "cpu": "haswell"}
+    (config / "models.json").write_text(json.dumps({"detector": entry, "recognizer": entry}))
+    version_txt = write_version_file(settings, config, tmp_path / "doc").read_text()
+    assert version_txt.splitlines()[1] == "FRVT structs 3.2, FRVT 1:1 API 7.0"
