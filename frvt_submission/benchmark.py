@@ -394,7 +394,6 @@ def merge_section(existing: str, key: str, section: str) -> str:
 
 
 def single_thread_environment() -> dict:
-    env = dict(os.environ)
-    for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "TVM_NUM_THREADS"):
-        env[k] = "1"
-    return env
+    from frvt_runtime.runtime_env import THREAD_VARIABLES
+
+    return {**os.environ, **dict.fromkeys(THREAD_VARIABLES, "1")}

@@ -65,3 +65,22 @@ def test_interface_versions_come_from_nists_headers(tmp_path, monkeypatch, setti
     (config / "models.json").write_text(json.dumps({"detector": entry, "recognizer": entry}))
     version_txt = write_version_file(settings, config, tmp_path / "doc").read_text()
     assert version_txt.splitlines()[1] == "FRVT structs 3.2, FRVT 1:1 API 7.0"
+
+
+def test_the_thread_variables_are_one_list():
+    """runtime_env.cpp and runtime_env.py each listed the thread pools' variables, and the lists
+    had drifted (the C++ one lacked VECLIB_MAXIMUM_THREADS). The C++ side now includes a header
+    the build generates from the Python tuple; the tooling's single-thread runs read the tuple."""
+    import re
+
+    from frvt_runtime.runtime_env import THREAD_VARIABLES
+    from frvt_submission.bridge.headers import threads_header
+
+    cpp = (CPP / "src" / "runtime_env.cpp").read_text()
+    assert '#include "frvt_thread_variables.h"' in cpp and "{FRVT_THREAD_VARIABLES}" in cpp
+    assert not re.findall(r'"[A-Z]+_(?:NUM|MAXIMUM)_THREADS"', cpp), "runtime_env.cpp lists variables itself"
+    define = next(line for line in threads_header().splitlines() if line.startswith("#define FRVT_THREAD_VARIABLES "))
+    assert re.findall(r'"([A-Z_]+)"', define) == list(THREAD_VARIABLES)
+    found = {str(f.relative_to(paths.ROOT)) for pkg in ("frvt_submission", "frvt_runtime")
+             for f in sorted((paths.ROOT / pkg).rglob("*.py")) if set(_code_strings(f)) & set(THREAD_VARIABLES)}
+    assert found == {"frvt_runtime/runtime_env.py"}, "read frvt_runtime.runtime_env.THREAD_VARIABLES"
