@@ -84,3 +84,17 @@ def test_the_thread_variables_are_one_list():
     found = {str(f.relative_to(paths.ROOT)) for pkg in ("frvt_submission", "frvt_runtime")
              for f in sorted((paths.ROOT / pkg).rglob("*.py")) if set(_code_strings(f)) & set(THREAD_VARIABLES)}
     assert found == {"frvt_runtime/runtime_env.py"}, "read frvt_runtime.runtime_env.THREAD_VARIABLES"
+
+
+def test_every_project_file_a_source_names_exists():
+    """template_match.h and frvt_runtime/template.py named the template format's source in a face/
+    folder of frvt_submission long after it had moved: a reader sent to a file that is not there."""
+    import re
+
+    patterns = ("cpp_api/**/*.h", "cpp_api/**/*.cpp", "cpp_api/**/CMakeLists.txt", "frvt_submission/**/*.py",
+                "frvt_runtime/**/*.py", "tests/*.py", "scripts/*", "Makefile", "README.md", "validation/validate.sh")
+    missing = [f"{f.relative_to(paths.ROOT)}: {name}" for pattern in patterns for f in sorted(paths.ROOT.glob(pattern))
+               for name in re.findall(r"\b((?:frvt_submission|frvt_runtime|cpp_api)/[\w/.-]+\.(?:py|h|cpp|txt))",
+                                      f.read_text(errors="replace"))
+               if not (paths.ROOT / name).exists()]
+    assert not missing, "these name files that do not exist:\n" + "\n".join(missing)
