@@ -20,11 +20,12 @@ SET    := build/settings
 # COMPILE_SRC and BUILD_SRC from here (make -pnq) to decide whether config/ and lib/ are stale.
 sources = $(shell find $(1) -type f -not -path '*/__pycache__/*' -not -name '*.pyc' 2>/dev/null)
 COMPILE_SRC  := $(call sources,frvt_submission/compile frvt_submission/models tuning) \
-                frvt_runtime/config.py frvt_runtime/config_dir.py frvt_runtime/resample_kernels.py
+                frvt_submission/config.py frvt_runtime/config.py frvt_runtime/config_dir.py \
+                frvt_runtime/resample_kernels.py
 BUILD_SRC    := $(call sources,cpp_api/src cpp_api/bridge cpp_api/include frvt_runtime frvt_submission/bridge) \
-                cpp_api/CMakeLists.txt frvt_submission/docs.py
+                cpp_api/CMakeLists.txt frvt_submission/docs.py frvt_submission/nist_headers.py
 VALIDATE_SRC := $(call sources,frvt_submission/validation cpp_api/driver) validation/validate.sh
-PACKAGE_SRC  := frvt_submission/package.py
+PACKAGE_SRC  := frvt_submission/package.py frvt_submission/nist_headers.py
 
 .PHONY: help setup fetch compile build validate timing package submission status test tune bench docs clean
 .DELETE_ON_ERROR:

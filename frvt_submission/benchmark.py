@@ -19,7 +19,7 @@ from typing import Callable
 import numpy as np
 
 from .compile.isa_class import host_cpu_name
-from frvt_runtime.config import ModelSpec, Settings
+from .config import ModelSettings, Settings
 from frvt_runtime.engine import Engine
 from .reference import tensor_input
 
@@ -180,7 +180,7 @@ def openvino_engine(onnx_path: Path) -> TensorRun:
     return run
 
 
-def image_graph(onnx_path: Path, spec: ModelSpec, work: Path) -> Path:
+def image_graph(onnx_path: Path, spec: ModelSettings, work: Path) -> Path:
     """The model with TVM's in-graph input conversion in front (compile/image_input.py):
     it takes the uint8 1xHxWx3 image, so a peer can fuse the conversion as TVM does."""
     import onnx
@@ -248,7 +248,7 @@ def _batch_of_one(run: TensorRun) -> Engine:
     return lambda image: run(image[None])
 
 
-def engines_for(spec: ModelSpec, onnx_path: Path, bench_dir: Path) -> dict[str, Callable[[], Engine]]:
+def engines_for(spec: ModelSettings, onnx_path: Path, bench_dir: Path) -> dict[str, Callable[[], Engine]]:
     """Every engine takes the uint8 image: TVM's graph converts it itself, the peers get
     numpy's float NCHW tensor (to_tensor), as the pipeline would give them; OpenVINO
     also runs the graph TVM compiles, conversion included (IMAGE_GRAPH_PEER)."""
@@ -394,7 +394,6 @@ def merge_section(existing: str, key: str, section: str) -> str:
 
 
 def single_thread_environment() -> dict:
-    env = dict(os.environ)
-    for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "TVM_NUM_THREADS"):
-        env[k] = "1"
-    return env
+    from frvt_runtime.runtime_env import THREAD_VARIABLES
+
+    return {**os.environ, **dict.fromkeys(THREAD_VARIABLES, "1")}

@@ -8,7 +8,7 @@ import os
 import sys
 
 from frvt_runtime.errors import FrvtError
-from .settings_file import settings_path
+from .config import settings_path
 
 DESCRIPTION = """\
 Take an ONNX face model to a NIST FRVT (FRTE) 1:1 submission.

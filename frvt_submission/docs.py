@@ -9,7 +9,8 @@ import time
 from pathlib import Path
 
 from . import __version__, paths
-from frvt_runtime.config import Settings
+from .config import Settings
+from .nist_headers import interface_versions
 from frvt_runtime.config_dir import KERNELS, model_entries, read_manifest
 
 
@@ -92,8 +93,9 @@ def tuning_summary(entry: dict) -> str:
 def write_version_file(settings: Settings, config_dir: Path, doc_dir: Path) -> Path:
     manifest = read_manifest(config_dir)
     sub = settings.submission
+    versions = interface_versions()
     lines = [f"{sub.library_name} (frvt-submission {__version__}, git {_git_revision()})",
-             "FRVT structs 3.1, FRVT 1:1 API 6.0"]
+             f"FRVT structs {versions.structs}, FRVT 1:1 API {versions.api}"]
     for name, entry in model_entries(manifest).items():
         lines.append(f"{name}: {entry['file']} sha256 {entry['sha256']} cpu {entry['cpu']} "
                      f"class {entry.get('isa_class')} {tuning_summary(entry)}")

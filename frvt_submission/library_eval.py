@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from frvt_runtime import template
-from frvt_runtime.config import Settings
+from frvt_runtime.config import RuntimeSettings
 from frvt_runtime.errors import FrvtError, TemplateFormatError
 
 from . import paths
@@ -17,13 +17,15 @@ from .progress import heartbeat
 
 class LibraryEmbedder:
     """What evaluate needs of a pipeline (settings, embed_all), answered by lib/ + config/ through
-    validate11 createTemplate, two forks, as NIST would run them; each template is decoded."""
+    validate11 createTemplate, two forks, as NIST would run them; each template is decoded.
+    settings: config/'s (the thresholds the library runs with); library_name: lib/'s file, which
+    the settings file names ([submission] company and sequence)."""
 
-    def __init__(self, settings: Settings, root: Path = paths.ROOT, work: Path = paths.BUILD / "eval-library",
-                 log=print):
+    def __init__(self, settings: RuntimeSettings, library_name: str, root: Path = paths.ROOT,
+                 work: Path = paths.BUILD / "eval-library", log=print):
         from .validation.run import Runner, build_driver
 
-        lib = root / "lib" / settings.submission.library_name
+        lib = root / "lib" / library_name
         if not lib.is_file() or not (root / "config" / "models.json").is_file():
             raise FrvtError(f"{lib} or config/ is missing: run `make build` first")
         self.settings, self.root, self.work, self.log = settings, root, work, log

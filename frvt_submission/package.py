@@ -1,4 +1,4 @@
-"""The submission archive: libfrvt_11_<co>_<seq>.v3.1.tar.gz (+ gpg encrypt-and-sign when configured)."""
+"""The submission archive: libfrvt_11_<co>_<seq>.v<structs version>.tar.gz (+ gpg encrypt-and-sign when configured)."""
 
 from __future__ import annotations
 
@@ -7,17 +7,17 @@ import subprocess
 import tarfile
 from pathlib import Path
 
-from frvt_runtime.config import Settings
 from frvt_runtime.errors import FrvtError
 
+from .config import Settings
+from .nist_headers import interface_versions
 from .progress import heartbeat
-
-STRUCTS_VERSION = "3.1"
 
 
 def archive_name(settings: Settings) -> str:
+    """NIST's name for the tarball: the library's, and the version of the structs it is built against."""
     sub = settings.submission
-    return f"libfrvt_11_{sub.company}_{sub.sequence}.v{STRUCTS_VERSION}.tar.gz"
+    return f"libfrvt_11_{sub.company}_{sub.sequence}.v{interface_versions().structs}.tar.gz"
 
 
 def build_tarball(settings: Settings, root: Path, validation_out: Path, dist: Path, log=print) -> list[Path]:

@@ -10,7 +10,8 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from frvt_runtime.config import ModelSpec, Settings
+from frvt_runtime.config import ModelSpec
+from .config import Settings
 from frvt_runtime.detect import Detector
 from frvt_runtime.embed import Recognizer
 from frvt_runtime.engine import Engine

@@ -11,6 +11,7 @@ import numpy as np
 
 from frvt_runtime.config_dir import MANIFEST_FILE, PIPELINE_FILE, sha256_of
 from frvt_runtime.errors import FrvtError
+from frvt_runtime.runtime_env import THREAD_VARIABLES
 
 from . import paths
 
@@ -106,8 +107,7 @@ class DaskEmbedder:
         # One thread per process: each worker is one single-threaded pipeline, as NIST runs it.
         cluster = LocalCluster(n_workers=self.workers, threads_per_worker=1, processes=True,
                                dashboard_address=None, silence_logs=40,
-                               env={v: "1" for v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
-                                                     "TVM_NUM_THREADS")})
+                               env=dict.fromkeys(THREAD_VARIABLES, "1"))
         return Client(cluster), cluster
 
     def embed_all(self, images: list[Path], progress=None) -> dict[Path, np.ndarray | None]:

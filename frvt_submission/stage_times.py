@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import os
 
-for _name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "TVM_NUM_THREADS"):
+from frvt_runtime.runtime_env import THREAD_VARIABLES
+
+for _name in THREAD_VARIABLES:
     os.environ[_name] = "1"  # as the library sets them, before numpy loads
 
 import argparse  # noqa: E402

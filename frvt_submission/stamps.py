@@ -10,7 +10,7 @@ import dataclasses
 import json
 from pathlib import Path
 
-from frvt_runtime.config import Settings
+from .config import Settings
 
 # step -> the settings it reads: a section, or "section.field" for part of one.
 STEP_SETTINGS = {

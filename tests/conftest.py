@@ -14,7 +14,7 @@ from frvt_submission import paths
 
 @pytest.fixture(scope="session")
 def settings():
-    from frvt_runtime.config import load_settings
+    from frvt_submission.config import load_settings
 
     return load_settings(paths.SETTINGS_FILE)
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from frvt_runtime.errors import CompileError
+from frvt_submission.errors import CompileError
 
 
 def _commands():
@@ -96,14 +96,15 @@ def test_odd_image_files_are_refused_by_name(tmp_path):
 def test_library_backend_counts_an_unreadable_image_as_a_failed_enrolment(built, test_images, tmp_path):
     """eval --backend library stopped at the first undecodable image; the tvm backend counts it as
     a failed enrolment, and so does the library's now."""
-    from frvt_runtime.config import load_settings
+    from frvt_submission.config import load_settings
     from frvt_submission import paths
     from frvt_submission.library_eval import LibraryEmbedder
 
     text = tmp_path / "text.jpg"
     text.write_text("not an image")
     obama = test_images / "obama.jpg"
-    library = LibraryEmbedder(load_settings(paths.SETTINGS_FILE), work=tmp_path / "work", log=lambda m: None)
+    s = load_settings(paths.SETTINGS_FILE)
+    library = LibraryEmbedder(s, s.submission.library_name, work=tmp_path / "work", log=lambda m: None)
     emb = library.embed_all([text, obama])
     assert emb[text] is None and emb[obama] is not None and emb[obama].shape == (128,)
     assert library.embed_all([text]) == {text: None}
@@ -112,7 +113,7 @@ def test_library_backend_counts_an_unreadable_image_as_a_failed_enrolment(built,
 def test_config_prints_every_setting_and_the_cpu_host_means(capsys):
     import dataclasses
 
-    from frvt_runtime.config import load_settings
+    from frvt_submission.config import load_settings
     from frvt_submission import paths
     from frvt_submission.cli import main
     from frvt_submission.compile.tvm_build import host_cpu
@@ -148,7 +149,7 @@ def test_status_says_not_built_and_flags_a_tarball_older_than_the_build(tmp_path
     """status printed '0.0 MB' before any build, and listed an archive older than lib/ as if current."""
     import os
 
-    from frvt_runtime.config import load_settings
+    from frvt_submission.config import load_settings
     from frvt_submission import paths
     from frvt_submission.cli import main
     from frvt_submission.package import archive_name

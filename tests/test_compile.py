@@ -81,8 +81,8 @@ def test_a_corrupt_records_database_is_a_compile_error_naming_the_folder(tmp_pat
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
-    from frvt_runtime.config import ModelSpec
-    from frvt_runtime.errors import CompileError
+    from frvt_submission.config import ModelSettings
+    from frvt_submission.errors import CompileError
     from frvt_submission.compile.tvm_build import compile_model, resolve_target
 
     w = numpy_helper.from_array(np.ones((4, 3, 3, 3), np.float32), "w")
@@ -96,7 +96,7 @@ def test_a_corrupt_records_database_is_a_compile_error_naming_the_folder(tmp_pat
     db.mkdir()
     (db / "database_workload.json").write_text(workloads + "\n")
     (db / "database_tuning_record.json").write_text("[0, [[1]]]\n")
-    spec = ModelSpec(name="probe", input_size=(8, 8), layout="NHWC")
+    spec = ModelSettings(name="probe", input_size=(8, 8), layout="NHWC")
     with pytest.raises(CompileError, match=f"applying the tuning records in {db} failed: [A-Za-z]+Error: .+"):
         compile_model(tmp_path / "probe.onnx", spec, resolve_target("host"), tmp_path / "probe.so", db,
                       log=lambda msg: None)

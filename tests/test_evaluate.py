@@ -102,7 +102,7 @@ def test_lfw_ten_fold_protocol(reference_pipeline, test_images, tmp_path):
         read_lfw_pairs(tmp_path / "pairs.txt")
 
 
-def test_library_backend_agrees_with_the_python_path(built, test_images, tmp_path):
+def test_library_backend_agrees_with_the_python_path(built, settings, test_images, tmp_path):
     """eval --backend library: the built library's templates (via the NIST driver) give the same
     scores as the Python pipeline on config/, and a changed embedding is reported."""
     from frvt_runtime.pipeline import FacePipeline
@@ -114,7 +114,7 @@ def test_library_backend_agrees_with_the_python_path(built, test_images, tmp_pat
     pairs = read_pairs(test_images / "pairs.csv")
     images = sorted({p.img1 for p in pairs} | {p.img2 for p in pairs})
     python = FacePipeline.from_config_dir(paths.SUB_CONFIG, wheel_runtime_dir())
-    library = LibraryEmbedder(python.settings, work=tmp_path, log=lambda m: None)
+    library = LibraryEmbedder(python.settings, settings.submission.library_name, work=tmp_path, log=lambda m: None)
     lib_emb, py_emb = embed_images(library, images), embed_images(python, images)
     assert all(v is not None for v in lib_emb.values())
     c = compare_backends(lib_emb, py_emb, pairs, python.settings.recognizer.same_threshold)
@@ -123,6 +123,22 @@ def test_library_backend_agrees_with_the_python_path(built, test_images, tmp_pat
     changed[images[0]] = -changed[images[0]]
     c = compare_backends(changed, py_emb, pairs, python.settings.recognizer.same_threshold)
     assert c["disagree"] > 0 and c["max_diff"] > 0.5
+
+
+
+def test_the_library_backend_runs_the_library_the_settings_file_names(built, test_images, tmp_path, capsys):
+    """eval --backend library took lib/'s name from config/'s settings, whose [submission] was always
+    the default one: a company other than oneml looked for libfrvt_11_oneml_001.so."""
+    from frvt_submission import paths
+    from frvt_submission.cli import main
+
+    text = paths.SETTINGS_FILE.read_text()
+    assert 'company = "oneml"' in text
+    mine = tmp_path / "frvt.toml"
+    mine.write_text(text.replace('company = "oneml"', 'company = "acme"'))
+    assert main(["--settings", str(mine), "eval", "--backend", "library", str(test_images / "pairs.csv")]) == 2
+    out, err = capsys.readouterr()
+    assert out.startswith(f"settings: {mine}\n") and "libfrvt_11_acme_001.so or config/ is missing" in err
 
 
 def _csv(tmp_path, text: str, name="pairs.csv", encoding="utf-8") -> Path:

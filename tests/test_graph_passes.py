@@ -57,13 +57,13 @@ def test_image_input_kernel(tmp_path, colour, layout, mean, want, before):
     conv has reversed weights), a model whose image goes straight into convs gets a flat
     cast kernel, with arithmetic (mean) the cast stays fused into it, and NCHW keeps its
     one transpose."""
-    from frvt_runtime.config import ModelSpec
+    from frvt_submission.config import ModelSettings
     from frvt_submission.compile.graph_passes import GRAPH_PASSES
     from frvt_submission.compile.tvm_build import import_onnx, prepare, resolve_target
     from frvt_submission.reference import to_tensor
 
     path, size = _stem(tmp_path / "stem.onnx", relu=layout == "NHWC")
-    spec = ModelSpec(name="stem", input_size=size, colour=colour, layout=layout, mean=(mean,) * 3)
+    spec = ModelSettings(name="stem", input_size=size, colour=colour, layout=layout, mean=(mean,) * 3)
     target = resolve_target("host")
     plain = prepare(import_onnx(path, spec, None, ()), target, layout, ())
     passed = prepare(import_onnx(path, spec, None, GRAPH_PASSES), target, layout, GRAPH_PASSES)
@@ -141,15 +141,15 @@ def test_unknown_graph_pass_is_refused():
 
 
 def test_compile_runs_the_passes_its_records_were_tuned_with(tmp_path):
-    from frvt_runtime.config import ModelSpec
-    from frvt_runtime.errors import CompileError
+    from frvt_submission.config import ModelSettings
+    from frvt_submission.errors import CompileError
     from frvt_submission.compile.graph_passes import GRAPH_PASSES
     from frvt_submission.compile.tvm_build import (RECORDS_FILE, WORKLOADS_FILE, records_graph_passes,
                                                    write_records_model)
 
     assert records_graph_passes(None) == GRAPH_PASSES  # no records to match: the best graph
     db = tmp_path / "records"
-    write_records_model(db, ModelSpec(name="m", input_size=(8, 8), sha256="ab"))
+    write_records_model(db, ModelSettings(name="m", input_size=(8, 8), sha256="ab"))
     assert records_graph_passes(db) == GRAPH_PASSES  # a model.json without records is still "no records"
     (db / WORKLOADS_FILE).write_text("[]\n")
     (db / RECORDS_FILE).write_text("[0, []]\n")

@@ -24,9 +24,12 @@ SOAK_CALLS, SOAK_WARMUP, SOAK_MAX_GROWTH_KB = 1000, 100, 5 * 1024
 
 @pytest.fixture(scope="module")
 def programs(built) -> Path:
+    from frvt_submission.bridge.build import GENERATED
+
     out = paths.BUILD / "cpp-tests"
+    # Against the headers the library was built with (the template format among them).
     for cmd in (["cmake", "-S", str(paths.ROOT / "cpp_api" / "tests"), "-B", str(out),
-                 f"-DFRVT_LIB={built['lib'].resolve()}", f"-DFRVT_GENERATED_DIR={paths.BUILD / 'generated'}"],
+                 f"-DFRVT_LIB={built['lib'].resolve()}", f"-DFRVT_GENERATED_DIR={GENERATED}"],
                 ["cmake", "--build", str(out), "-j", "2"]):
         r = subprocess.run(cmd, capture_output=True, text=True)
         assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]

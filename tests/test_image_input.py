@@ -46,12 +46,12 @@ def test_image_input_graph_matches_to_tensor(tmp_path, colour, mean, scale):
 @pytest.mark.parametrize("colour, mean, scale", CASES)
 def test_compiled_model_takes_the_image(tmp_path, colour, mean, scale):
     from frvt_submission.compile.tvm_build import compile_model, resolve_target
-    from frvt_runtime.config import ModelSpec
+    from frvt_submission.config import ModelSettings
     from frvt_runtime.engine import TvmModel
     from frvt_submission.reference import to_tensor
 
     path, size = _identity_like(tmp_path / "probe.onnx")
-    spec = ModelSpec(name="probe", input_size=size, colour=colour, mean=mean, scale=scale)
+    spec = ModelSettings(name="probe", input_size=size, colour=colour, mean=mean, scale=scale)
     out = tmp_path / "probe.so"
     compile_model(path, spec, resolve_target("host"), out, None, log=lambda msg: None)
     image = np.random.default_rng(6).integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)

@@ -52,12 +52,12 @@ def models(tmp_path, request):
 def test_the_dense_layer_is_rewritten_only_when_its_weights_match(models):
     from frvt_submission.compile.int8_dense import blockwise_gemm_weights
     from frvt_submission.compile.tvm_build import import_onnx
-    from frvt_runtime.config import ModelSpec
+    from frvt_submission.config import ModelSettings
 
     original, cleaned, size = models
     weights = blockwise_gemm_weights(original)
     assert [(w.q.shape, w.block) for w in weights] == [((O, 3 * size[0] * size[1]), BLOCK)]
-    spec = ModelSpec(name="q", input_size=size)
+    spec = ModelSettings(name="q", input_size=size)
     assert "dense_int8_blockwise" in import_onnx(cleaned, spec, original).script()
     assert "dense_int8_blockwise" not in import_onnx(cleaned, spec).script()
     # Different weights in the cleaned model (a user's edit): the int8 copy must not replace them.
@@ -74,12 +74,12 @@ def test_the_dense_layer_is_rewritten_only_when_its_weights_match(models):
 
 def test_compiled_int8_dense_matches_onnxruntime(models, tmp_path):
     from frvt_submission.compile.tvm_build import compile_model, resolve_target
-    from frvt_runtime.config import ModelSpec
+    from frvt_submission.config import ModelSettings
     from frvt_runtime.engine import TvmModel
     from frvt_submission.reference import to_tensor
 
     original, cleaned, size = models
-    spec = ModelSpec(name="q", input_size=size)
+    spec = ModelSettings(name="q", input_size=size)
     out = tmp_path / "q.so"
     compile_model(cleaned, spec, resolve_target("host"), out, None, log=lambda msg: None, original=original)
     image = np.random.default_rng(2).integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)
@@ -95,7 +95,7 @@ def test_in_nhwc_the_dense_layer_reads_the_feature_map_without_a_transpose(tmp_p
     """conv -> Flatten -> int8 Gemm compiled NHWC: the flatten is NCHW order, so after the layout
     conversion a transpose kernel wrote it before the dense layer; with dense_reads_nhwc the dense
     kernel reads the NHWC map where each value lies, and the outputs stay onnxruntime's."""
-    from frvt_runtime.config import ModelSpec
+    from frvt_submission.config import ModelSettings
     from frvt_runtime.engine import TvmModel
     from frvt_submission.compile.graph_passes import GRAPH_PASSES
     from frvt_submission.compile.tvm_build import compile_model, resolve_target
@@ -105,7 +105,7 @@ def test_in_nhwc_the_dense_layer_reads_the_feature_map_without_a_transpose(tmp_p
     original, (w, h) = _quantized_gemm(tmp_path / "q.onnx", size[1], size[0], conv=True)
     cleaned = tmp_path / "q_fp32.onnx"
     clean_model(original, cleaned)
-    spec = ModelSpec(name="q", input_size=(w, h), layout="NHWC")
+    spec = ModelSettings(name="q", input_size=(w, h), layout="NHWC")
     target = resolve_target("host")
 
     without = tuple(p for p in GRAPH_PASSES if p != "dense_reads_nhwc")

@@ -45,12 +45,12 @@ def _mobile_block(path, c=8, h=12, w=10):
 @pytest.mark.parametrize("layout", ["NCHW", "NHWC"])
 def test_layout_keeps_the_output(tmp_path, layout):
     from frvt_submission.compile.tvm_build import compile_model, import_onnx, prepare, resolve_target
-    from frvt_runtime.config import ModelSpec
+    from frvt_submission.config import ModelSettings
     from frvt_runtime.engine import TvmModel
     from frvt_submission.reference import to_tensor
 
     path, size = _mobile_block(tmp_path / "block.onnx")
-    spec = ModelSpec(name="block", input_size=size, colour="RGB", layout=layout)
+    spec = ModelSettings(name="block", input_size=size, colour="RGB", layout=layout)
     target = resolve_target("host")
     script = prepare(import_onnx(path, spec), target, layout).script()
     # The legalized conv kernels are named after their layout (conv2d_nchw / conv2d_nhwc).

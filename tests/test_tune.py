@@ -43,13 +43,13 @@ def test_tune_with_time_cap_then_compile_applies_records(tmp_path):
     from frvt_submission.compile.graph_passes import GRAPH_PASSES
     from frvt_submission.compile.tune import tune_model
     from frvt_submission.compile.tvm_build import compile_model, records_graph_passes, resolve_target
-    from frvt_runtime.config import ModelSpec
+    from frvt_submission.config import ModelSettings
     from frvt_runtime.engine import TvmModel
 
     from frvt_submission.models.sources import sha256_of
 
     model = _tiny_cnn(tmp_path / "tiny.onnx")
-    spec = ModelSpec(name="tiny", input_size=(32, 32), sha256=sha256_of(model))
+    spec = ModelSettings(name="tiny", input_size=(32, 32), sha256=sha256_of(model))
     target = resolve_target("host")
     db = tmp_path / "db"
     said = []
@@ -207,7 +207,7 @@ def test_tuning_measures_on_rpc_servers_and_compile_applies_their_records(tmp_pa
     from frvt_submission.compile.rpc import registered_servers, rpc_runner
     from frvt_submission.compile.tune import tune_model
     from frvt_submission.compile.tvm_build import compile_model, resolve_target
-    from frvt_runtime.config import ModelSpec
+    from frvt_submission.config import ModelSettings
     from frvt_submission.models.sources import sha256_of
 
     port, key = _free_port(), "frvt-test"
@@ -236,7 +236,7 @@ def test_tuning_measures_on_rpc_servers_and_compile_applies_their_records(tmp_pa
             time.sleep(0.5)
 
         model = _tiny_cnn(tmp_path / "tiny.onnx")
-        spec = ModelSpec(name="tiny", input_size=(32, 32), sha256=sha256_of(model))
+        spec = ModelSettings(name="tiny", input_size=(32, 32), sha256=sha256_of(model))
         target = resolve_target("haswell")  # the avx2 class's CPU: runs on this machine whatever its class
         db = tmp_path / "db"
         said = []
@@ -259,7 +259,7 @@ def test_tuning_measures_on_rpc_servers_and_compile_applies_their_records(tmp_pa
 
 def test_rpc_errors_are_clear():
     from frvt_submission.compile.rpc import parse_address, rpc_runner
-    from frvt_runtime.errors import CompileError
+    from frvt_submission.errors import CompileError
 
     assert parse_address("127.0.0.1:9190") == ("127.0.0.1", 9190)
     for bad in ("9190", "host:", "host:port", "host:70000"):

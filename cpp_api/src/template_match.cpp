@@ -24,10 +24,10 @@ T read_le(const uint8_t *p) {
 
 bool parse(const uint8_t *data, size_t size, Parsed &out) {
     if (data == nullptr || size < FRVT_TEMPLATE_HEADER_SIZE) return false;
-    if (read_le<uint32_t>(data) != FRVT_TEMPLATE_MAGIC) return false;
-    if (read_le<uint16_t>(data + 4) != FRVT_TEMPLATE_VERSION) return false;
-    const uint16_t flags = read_le<uint16_t>(data + 6);
-    const uint32_t dim = read_le<uint32_t>(data + 8);
+    if (read_le<uint32_t>(data + FRVT_TEMPLATE_OFFSET_MAGIC) != FRVT_TEMPLATE_MAGIC) return false;
+    if (read_le<uint16_t>(data + FRVT_TEMPLATE_OFFSET_VERSION) != FRVT_TEMPLATE_VERSION) return false;
+    const uint16_t flags = read_le<uint16_t>(data + FRVT_TEMPLATE_OFFSET_FLAGS);
+    const uint32_t dim = read_le<uint32_t>(data + FRVT_TEMPLATE_OFFSET_DIM);
     if (flags & FRVT_TEMPLATE_FLAG_FAILED) {
         out.failed = true;
         return dim == 0 && size == FRVT_TEMPLATE_HEADER_SIZE;
@@ -68,9 +68,9 @@ std::vector<uint8_t> failure_template() {
     std::vector<uint8_t> t(FRVT_TEMPLATE_HEADER_SIZE, 0);
     const uint32_t magic = FRVT_TEMPLATE_MAGIC;
     const uint16_t version = FRVT_TEMPLATE_VERSION, flags = FRVT_TEMPLATE_FLAG_FAILED;
-    std::memcpy(t.data(), &magic, 4);
-    std::memcpy(t.data() + 4, &version, 2);
-    std::memcpy(t.data() + 6, &flags, 2);
+    std::memcpy(t.data() + FRVT_TEMPLATE_OFFSET_MAGIC, &magic, sizeof magic);
+    std::memcpy(t.data() + FRVT_TEMPLATE_OFFSET_VERSION, &version, sizeof version);
+    std::memcpy(t.data() + FRVT_TEMPLATE_OFFSET_FLAGS, &flags, sizeof flags);
     return t;
 }
 

@@ -1,5 +1,6 @@
 // Native template parsing and matching (the byte format comes from the generated
-// frvt_template_format.h, whose single source is frvt_submission/face/template.py).
+// frvt_template_format.h, whose single source is frvt_runtime/template.py; the build
+// writes it with frvt_submission/bridge/headers.py).
 #ifndef FRVT_TEMPLATE_MATCH_H
 #define FRVT_TEMPLATE_MATCH_H
 

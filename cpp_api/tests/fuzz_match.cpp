@@ -25,6 +25,10 @@ using Bytes = std::vector<uint8_t>;
 
 namespace {
 
+// The header fields' offsets, from the generated header.
+constexpr size_t MAGIC_AT = FRVT_TEMPLATE_OFFSET_MAGIC, VERSION_AT = FRVT_TEMPLATE_OFFSET_VERSION,
+                 FLAGS_AT = FRVT_TEMPLATE_OFFSET_FLAGS, DIM_AT = FRVT_TEMPLATE_OFFSET_DIM;
+
 template <typename T>
 void put(Bytes &t, size_t at, T v) {
     if (at + sizeof(T) <= t.size()) std::memcpy(t.data() + at, &v, sizeof(T));
@@ -39,10 +43,10 @@ T get(const Bytes &t, size_t at) {
 
 Bytes synthetic(uint32_t dim, std::mt19937 &rng) {
     Bytes t(FRVT_TEMPLATE_HEADER_SIZE + 4ull * dim, 0);
-    put<uint32_t>(t, 0, FRVT_TEMPLATE_MAGIC);
-    put<uint16_t>(t, 4, FRVT_TEMPLATE_VERSION);
-    put<uint32_t>(t, 8, dim);
-    put<uint16_t>(t, 12, 1);
+    put<uint32_t>(t, MAGIC_AT, FRVT_TEMPLATE_MAGIC);
+    put<uint16_t>(t, VERSION_AT, FRVT_TEMPLATE_VERSION);
+    put<uint32_t>(t, DIM_AT, dim);
+    put<uint16_t>(t, FRVT_TEMPLATE_OFFSET_N_IMAGES, 1);
     std::normal_distribution<float> normal;
     std::vector<float> v(dim);
     double norm = 0;
@@ -56,9 +60,9 @@ Bytes synthetic(uint32_t dim, std::mt19937 &rng) {
 
 Bytes failure() {
     Bytes t(FRVT_TEMPLATE_HEADER_SIZE, 0);
-    put<uint32_t>(t, 0, FRVT_TEMPLATE_MAGIC);
-    put<uint16_t>(t, 4, FRVT_TEMPLATE_VERSION);
-    put<uint16_t>(t, 6, FRVT_TEMPLATE_FLAG_FAILED);
+    put<uint32_t>(t, MAGIC_AT, FRVT_TEMPLATE_MAGIC);
+    put<uint16_t>(t, VERSION_AT, FRVT_TEMPLATE_VERSION);
+    put<uint16_t>(t, FLAGS_AT, FRVT_TEMPLATE_FLAG_FAILED);
     return t;
 }
 
@@ -91,10 +95,11 @@ struct Mutator {
                 if (!t.empty()) t[below(std::min(t.size(), hs))] ^= static_cast<uint8_t>(1u << below(8));
                 break;
             case 2: {  // rewrite one header field: version, flags, dim, n_images or reserved
-                static const size_t at[] = {4, 6, 8, 12, 14};
+                static const size_t at[] = {VERSION_AT, FLAGS_AT, DIM_AT, FRVT_TEMPLATE_OFFSET_N_IMAGES,
+                                            FRVT_TEMPLATE_OFFSET_RESERVED};
                 const size_t f = at[below(5)];
-                if (f == 8)
-                    put<uint32_t>(t, 8, interesting(get<uint32_t>(t, 8)));
+                if (f == DIM_AT)
+                    put<uint32_t>(t, DIM_AT, interesting(get<uint32_t>(t, DIM_AT)));
                 else
                     put<uint16_t>(t, f, static_cast<uint16_t>(interesting(get<uint16_t>(t, f))));
                 break;
@@ -106,7 +111,7 @@ struct Mutator {
                 t.resize(t.size() + (below(2) ? 1 + below(64) : 4 * (1 + below(16))), static_cast<uint8_t>(rng()));
                 break;
             case 5:  // make dim agree with the length again: a consistent header of another size
-                if (t.size() >= hs) put<uint32_t>(t, 8, static_cast<uint32_t>((t.size() - hs) / 4));
+                if (t.size() >= hs) put<uint32_t>(t, DIM_AT, static_cast<uint32_t>((t.size() - hs) / 4));
                 break;
             case 6: {  // splice: this one's head, another seed's tail
                 const Bytes &o = seeds[below(seeds.size())];
@@ -126,10 +131,10 @@ struct Mutator {
                 break;
             }
             case 8:  // mark failed: with its payload, or as a proper failure template
-                put<uint16_t>(t, 6, static_cast<uint16_t>(get<uint16_t>(t, 6) | FRVT_TEMPLATE_FLAG_FAILED));
+                put<uint16_t>(t, FLAGS_AT, static_cast<uint16_t>(get<uint16_t>(t, FLAGS_AT) | FRVT_TEMPLATE_FLAG_FAILED));
                 if (below(2) && t.size() >= hs) {
                     t.resize(hs);
-                    put<uint32_t>(t, 8, 0);
+                    put<uint32_t>(t, DIM_AT, 0);
                 }
                 break;
             default:  // rarely: bytes that were never a template
@@ -148,8 +153,8 @@ struct Mutator {
 };
 
 bool past_magic(const Bytes &t) {
-    return t.size() >= FRVT_TEMPLATE_HEADER_SIZE && get<uint32_t>(t, 0) == FRVT_TEMPLATE_MAGIC &&
-           get<uint16_t>(t, 4) == FRVT_TEMPLATE_VERSION;
+    return t.size() >= FRVT_TEMPLATE_HEADER_SIZE && get<uint32_t>(t, MAGIC_AT) == FRVT_TEMPLATE_MAGIC &&
+           get<uint16_t>(t, VERSION_AT) == FRVT_TEMPLATE_VERSION;
 }
 
 // Exact-size heap copies (nullptr when empty) so ASan sees any read past either end.
@@ -205,7 +210,7 @@ int main(int argc, char **argv) {
         if (!sane(alone, self)) ++bad_scores;
         if (alone != MatchOutcome::BadFormat) {  // a survives every header check
             ++parsed;
-            if (get<uint32_t>(a, 8) != get<uint32_t>(seed, 8)) ++resized;  // a consistent header of another dim
+            if (get<uint32_t>(a, DIM_AT) != get<uint32_t>(seed, DIM_AT)) ++resized;  // a consistent header of another dim
         }
         double ab, ba;
         const MatchOutcome r = match(a, b, ab), q = match(b, a, ba);

@@ -1,1 +1,1 @@
-"""The CFFI embedding bridge: build (build.py, bundle.py) apart from runtime (runtime_env.py, service.py)."""
+"""The CFFI embedding bridge's build: C sources and generated headers (build.py, headers.py), the bundle (bundle.py)."""

@@ -7,11 +7,11 @@ import sysconfig
 from pathlib import Path
 
 from .. import paths
-from frvt_runtime.config import Settings
+from ..config import Settings
 from frvt_runtime.errors import FrvtError
-from frvt_runtime.template import c_header
 from ..progress import heartbeat
 from .bundle import PY_VERSION
+from .headers import write_headers
 
 BRIDGE_DIR = paths.ROOT / "cpp_api" / "bridge"
 DECLS = BRIDGE_DIR / "frvt_bridge_decls.h"
@@ -30,11 +30,10 @@ service.install(ffi, lib)
 
 
 def generate_sources(out_dir: Path = GENERATED) -> Path:
-    """Write the CFFI embedding C file and the template-format header; return the C file."""
+    """Write the CFFI embedding C file and the generated headers (headers.py); return the C file."""
     import cffi
 
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "frvt_template_format.h").write_text(c_header())
+    write_headers(out_dir)
     ffibuilder = cffi.FFI()
     ffibuilder.embedding_api(DECLS.read_text())
     ffibuilder.set_source("_frvt_bridge", '#include "frvt_bridge.h"')

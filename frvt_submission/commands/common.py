@@ -28,8 +28,7 @@ def progress(verb: str, noun: str):
 def settings(args, describe: bool = True):
     """The settings of the file args.settings names (cli.main resolved it), that file named first:
     a user with several frvt.toml files sees which one a command used, even when it is refused."""
-    from frvt_runtime.config import describe as summary
-    from ..settings_file import load_settings, settings_line
+    from ..config import describe as summary, load_settings, settings_line
 
     log(settings_line(args.settings))
     s = load_settings(Path(args.settings))

@@ -14,7 +14,7 @@ def cmd_config(args) -> int:
 
     from ..compile.isa_class import target_class
     from ..compile.tvm_build import resolve_target, target_tag
-    from ..settings_file import load_settings, settings_line
+    from ..config import load_settings, settings_line
 
     log(f"# {settings_line(args.settings)}")  # a TOML comment: the output stays a settings file
     s = load_settings(Path(args.settings))

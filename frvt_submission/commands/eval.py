@@ -7,7 +7,7 @@ from pathlib import Path
 from frvt_runtime.errors import FrvtError
 from ..measurements import EVAL_JSON
 from .backend import pipeline, with_backend
-from .common import add_command, count, log, progress
+from .common import add_command, count, log, progress, settings
 
 LIBRARY_CHECK_HEADERS = ["set", "pairs", "decisions differ", "max |cos diff|", "FTE differ", "result"]
 
@@ -24,12 +24,14 @@ def cmd_eval(args) -> int:
         raise FrvtError("--workers/--scheduler shard the tvm backend (config/), not " + args.backend)
     if args.no_cache and not (args.workers or args.scheduler):
         raise FrvtError("--no-cache is for --workers/--scheduler runs (the only ones that use the cache)")
-    p = pipeline(args)  # tvm in this process; for --backend library, the Python path it is checked against
+    # lib/'s file name is the settings file's; config/ holds every other setting the library runs with.
+    s = settings(args, describe=False) if args.backend == "library" else None
+    p = pipeline(args, s)  # tvm in this process; for --backend library, the Python path it is checked against
     python = None
     if args.backend == "library":
         from ..library_eval import LibraryEmbedder
 
-        python, p = p, LibraryEmbedder(p.settings, log=log)
+        python, p = p, LibraryEmbedder(p.settings, s.submission.library_name, log=log)
     elif args.workers or args.scheduler:
         from ..scale import DaskEmbedder
 

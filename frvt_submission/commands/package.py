@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from .. import paths
+from ..nist_headers import interface_versions
 from .common import add_command, log, settings
 
 
@@ -19,8 +20,9 @@ def cmd_package(args) -> int:
 
 
 def register(sub) -> None:
-    p = add_command(sub, "package", cmd_package, "make libfrvt_11_<co>_<seq>.v3.1.tar.gz (and .gpg when a key is "
-                    "set); refuses unless the last validation passed on exactly these lib/ and config/ files")
+    p = add_command(sub, "package", cmd_package, f"make libfrvt_11_<co>_<seq>.v{interface_versions().structs}.tar.gz "
+                    "(and .gpg when a key is set); refuses unless the last validation passed on exactly these lib/ "
+                    "and config/ files")
     p.add_argument("--validation-output", default=str(paths.SUB_VALIDATION / "output"),
                    help="the validation run to pack (its summary.json is checked)")
     p.add_argument("--dist", default=str(paths.ROOT / "dist"), help="where the archive is written")

@@ -24,7 +24,7 @@ def cmd_report(args) -> int:
     if args.backend == "library":
         from ..library_eval import LibraryEmbedder
 
-        faces = LibraryEmbedder(faces.settings, log=log)
+        faces = LibraryEmbedder(faces.settings, s.submission.library_name, log=log)
     out = write_report(s, faces, pair_files, Path(args.output), Path(args.validation_output),
                        [Path(args.timing_output), Path(args.validation_output)], log)
     log(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB, self-contained)")

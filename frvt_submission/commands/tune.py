@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from frvt_runtime.errors import FrvtError
 from ..compile.graph_passes import GRAPH_PASSES
-from ..compile.isa_class import CLASSES
+from ..compile.isa_class import CLASSES, NIST_CPU
 from ..compile.tune import POPULATION
 from .common import add_command, count, log, settings
 
@@ -61,10 +61,11 @@ def cmd_tune(args) -> int:
 
 def register(sub) -> None:
     p = add_command(sub, "tune", cmd_tune, "MetaSchedule tuning (resumable: records add up in tuning/<class>/<model>/)")
+    cpus = ", ".join(f"{name}: {cpu}" + (", NIST's" if cpu == NIST_CPU else "") for name, (cpu, _) in CLASSES.items())
     p.add_argument("--isa", choices=tuple(CLASSES), default=None,
-                   help="instruction-set class to tune, compiled for its CPU (avx2: haswell, avx512: "
-                        "skylake-avx512, NIST's); default: the class of [submission] target. The machine "
-                        "measuring must have that class: an AVX-512 machine can tune avx2, not the reverse")
+                   help=f"instruction-set class to tune, compiled for its CPU ({cpus}); default: the class of "
+                        "[submission] target. The machine measuring must have that class: an AVX-512 machine "
+                        "can tune avx2, not the reverse")
     p.add_argument("--cpu", default="",
                    help="tune for one LLVM CPU instead of a class (host-specific records in tuning/<cpu>/)")
     p.add_argument("--rpc", default="", metavar="HOST:PORT",

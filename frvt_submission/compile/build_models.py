@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from .. import paths
-from frvt_runtime.config import ModelSpec, Settings
+from ..config import ModelSettings, Settings
 from frvt_runtime.config_dir import KERNELS, KERNELS_FILE
 from ..models.prepare import cleaned_onnx, output_names
 from ..models.sources import fetch_model
@@ -59,7 +59,7 @@ def pick_records(target, model: str, log=print) -> tuple[Path | None, str | None
     return records_dir(folder, model), klass
 
 
-def compiled_specs(settings: Settings) -> list[ModelSpec]:
+def compiled_specs(settings: Settings) -> list[ModelSettings]:
     """Every model config/ holds, each compiled on its own: the detector at each of its input
     sizes (largest first, named by DetectorSpec.model_name), then the recognizer."""
     det = settings.detector

@@ -2,12 +2,10 @@
 
 YuNet's backbone repeats one unit: a 1x1 conv (+ bias), then a 3x3 depthwise
 conv (+ bias, ReLU), often then a 2x2 max pool, at 320x320 to 20x20 with 16 to
-64 channels. Apart, each of those kernels writes a map of up to 6.5 MB that the
-next reads back: more than the 512 KB L2, so every step streams it from L3,
-which a shared host's neighbours contend for. On this project's Zen 3 host the
-320x320 unit's three tuned kernels took 1.1-1.3x their time alone when run in
-sequence, and alone 2-2.8x their tuning records (which MetaSchedule measures in
-cache).
+64 channels. As three kernels, each writes a map of up to 6.5 MB that the next
+reads back: more than an L2 cache holds, so every map streams through L3, which
+a shared host's neighbours contend for. In sequence such kernels run well below
+the speed MetaSchedule measured for them alone, with their data in cache.
 
 This kernel computes the unit row by row: the 1x1 conv's rows go into a ring
 of three rows (with zero columns at both edges), each output row of the
@@ -16,15 +14,16 @@ give one pooled row. The intermediate maps never leave the ring (3 rows x W x
 C floats: 20-124 KB). The first unit also takes in YuNet's first layer (a 3x3
 stride-2 conv of the image, + ReLU) and the image's uint8 -> float cast: each
 of its rows is made from three image rows just before the 1x1 conv reads it.
-MetaSchedule does not find such structures (graph_passes: the fused image
-conversion), so the loops are written out, as the resample kernels' are, and
-compile reports them as hand-scheduled.
 
-Measured on Zen 3 (znver3 build, avx2 records; interleaved, one pinned core):
-the detector with these kernels took 0.85-0.87x the MetaSchedule-only build's
-time (medians of 5 rounds). They gain most at 320x320 and 160x160 with a pool;
-the 80x80 64->64 units, whose 1x1 conv is compute-bound, can lose a little when
-the host is fast (docs/measurements.md).
+MetaSchedule schedules one kernel at a time and does not find such a
+structure, so the loops are written out, as the resample kernels' are;
+compile reports these kernels as hand-scheduled and tune leaves them out.
+They pay off where the maps are large: on an AVX2 host the detector built
+with them takes about 0.85x the time of the MetaSchedule-only build, the
+320x320 and 160x160 pooled units gaining most, while the 80x80 64->64 units,
+whose 1x1 conv is compute-bound, can be slightly slower
+(docs/measurements.md). `tune --skip-pass fuse_dw_units` builds without
+them, to compare on another CPU class.
 """
 
 from __future__ import annotations
@@ -51,9 +50,9 @@ def blocking(width: int, channels: int) -> tuple[int, int, int]:
 
     A 1x1 block keeps pixels x channels accumulators in registers: 5 x 16 floats are
     10 of AVX2's 16 vector registers (AVX-512 holds them in 5). The depthwise block
-    takes 4 pixels, leaving registers for its taps. Chosen on Zen 3 among 2-8 pixels
-    and 8-32 channels (5/4/16 fastest for the 320x320 16-channel and 160x160
-    32->64 units); widths that none divides fall back to single pixels."""
+    takes 4 pixels, leaving registers for its taps. Of 2-8 pixels and 8-32 channels,
+    5/4/16 ran fastest on an AVX2 host for the 320x320 16-channel and 160x160 32->64
+    units; widths that none divides fall back to single pixels."""
     return _divisor(width, (5, 4, 2, 1)), _divisor(width, (4, 2, 1)), _divisor(channels, (16, 8, 1))
 
 

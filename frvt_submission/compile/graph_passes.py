@@ -6,9 +6,9 @@ image.
 
 `cancel_permutes`: the image input's transpose to NCHW (image_input.py) is
 followed by ConvertLayout's transpose back to NHWC (layout.py). The pair is the
-identity, yet TVM fused both into the detector's input kernel and ran them over
-the 640x640 image every call (0.45 ms alone, 0.70 ms in sequence, on Zen 3);
-without them that kernel is a plain uint8 -> float cast.
+identity, yet TVM fuses both into the detector's input kernel, which then
+shuffles the whole 640x640 image every call (0.45-0.70 ms); without them that
+kernel is a plain uint8 -> float cast.
 
 `flat_image_cast`: that cast as a 1-D kernel between reshapes (views at run time).
 
@@ -20,11 +20,11 @@ pool) becomes one hand-written kernel (dw_units.py) that keeps the maps between
 them in a ring of rows; the first takes in the image's first conv and its cast
 (so it runs before flat_image_cast, which then finds no cast).
 
-Tried and left out: fusing the whole image conversion into the first conv
-(FuseOpsByPattern), so that it reads the uint8 image. MetaSchedule found no
-good schedule for the fused kernel: after ~100 trials, detector 4.54 ms
-against 1.67 ms for the conversion and conv apart, recognizer 0.49 against
-0.28 ms. (fuse_dw_units now does it for the detector, with loops written out.)
+No pass fuses the image conversion into the first conv by pattern
+(FuseOpsByPattern): MetaSchedule finds no good schedule for such a kernel (the
+detector's ran at 4.54 ms against 1.67 ms for the two apart;
+docs/measurements.md). fuse_dw_units takes the detector's first conv in with
+its loops written out instead.
 
 A pass changes kernels, and records tuned without it would leave those
 kernels unscheduled. So records/model.json lists the passes its records were
@@ -39,8 +39,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-# The passes new tuning runs use, in order. Records without a "graph_passes" entry
-# predate them, and compile runs none for them.
+# The passes tune uses, in order. Records whose model.json has no "graph_passes" entry were
+# tuned without any, and compile runs none for them (tvm_build.records_graph_passes).
 GRAPH_PASSES = ("bgr_conv_weights", "cancel_permutes", "fuse_dw_units", "flat_image_cast", "dense_reads_nhwc")
 
 
@@ -104,7 +104,7 @@ def _flat_cast(n: int, src_dtype: str, dst_dtype: str):
     """A 1-D cast kernel of n values, opaque to FuseOps so that the reshapes around it stay
     apart (and become views). On the 4-D NHWC image the fused loop's index is split back
     into (h, w, c) per vector lane (c has extent 3) and LLVM emits scalar code: 2.2 ms for
-    the 640x640 image on Zen 3, against 0.13 ms flat."""
+    a 640x640 image, against 0.13 ms flat."""
     from tvm import te
 
     x = te.placeholder((n,), src_dtype, name="x")
@@ -165,8 +165,8 @@ def _flat_image_cast():
 
 def _dense_reads_nhwc():
     """dense_int8_blockwise(reshape(permute_dims(y, NHWC -> NCHW), 1 x K)) -> the same kernel reading y
-    (int8_dense._dense_blockwise). After the NHWC conversion, SFace flattens its last feature map
-    through a transpose kernel of its own (7x7x1024: 0.21 ms alone, 0.23 in sequence on Zen 3)."""
+    (int8_dense._dense_blockwise). After the NHWC conversion, SFace would otherwise flatten its last
+    feature map through a transpose kernel of its own (7x7x1024: about 0.2 ms a call)."""
     import tvm
     from tvm import relax
     from tvm.relax.expr_functor import PyExprMutator, mutator

@@ -13,7 +13,7 @@ setting (`layout` in frvt.toml).
 
 from __future__ import annotations
 
-from frvt_runtime.config import LAYOUTS
+from ..config import LAYOUTS
 from .graph_passes import mutator_pass
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from frvt_runtime.config import Settings
+from ..config import Settings
 from frvt_runtime.config_dir import read_manifest, verified_model
 from frvt_runtime.detect import Detector
 from frvt_runtime.embed import Recognizer

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from frvt_runtime.errors import CompileError
+from ..errors import CompileError
 
 # A candidate's upload + load + timed runs; the slowest detector kernels take ~1 s.
 SESSION_TIMEOUT_S = 60

@@ -8,7 +8,7 @@ import os
 import time
 from pathlib import Path
 
-from frvt_runtime.config import ModelSpec
+from ..config import ModelSettings
 from .builder import reusing_builder
 from .graph_passes import GRAPH_PASSES
 from .tvm_build import RECORDS_FILE, WORKLOADS_FILE, import_onnx, prepare, target_tag, write_records_model
@@ -167,7 +167,7 @@ def progress(name: str, curve: Path | None, log=print, deadline: float | None = 
     return Progress()
 
 
-def tune_model(onnx_path: Path, spec: ModelSpec, target, db_dir: Path, trials: int,
+def tune_model(onnx_path: Path, spec: ModelSettings, target, db_dir: Path, trials: int,
                per_task: int = 64, log=print, population: int = POPULATION, per_iter: int = 16,
                minutes: float | None = None, new_only: bool = False, original: Path | None = None,
                runner=None, passes=GRAPH_PASSES) -> dict:

@@ -9,12 +9,12 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable
 
-from frvt_runtime.config import ModelSpec
-from frvt_runtime.errors import CompileError
+from ..config import ModelSettings
+from ..errors import CompileError
 from ..progress import heartbeat
 from ..strip import strip_unneeded
 from .graph_passes import GRAPH_PASSES
-from .isa_class import llvm_knows_cpu
+from .isa_class import NIST_CPU, llvm_knows_cpu
 
 # Weight pre-packing rewrites constant weight layouts at compile time to match
 # the tuned schedules; the same flag must be used when tuning and compiling,
@@ -43,7 +43,7 @@ def tvm_step(what: str):
         raise CompileError(f"{what} failed: {type(exc).__name__}: {detail}") from None
 
 
-def write_records_model(db_dir: Path, spec: ModelSpec, passes=GRAPH_PASSES) -> None:
+def write_records_model(db_dir: Path, spec: ModelSettings, passes=GRAPH_PASSES) -> None:
     """Record which model, and which graph passes, a records folder was tuned with (tune writes it)."""
     db_dir.mkdir(parents=True, exist_ok=True)
     facts = {"sha256": spec.sha256, "layout": spec.layout, "graph_passes": list(passes)}
@@ -76,11 +76,6 @@ def records_model(db_dir: Path | None) -> str | None:
         return None
 
 
-# NIST's timing machine (Xeon Gold 6140). Code built for another CPU is limited
-# to the features this one has: one instruction it lacks is a crash there.
-NIST_CPU = "skylake-avx512"
-
-
 def host_cpu() -> str:
     from tvm.target import codegen
 
@@ -98,7 +93,7 @@ def resolve_target(cpu: str):
     if not llvm_knows_cpu(mcpu):  # a generic x86-64 build would be slow, and no records would match
         near = difflib.get_close_matches(mcpu, known_cpus(), 3)
         raise CompileError(f"LLVM knows no CPU {mcpu!r}" + (f"; did you mean {' or '.join(near)}?" if near else
-                                                          "") + " (NIST's Xeon Gold 6140: skylake-avx512)")
+                                                          "") + f" (NIST's Xeon Gold 6140: {NIST_CPU})")
     try:
         target = tvm.target.Target({"kind": "llvm", "mcpu": mcpu, "num-cores": 1})
         nist = tvm.target.Target({"kind": "llvm", "mcpu": NIST_CPU, "num-cores": 1})
@@ -125,7 +120,7 @@ def target_tag(target) -> str:
     return str(target.attrs.get("mcpu", "generic"))
 
 
-def import_onnx(onnx_path: Path, spec: ModelSpec, original: Path | None = None, graph_pass_names=GRAPH_PASSES):
+def import_onnx(onnx_path: Path, spec: ModelSettings, original: Path | None = None, graph_pass_names=GRAPH_PASSES):
     """Import a cleaned ONNX model, fed from the uint8 1xHxWx3 RGB image (see image_input);
     weights become constants. With the original (quantized) model, dense layers whose
     weights were blockwise int8 there keep them (see int8_dense). graph_pass_names: the
@@ -228,7 +223,7 @@ def hand_scheduled_kernels(mod) -> list[str]:
     return sorted(gv.name_hint for gv, f in mod.functions_items() if isinstance(f, PrimFunc) and is_hand_scheduled(f))
 
 
-def compile_model(onnx_path: Path, spec: ModelSpec, target, out_so: Path,
+def compile_model(onnx_path: Path, spec: ModelSettings, target, out_so: Path,
                   db_dir: Path | None = None, log: Callable[[str], None] = print,
                   original: Path | None = None) -> dict:
     """Import, prepare, apply records, build and export one model; return build facts."""

@@ -6,9 +6,10 @@ import json
 import shutil
 from pathlib import Path
 
-from frvt_runtime.config import Settings, runtime_dict
 from frvt_runtime.config_dir import (BUILD_FACTS, KERNELS, KERNELS_FILE, MANIFEST_FILE, PIPELINE_FILE, model_file,
                                      sha256_of)
+
+from ..config import Settings, runtime_dict
 
 
 def write_config_dir(settings: Settings, compiled: dict[str, dict], config_dir: Path) -> None:

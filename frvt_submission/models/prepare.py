@@ -5,14 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from .. import paths
-from frvt_runtime.config import ModelSpec
+from ..config import ModelSettings
 from .clean import clean_model
 from frvt_runtime.config_dir import sha256_of
 
 from .sources import fetch_model
 
 
-def cleaned_onnx(spec: ModelSpec, log=lambda msg: None) -> Path:
+def cleaned_onnx(spec: ModelSettings, log=lambda msg: None) -> Path:
     """Fetch + verify the original, then write (once per original hash) its cleaned fp32 copy."""
     original = fetch_model(spec)
     digest = sha256_of(original)

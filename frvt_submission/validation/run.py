@@ -11,10 +11,9 @@ import time
 from pathlib import Path
 
 from .. import paths
-from ..compile.tvm_build import NIST_CPU
+from ..compile.isa_class import NIST_CPU
 from ..progress import heartbeat
-from ..settings_file import settings_path
-from frvt_runtime.config import Settings
+from ..config import Settings, settings_path
 from frvt_runtime.errors import FrvtError
 from .inputs import Inputs, prepare_inputs
 from .clean_room import run_clean_room
