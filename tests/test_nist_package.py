@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import hashlib
+import os
 import re
 import subprocess
 from pathlib import Path
 
 import pytest
 
+from frvt_runtime.errors import ConfigError
 from frvt_submission import paths
-from frvt_submission.validation import nist_images
+from frvt_submission.validation import nist_images, nist_package
 from frvt_submission.validation.nist_images import listed_images, plan_images, rewrite_list
 
+HOST = "Debian GNU/Linux 12 (bookworm)"
 FACE = "../common/images/face/"
 LISTS = {  # NIST's list shapes: one image per line, several (with NIST's trailing space), a match list
     "enroll.txt": (f"1 {FACE}S001-01-t10_01.ppm facemugshot\n3 {FACE}S001-05-t10_01.ppm facemugshot\n"
@@ -95,3 +99,79 @@ def test_stand_ins_on_nists_own_lists(nist_dir, shared_data, tmp_path):
         for p in listed_images("\n".join(new)):
             f = pkg / "11" / p
             assert f.read_bytes()[:2] == (b"P5" if p.endswith(".pgm") else b"P6"), p
+
+
+def test_os_check_bypass_says_so_and_touches_only_check_os(nist_dir, tmp_path):
+    """Off NIST's OS, check_os exits; the copy's prints a note naming both OSes and returns."""
+    utils = (nist_dir / nist_package.UTILS).read_text()
+    wanted = nist_package.required_os(utils)
+    assert nist_package.os_bypass(utils, wanted) == (utils, None)  # NIST's OS: nothing bypassed
+    patched, message = nist_package.os_bypass(utils, HOST)
+    assert f"NIST's OS check fails here: this host runs \"{HOST}\"" in message
+    assert f"requires \"{wanted}\"" in message and "only that check bypassed" in message
+    start = utils.index("check_os() {")
+    assert patched[:start] == utils[:start]
+    assert patched[patched.index("check_packages() {"):] == utils[utils.index("check_packages() {"):]
+    (tmp_path / "utils.sh").write_text(patched)
+    run = subprocess.run(["bash", "-c", 'source "$0"; check_os; echo "after: $?"', str(tmp_path / "utils.sh")],
+                         capture_output=True, text=True, env={"PATH": os.environ["PATH"], "TERM": "dumb"})
+    assert run.stdout.splitlines() == [f"{nist_package.NOTE} check_os bypassed: this host runs \"{HOST}\", "
+                                       f"not \"{wanted}\"", "after: 0"]
+
+
+def test_kill_line_needs_a_pid_namespace_or_the_users_word(nist_dir):
+    """NIST's first line kills every count_thread process on the machine."""
+    text = (nist_dir / nist_package.TESTDRIVER).read_text()
+    prefix, same, _ = nist_package.isolation(text, namespace=True, patch_kill=False)
+    assert prefix == list(nist_package.PID_NAMESPACE) and same == text
+    with pytest.raises(ConfigError, match="Refusing to run; --patch-kill-line"):
+        nist_package.isolation(text, namespace=False, patch_kill=False)
+    prefix, patched, message = nist_package.isolation(text, namespace=False, patch_kill=True)
+    changed = [(a, b) for a, b in zip(text.splitlines(), patched.splitlines()) if a != b]
+    assert prefix == [] and len(changed) == 1 and "count_thread" in changed[0][0]
+    assert changed[0][1].startswith(": #") and "--patch-kill-line" in message
+
+
+def test_phases_read_from_nists_output():
+    titles = {t: re.compile("^" + re.escape(t)) for t in ("Checking for hard-coded config directory",
+                                                           "Creating Enrollment Templates (Single Process)",
+                                                           "Matching Templates (Multiple Processes)")}
+    lines = ["Checking for hard-coded config directory [SUCCESS]",
+             "Creating Enrollment Templates (Single Process) line 73: 124 Killed  count_threads.sh",
+             "[SUCCESS]", "[WARNING] We've detected that your software may be threading",
+             "[ERROR] something", "[SUCCESS]"]  # any [ERROR] in a phase fails it
+    phases = nist_package.read_phases(lines, titles)
+    assert [(p.title, p.result, p.warnings) for p in phases] == [
+        ("Checking for hard-coded config directory", "SUCCESS", 0),
+        ("Creating Enrollment Templates (Single Process)", "ERROR", 1),
+        ("Matching Templates (Multiple Processes)", "not reached", 0)]
+
+
+def _tree_state(root: Path) -> dict[str, tuple]:
+    return {str(p.relative_to(root)): (p.stat().st_mode, p.stat().st_mtime_ns,
+                                       hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else None)
+            for p in sorted(root.rglob("*"))}
+
+
+def test_nists_package_passes_on_the_built_library(nist_dir, shared_data, built, tmp_path, capsys):
+    """The real thing: NIST's scripts on config/ + lib/ + doc/version.txt; DIR is not modified."""
+    from frvt_submission.cli import main
+
+    before = _tree_state(nist_dir)
+    dist = sorted((paths.ROOT / "dist").glob("*")) if (paths.ROOT / "dist").is_dir() else []
+    code = main(["nist-validate", "--frvt-dir", str(nist_dir), "--output", str(tmp_path / "out")])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    for phase in ("Checking for hard-coded config directory", "Creating Enrollment Templates (Single Process)",
+                  "Creating Enrollment Templates on Multiple Images per Subject (Single Process)",
+                  "Creating Enrollment Templates (Multiple Processes)",
+                  "Creating Verification Templates (Multiple Processes)", "Matching Templates (Multiple Processes)",
+                  "Creating Verification Templates for Multiple Persons Detected in an Image (Single Process)",
+                  "Matching Multi-person Templates (Single Process)", "Creating submission package"):
+        assert f"  {phase} [SUCCESS]" in out, phase
+    summary = next(line for line in out.splitlines() if line.startswith("nist-validate:"))
+    assert "NIST's run passed (exit 0)" in summary and " 0 [ERROR] line(s)" in summary
+    assert not [line for line in out.splitlines() if "[ERROR]" in line and line != summary]
+    assert "[SUCCESS] Built executable" in (tmp_path / "out" / "run.log").read_text()
+    assert _tree_state(nist_dir) == before
+    assert (sorted((paths.ROOT / "dist").glob("*")) if (paths.ROOT / "dist").is_dir() else []) == dist
