@@ -27,7 +27,7 @@ BUILD_SRC    := $(call sources,cpp_api/src cpp_api/bridge cpp_api/include frvt_r
 VALIDATE_SRC := $(call sources,frvt_submission/validation cpp_api/driver) validation/validate.sh
 PACKAGE_SRC  := frvt_submission/package.py frvt_submission/nist_headers.py
 
-.PHONY: help setup fetch compile build validate timing package submission status test tune bench docs clean
+.PHONY: help setup fetch compile build validate nist-validate timing package submission status test tune bench docs clean
 .DELETE_ON_ERROR:
 
 help:
@@ -37,6 +37,8 @@ help:
 	@echo "                 TUNE_MINUTES per model (default 30; records go to tuning/<class>/)"
 	@echo "make bench       TVM vs peers benchmark table (long; BENCH_ISA=avx2 builds for the avx2 class)"
 	@echo "make docs        docs/measurements.md again, from the files parity, eval, validate, timing and bench left"
+	@echo "make nist-validate  NIST's own validation package (a copy of FRVT_DIR, default ../shared/nist-frvt)"
+	@echo "                 on config/ + lib/ + doc/version.txt; log in build/nist-validate/run.log"
 	@echo "make setup | fetch | compile | build | validate | timing | package | status | clean"
 	@echo "                 (TIMING_CORE=N pins validation's and make timing's measurements to core N; default 0)"
 	@echo "                 (SETTINGS=FILE: that settings file instead of ./frvt.toml)"
@@ -105,6 +107,12 @@ validate: $(DONE)/build
 timing: $(DONE)/build
 	$(FRVT) time --core $(TIMING_CORE)
 	@touch $(DONE)/timing
+
+# NIST's own package, run on a temporary copy of FRVT_DIR (a checkout of github.com/usnistgov/frvt
+# will do); FRVT_DIR is only read. Its archive is not the submission tarball (that is `make package`).
+FRVT_DIR ?= ../shared/nist-frvt
+nist-validate: $(DONE)/build
+	$(FRVT) nist-validate --frvt-dir $(FRVT_DIR)
 
 status: $(STAMP)
 	@$(FRVT) status

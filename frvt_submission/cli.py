@@ -16,10 +16,11 @@ Take an ONNX face model to a NIST FRVT (FRTE) 1:1 submission.
 Typical order: fetch -> compile -> (tune) -> build -> validate -> time -> package.
 `make submission` runs them all. Settings live in frvt.toml (see `config`)."""
 
-# The subcommands in the order `frvt --help` lists them; each is frvt_submission/commands/<name>.py,
-# whose register() adds its parser.
-COMMANDS = ("config", "scale", "stamps", "status", "fetch", "compile", "build", "tune", "validate", "time",
-            "bench", "package", "parity", "embed", "compare", "eval", "report", "measurements")
+# The subcommands in the order `frvt --help` lists them; each is frvt_submission/commands/<name>.py
+# (a hyphen in the command is an underscore in the module), whose register() adds its parser.
+COMMANDS = ("config", "scale", "stamps", "status", "fetch", "compile", "build", "tune", "validate",
+            "nist-validate", "time", "bench", "package", "parity", "embed", "compare", "eval", "report",
+            "measurements")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -29,7 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="settings file (default: ./frvt.toml if there is one, else the project's frvt.toml)")
     sub = ap.add_subparsers(dest="command", required=True, metavar="command")
     for name in COMMANDS:
-        importlib.import_module(f"{__package__}.commands.{name}").register(sub)
+        importlib.import_module(f"{__package__}.commands.{name.replace('-', '_')}").register(sub)
     return ap
 
 

@@ -38,11 +38,18 @@ def multi_id(sid: str) -> str:
     return f"m_{sid}"
 
 
-def write_pnm(image_rgb: np.ndarray, dst: Path) -> Path:
-    """P5 when the pixels are grey, else P6; header without comments, as NIST's files."""
+def write_pnm(image_rgb: np.ndarray, dst: Path, grey: bool | None = None) -> Path:
+    """P5 when the pixels are grey, else P6; header without comments, as NIST's files. grey=True or
+    False forces P5 or P6 (a name in NIST's lists fixes the format: its black.ppm is P6)."""
     h, w = image_rgb.shape[:2]
-    grey = bool(np.all(image_rgb[:, :, 0] == image_rgb[:, :, 1]) and np.all(image_rgb[:, :, 1] == image_rgb[:, :, 2]))
-    data = image_rgb[:, :, 0] if grey else image_rgb
+    same = bool(np.all(image_rgb[:, :, 0] == image_rgb[:, :, 1]) and np.all(image_rgb[:, :, 1] == image_rgb[:, :, 2]))
+    grey = same if grey is None else grey
+    if not grey:
+        data = image_rgb
+    elif same:
+        data = image_rgb[:, :, 0]
+    else:  # colour asked for as P5: ITU-R BT.601 luma, as OpenCV's RGB2GRAY
+        data = np.rint(image_rgb.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)).astype(np.uint8)
     dst = dst.with_suffix(".pgm" if grey else ".ppm")
     dst.write_bytes(f"{'P5' if grey else 'P6'}\n{w} {h}\n255\n".encode() + np.ascontiguousarray(data).tobytes())
     return dst
