@@ -67,6 +67,16 @@ def test_interface_versions_come_from_nists_headers(tmp_path, monkeypatch, setti
     assert version_txt.splitlines()[1] == "FRVT structs 3.2, FRVT 1:1 API 7.0"
 
 
+def test_the_driver_expects_the_versions_nists_headers_define():
+    """validate11.cpp compares the library's reported versions with the ones build_driver reads
+    from NIST's headers, never with numbers of its own."""
+    import re
+
+    src = (paths.ROOT / "cpp_api" / "driver" / "validate11.cpp").read_text()
+    assert "EXPECT_STRUCTS_MAJOR" in src and "EXPECT_API_MINOR" in src
+    assert not re.search(r"_VERSION\s*!=\s*\d", src), "a version number typed into the driver"
+
+
 def test_the_thread_variables_are_one_list():
     """runtime_env.cpp and runtime_env.py each listed the thread pools' variables, and the lists
     had drifted (the C++ one lacked VECLIB_MAXIMUM_THREADS). The C++ side now includes a header

@@ -353,11 +353,12 @@ int main(int argc, char **argv) {
         std::cerr << USAGE;
         return 1;
     }
-    if (FRVT_STRUCTS_MAJOR_VERSION != 3 || FRVT_STRUCTS_MINOR_VERSION != 1 || FRVT_11::API_MAJOR_VERSION != 6 ||
-        FRVT_11::API_MINOR_VERSION != 0) {
+    if (FRVT_STRUCTS_MAJOR_VERSION != EXPECT_STRUCTS_MAJOR || FRVT_STRUCTS_MINOR_VERSION != EXPECT_STRUCTS_MINOR ||
+        FRVT_11::API_MAJOR_VERSION != EXPECT_API_MAJOR || FRVT_11::API_MINOR_VERSION != EXPECT_API_MINOR) {
         std::cerr << "[ERROR] library reports structs " << FRVT_STRUCTS_MAJOR_VERSION << "."
                   << FRVT_STRUCTS_MINOR_VERSION << " and API " << FRVT_11::API_MAJOR_VERSION << "."
-                  << FRVT_11::API_MINOR_VERSION << "; this driver needs structs 3.1 and API 6.0" << std::endl;
+                  << FRVT_11::API_MINOR_VERSION << "; this driver needs structs " << EXPECT_STRUCTS_MAJOR << "."
+                  << EXPECT_STRUCTS_MINOR << " and API " << EXPECT_API_MAJOR << "." << EXPECT_API_MINOR << std::endl;
         return 1;
     }
     std::ifstream in(a.input);

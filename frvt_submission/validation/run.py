@@ -98,8 +98,12 @@ def check_self_contained(root: Path) -> tuple[list, list[str]]:
 
 def build_driver(library: Path, build_dir: Path, log) -> Path:
     build_dir.mkdir(parents=True, exist_ok=True)
+    from ..nist_headers import interface_versions
+
+    versions = interface_versions()
     for cmd in (["cmake", "-S", str(paths.ROOT / "cpp_api" / "driver"), "-B", str(build_dir),
-                 "-DCMAKE_BUILD_TYPE=Release", f"-DFRVT_LIB={library.resolve()}"],
+                 "-DCMAKE_BUILD_TYPE=Release", f"-DFRVT_LIB={library.resolve()}",
+                 f"-DFRVT_EXPECT_STRUCTS={versions.structs}", f"-DFRVT_EXPECT_API={versions.api}"],
                 ["cmake", "--build", str(build_dir)]):
         proc = subprocess.run(cmd, capture_output=True, text=True)
         if proc.returncode != 0:
