@@ -126,11 +126,14 @@ tune: $(STAMP)
 	@echo "== tune: MetaSchedule records for an ISA class into tuning/ ($(TUNE_MINUTES) min per model; resumable)"
 	taskset -c 0 $(FRVT) tune --minutes $(TUNE_MINUTES) $(if $(TUNE_ISA),--isa $(TUNE_ISA))
 
+# Every thread pool at one thread, from the list the library itself sets (runtime_env); expanded
+# only when a recipe uses it, after setup.
+ONE_THREAD = $(shell $(PY) -c 'from frvt_runtime.runtime_env import THREAD_VARIABLES as v; print(" ".join(n + "=1" for n in v))')
+
 bench: $(STAMP)
 	@echo "== bench: single-core comparison with peers (writes docs/benchmark.md)"
 	$(PY) -m pip install --disable-pip-version-check -q --no-deps -r requirements-bench.txt
-	OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1 TVM_NUM_THREADS=1 \
-		taskset -c 0 $(FRVT) bench $(if $(BENCH_ISA),--isa $(BENCH_ISA))
+	$(ONE_THREAD) taskset -c 0 $(FRVT) bench $(if $(BENCH_ISA),--isa $(BENCH_ISA))
 
 # Measures nothing: it reads the stamped files the measuring commands left (build/measurements/,
 # build/timing/timing.json, validation/output/summary.json).

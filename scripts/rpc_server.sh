@@ -12,7 +12,9 @@ PY="${PYTHON:-$ROOT/.venv/bin/python}"
 [ $# -ge 1 ] || { sed -n '2,6p' "$0" >&2; exit 2; }
 TRACKER="$1"; KEY="${2:-frvt}"; CORE="${3:-0}"
 case "$TRACKER" in *:*[0-9]) ;; *) echo "ERROR: tracker must be HOST:PORT, got '$TRACKER'" >&2; exit 2;; esac
-# One thread per measurement, like the submission itself.
-export TVM_NUM_THREADS=1 OMP_NUM_THREADS=1
+# One thread per measurement, like the submission itself: every pool the library sets (runtime_env).
+for var in $("$PY" -c 'from frvt_runtime.runtime_env import THREAD_VARIABLES as v; print(" ".join(v))'); do
+    export "$var=1"
+done
 echo "registering $(hostname) as '$KEY' with $TRACKER (core $CORE); stop with Ctrl-C"
 exec taskset -c "$CORE" "$PY" -m tvm.exec.rpc_server --tracker "$TRACKER" --key "$KEY" ${RPC_HOST:+--host "$RPC_HOST"}

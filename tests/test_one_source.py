@@ -94,6 +94,11 @@ def test_the_thread_variables_are_one_list():
     found = {str(f.relative_to(paths.ROOT)) for pkg in ("frvt_submission", "frvt_runtime")
              for f in sorted((paths.ROOT / pkg).rglob("*.py")) if set(_code_strings(f)) & set(THREAD_VARIABLES)}
     assert found == {"frvt_runtime/runtime_env.py"}, "read frvt_runtime.runtime_env.THREAD_VARIABLES"
+    # The Makefile's single-thread runs and the RPC measuring server ask Python for the list too.
+    for script in ("Makefile", "scripts/rpc_server.sh"):
+        text = (paths.ROOT / script).read_text()
+        assert not re.findall(r"[A-Z]+_(?:NUM|MAXIMUM)_THREADS=", text), f"{script} lists variables itself"
+        assert "runtime_env import THREAD_VARIABLES" in text, script
 
 
 def test_every_project_file_a_source_names_exists():
