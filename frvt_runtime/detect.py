@@ -127,22 +127,25 @@ def decode_yunet(outputs: dict[str, np.ndarray], size: tuple[int, int], strides:
     return np.concatenate(boxes), np.concatenate(scores), np.concatenate(kps)
 
 
+def ious(box, boxes: np.ndarray) -> np.ndarray:
+    """Intersection over union of one xywh box with each row of boxes (Nx4 xywh)."""
+    x0, y0 = boxes[:, 0], boxes[:, 1]
+    iw = np.maximum(0, np.minimum(box[0] + box[2], x0 + boxes[:, 2]) - np.maximum(box[0], x0))
+    ih = np.maximum(0, np.minimum(box[1] + box[3], y0 + boxes[:, 3]) - np.maximum(box[1], y0))
+    inter = iw * ih
+    area = max(box[2], 0) * max(box[3], 0)
+    return inter / np.maximum(area + np.maximum(boxes[:, 2], 0) * np.maximum(boxes[:, 3], 0) - inter, 1e-9)
+
+
 def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float, top_k: int) -> list[int]:
     """Greedy non-maximum suppression on xywh boxes; indices best first."""
     order = np.argsort(-scores, kind="stable")
-    x0, y0 = boxes[:, 0], boxes[:, 1]
-    x1, y1 = x0 + boxes[:, 2], y0 + boxes[:, 3]
-    area = np.maximum(boxes[:, 2], 0) * np.maximum(boxes[:, 3], 0)
     keep: list[int] = []
     while order.size and len(keep) < top_k:
         i = int(order[0])
         keep.append(i)
         rest = order[1:]
-        iw = np.maximum(0, np.minimum(x1[i], x1[rest]) - np.maximum(x0[i], x0[rest]))
-        ih = np.maximum(0, np.minimum(y1[i], y1[rest]) - np.maximum(y0[i], y0[rest]))
-        inter = iw * ih
-        iou = inter / np.maximum(area[i] + area[rest] - inter, 1e-9)
-        order = rest[iou <= iou_threshold]
+        order = rest[ious(boxes[i], boxes[rest]) <= iou_threshold]
     return keep
 
 
@@ -152,15 +155,6 @@ def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float, top_k: int)
 SAME_FACE_IOU = 0.5
 
 
-def iou(a: tuple[float, float, float, float], b: tuple[float, float, float, float]) -> float:
-    """Intersection over union of two xywh boxes."""
-    iw = max(0.0, min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0]))
-    ih = max(0.0, min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1]))
-    inter = iw * ih
-    union = max(a[2], 0) * max(a[3], 0) + max(b[2], 0) * max(b[3], 0) - inter
-    return inter / union if union > 0 else 0.0
-
-
 def same_face(face: Face, found: list[Face]) -> Face | None:
     """The face of `found` (same coordinates) that is `face` found again: the one overlapping it
     most, if by SAME_FACE_IOU, else the one whose box holds face's centre and whose centre lies in
@@ -168,7 +162,7 @@ def same_face(face: Face, found: list[Face]) -> Face | None:
     region may score higher."""
     if not found:
         return None
-    overlaps = [iou(face.box, g.box) for g in found]
+    overlaps = ious(face.box, np.array([g.box for g in found], np.float64))
     best = int(np.argmax(overlaps))
     if overlaps[best] >= SAME_FACE_IOU:
         return found[best]
