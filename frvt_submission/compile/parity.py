@@ -11,9 +11,8 @@ from frvt_runtime.config_dir import read_manifest, verified_model
 from frvt_runtime.detect import Detector
 from frvt_runtime.embed import Recognizer
 from frvt_runtime.engine import TvmModel
-from ..reference import OrtModel, tensor_input
+from ..reference import reference_pipeline
 from ..imagefile import read_image
-from ..models.prepare import cleaned_onnx
 from ..tvm_wheel import wheel_runtime_dir
 
 MIN_COSINE = 0.9999
@@ -35,12 +34,13 @@ def check_parity(settings: Settings, config_dir: Path, images: list[Path]) -> di
 
     # Each compiled size against onnxruntime at the same size, on every image (letterboxed, and
     # shrunk when larger): the pipeline picks a size per image, parity checks every size.
+    ref = reference_pipeline(settings)
     detectors = []
     for size in det_s.sizes():
         at = det_s.at_size(size)
-        detectors.append((Detector(at, tensor_input(OrtModel(cleaned_onnx(at)), at), settings.pipeline.downscale),
+        detectors.append((Detector(at, ref.detector.infers[size], settings.pipeline.downscale),
                           Detector(at, tvm(at.name), settings.pipeline.downscale)))
-    ref_rec = Recognizer(rec_s, tensor_input(OrtModel(cleaned_onnx(rec_s)), rec_s))
+    ref_rec = ref.recognizer
     tvm_rec = Recognizer(rec_s, tvm("recognizer"))
     cosines, box_px, kps_px, faces_seen = [], [], [], 0
     for path in images:
