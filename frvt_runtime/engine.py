@@ -85,9 +85,13 @@ def utf8_path(path: Path):
 class TvmModel:
     """An exported Relax VM module (.so) called with the uint8 HxWx3 RGB image."""
 
-    def __init__(self, so_path: Path, output_names: list[str], runtime_dir: Path | None = None):
+    def __init__(self, so_path: Path, output_names: list[str], runtime_dir: Path | None = None,
+                 params: list[np.ndarray] | None = None):
         """runtime_dir: the folder holding libtvm_runtime.so; None only when a TVM runtime is already
-        in the process (the compiler imported, or an earlier model loaded)."""
+        in the process (the compiler imported, or an earlier model loaded). params: the model's
+        weights, in the order of its main function's parameters after the image, for a model
+        compiled with its weights lifted out (tvm_build.lift_weights): its own
+        main_transform_params packs them once, here, into the layout its kernels were tuned for."""
         load_tvm_runtime(runtime_dir)
         import tvm_ffi
 
@@ -98,6 +102,9 @@ class TvmModel:
             # (device type kDLCPU=1, device id 0, allocator kind 2 = pooled)
             vm["vm_initialization"](1, 0, 2)
             self._main = vm["main"]
+            self._weights = self._packed(vm, params) if params is not None else ()
+        except ConfigError:
+            raise
         except Exception as exc:
             raise ConfigError(f"cannot load compiled model {so_path}: {exc}") from None
         self._keep = (module, vm)  # the VM must outlive the function handle
@@ -105,6 +112,18 @@ class TvmModel:
         self.output_names = list(output_names)
         self._input: np.ndarray | None = None
         self._tensor = None
+
+    @staticmethod
+    def _packed(vm, params: list[np.ndarray]) -> tuple:
+        """params through the module's main_transform_params: the weights main takes."""
+        import tvm_ffi
+
+        tensors = []
+        for p in params:
+            buf = aligned_empty(p.shape, p.dtype)  # the kernels assume aligned weights too
+            np.copyto(buf, p)
+            tensors.append(tvm_ffi.from_dlpack(buf))
+        return tuple(vm["main_transform_params"](tensors))
 
     def run(self, x: np.ndarray) -> list[np.ndarray]:
         """The model's outputs for one image, in the model's own order (copies)."""
@@ -117,7 +136,7 @@ class TvmModel:
             self._input = aligned_empty((1,) + x.shape, np.uint8)
             self._tensor = tvm_ffi.from_dlpack(self._input)
         np.copyto(self._input[0], x)
-        out = self._main(self._tensor)
+        out = self._main(self._tensor, *self._weights)
         outs = [out] if hasattr(out, "__dlpack__") else list(out)
         # Copy: the VM may reuse its output buffers on the next call.
         return [np.from_dlpack(t).copy() for t in outs]

@@ -34,10 +34,24 @@ from . import paths  # noqa: E402
 BACK_TO_BACK = 3  # timed calls per kernel and round, after one untimed
 
 
-def kernel_times(so_path: Path, input_size: tuple[int, int], runs: int = 20) -> dict:
+class _Bound:
+    """vm with main called as main(image, *packed weights); everything else passed through."""
+
+    def __init__(self, vm, packed):
+        self._vm, self._packed = vm, packed
+
+    def __getitem__(self, name):
+        return (lambda image: self._vm["main"](image, *self._packed)) if name == "main" else self._vm[name]
+
+    def set_instrument(self, fn):
+        self._vm.set_instrument(fn)
+
+
+def kernel_times(so_path: Path, input_size: tuple[int, int], runs: int = 20,
+                 weights: list[np.ndarray] | None = None) -> dict:
     """{"model_ms": median uninstrumented run, "rows": [(kernel, calls per run, in sequence ms per
     run, alone ms per run)]}, medians, rows slowest first. VM builtins (allocation, tuples) are
-    left out."""
+    left out. weights: the model's lifted weights (compile/weights.py), packed once before timing."""
     import tvm
     from tvm import relax
 
@@ -45,6 +59,8 @@ def kernel_times(so_path: Path, input_size: tuple[int, int], runs: int = 20) -> 
     vm = relax.VirtualMachine(tvm.runtime.load_module(str(so_path)), dev)
     w, h = input_size
     image = tvm.runtime.tensor(np.random.default_rng(0).integers(0, 256, (1, h, w, 3), dtype=np.uint8), dev)
+    packed = tuple(vm["main_transform_params"]([tvm.runtime.tensor(w_, dev) for w_ in weights])) if weights else ()
+    vm = _Bound(vm, packed)
     for _ in range(3):
         vm["main"](image)
     plain = []
@@ -121,12 +137,15 @@ def main(argv=None) -> int:
         ap.error("--runs and --top must be at least 1")
 
     from frvt_runtime.config import load_runtime
-    from frvt_runtime.config_dir import PIPELINE_FILE, model_entries, read_manifest, verified_model
+    from frvt_runtime.config_dir import (PIPELINE_FILE, load_weights, model_entries, model_params, read_manifest,
+                                         running_path, verified_model)
     from frvt_runtime.errors import FrvtError
 
     try:
         settings = load_runtime(args.config_dir / PIPELINE_FILE)
-        entries = model_entries(read_manifest(args.config_dir))
+        manifest = read_manifest(args.config_dir)
+        entries = model_entries(manifest, running_path(args.config_dir, manifest))
+        weights = load_weights(args.config_dir, manifest)
         specs = {settings.detector.model_name(size): settings.detector.at_size(size)
                  for size in settings.detector.sizes()}
         specs["recognizer"] = settings.recognizer
@@ -136,7 +155,7 @@ def main(argv=None) -> int:
         for name in args.models:
             so = verified_model(args.config_dir, entries[name])
             spec = specs[name]
-            result = kernel_times(so, spec.input_size, args.runs)
+            result = kernel_times(so, spec.input_size, args.runs, model_params(weights, entries[name], name))
             print(f"\n{name} ({so.name}, cpu {entries[name].get('cpu')}, records {entries[name].get('records') or 'none'}): "
                   f"{result['model_ms']:.2f} ms per run uninstrumented, median of {args.runs}")
             print(table(result, args.top))

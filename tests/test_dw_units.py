@@ -118,7 +118,7 @@ def test_units_become_one_kernel_each_and_match_onnxruntime(tmp_path, extra_outp
     is also an output keeps its kernels. The compiled model's outputs are onnxruntime's, and
     its build facts name the hand-scheduled kernels."""
     from frvt_submission.config import ModelSettings
-    from frvt_runtime.engine import TvmModel
+    from frvt_submission.compile.weights import compiled_model
     from frvt_submission.compile.graph_passes import GRAPH_PASSES
     from frvt_submission.compile.tvm_build import compile_model, resolve_target
     from frvt_submission.reference import to_tensor
@@ -140,7 +140,7 @@ def test_units_become_one_kernel_each_and_match_onnxruntime(tmp_path, extra_outp
     image = np.random.default_rng(5).integers(0, 256, (h, w, 3), dtype=np.uint8)
     want = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(
         names, {"x": to_tensor(image, spec.colour, spec.mean, spec.scale)})
-    got = TvmModel(out, names)(image)
+    got = compiled_model(out, names)(image)
     for name, expected in zip(names, want):
         np.testing.assert_allclose(got[name], expected, rtol=1e-4, atol=1e-5 * float(np.abs(expected).max()))
 

@@ -47,7 +47,7 @@ def test_image_input_graph_matches_to_tensor(tmp_path, colour, mean, scale):
 def test_compiled_model_takes_the_image(tmp_path, colour, mean, scale):
     from frvt_submission.compile.tvm_build import compile_model, resolve_target
     from frvt_submission.config import ModelSettings
-    from frvt_runtime.engine import TvmModel
+    from frvt_submission.compile.weights import compiled_model
     from frvt_submission.reference import to_tensor
 
     path, size = _identity_like(tmp_path / "probe.onnx")
@@ -55,7 +55,7 @@ def test_compiled_model_takes_the_image(tmp_path, colour, mean, scale):
     out = tmp_path / "probe.so"
     compile_model(path, spec, resolve_target("host"), out, None, log=lambda msg: None)
     image = np.random.default_rng(6).integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)
-    model = TvmModel(out, ["y"])
+    model = compiled_model(out, ["y"])
     np.testing.assert_allclose(model(image)["y"], _run_ort(path, {"x": to_tensor(image, colour, mean, scale)}),
                                rtol=1e-5, atol=1e-4)
     with pytest.raises(ValueError, match="uint8 HxWx3"):

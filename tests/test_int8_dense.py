@@ -75,7 +75,7 @@ def test_the_dense_layer_is_rewritten_only_when_its_weights_match(models):
 def test_compiled_int8_dense_matches_onnxruntime(models, tmp_path):
     from frvt_submission.compile.tvm_build import compile_model, resolve_target
     from frvt_submission.config import ModelSettings
-    from frvt_runtime.engine import TvmModel
+    from frvt_submission.compile.weights import compiled_model
     from frvt_submission.reference import to_tensor
 
     original, cleaned, size = models
@@ -86,7 +86,7 @@ def test_compiled_int8_dense_matches_onnxruntime(models, tmp_path):
     x = to_tensor(image, spec.colour, spec.mean, spec.scale)
     want = ort.InferenceSession(str(cleaned), providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
     # Summation order differs from onnxruntime's: fp32 rounding relative to the output scale.
-    np.testing.assert_allclose(TvmModel(out, ["y"])(image)["y"], want, rtol=1e-4,
+    np.testing.assert_allclose(compiled_model(out, ["y"])(image)["y"], want, rtol=1e-4,
                                atol=1e-5 * float(np.abs(want).max()))
 
 
@@ -96,7 +96,7 @@ def test_in_nhwc_the_dense_layer_reads_the_feature_map_without_a_transpose(tmp_p
     conversion a transpose kernel wrote it before the dense layer; with dense_reads_nhwc the dense
     kernel reads the NHWC map where each value lies, and the outputs stay onnxruntime's."""
     from frvt_submission.config import ModelSettings
-    from frvt_runtime.engine import TvmModel
+    from frvt_submission.compile.weights import compiled_model
     from frvt_submission.compile.graph_passes import GRAPH_PASSES
     from frvt_submission.compile.tvm_build import compile_model, resolve_target
     from frvt_submission.models.clean import clean_model
@@ -116,4 +116,4 @@ def test_in_nhwc_the_dense_layer_reads_the_feature_map_without_a_transpose(tmp_p
     image = np.random.default_rng(3).integers(0, 256, (h, w, 3), dtype=np.uint8)
     want = ort.InferenceSession(str(cleaned), providers=["CPUExecutionProvider"]).run(
         None, {"x": to_tensor(image, spec.colour, spec.mean, spec.scale)})[0]
-    np.testing.assert_allclose(TvmModel(out, ["y"])(image)["y"], want, rtol=1e-4, atol=1e-5 * float(np.abs(want).max()))
+    np.testing.assert_allclose(compiled_model(out, ["y"])(image)["y"], want, rtol=1e-4, atol=1e-5 * float(np.abs(want).max()))

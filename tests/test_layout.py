@@ -46,7 +46,7 @@ def _mobile_block(path, c=8, h=12, w=10):
 def test_layout_keeps_the_output(tmp_path, layout):
     from frvt_submission.compile.tvm_build import compile_model, import_onnx, prepare, resolve_target
     from frvt_submission.config import ModelSettings
-    from frvt_runtime.engine import TvmModel
+    from frvt_submission.compile.weights import compiled_model
     from frvt_submission.reference import to_tensor
 
     path, size = _mobile_block(tmp_path / "block.onnx")
@@ -60,5 +60,5 @@ def test_layout_keeps_the_output(tmp_path, layout):
     image = np.random.default_rng(4).integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)
     sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     want = sess.run(None, {"x": to_tensor(image, spec.colour, spec.mean, spec.scale)})[0]
-    got = TvmModel(out, ["y"])(image)["y"]
+    got = compiled_model(out, ["y"])(image)["y"]
     np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5 * np.abs(want).max())

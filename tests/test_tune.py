@@ -44,7 +44,7 @@ def test_tune_with_time_cap_then_compile_applies_records(tmp_path):
     from frvt_submission.compile.tune import tune_model
     from frvt_submission.compile.tvm_build import compile_model, records_graph_passes, resolve_target
     from frvt_submission.config import ModelSettings
-    from frvt_runtime.engine import TvmModel
+    from frvt_submission.compile.weights import compiled_model
 
     from frvt_submission.models.sources import sha256_of
 
@@ -108,7 +108,7 @@ def test_tune_with_time_cap_then_compile_applies_records(tmp_path):
     image = np.random.default_rng(1).integers(0, 256, (32, 32, 3), dtype=np.uint8)
     x = to_tensor(image, spec.colour, spec.mean, spec.scale)
     want = ort.InferenceSession(str(model), providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
-    got = TvmModel(out, ["y"])(image)["y"]
+    got = compiled_model(out, ["y"])(image)["y"]
     # Pixel inputs (0-255) and unit weights give sums near 1e4: fp32 rounding in a
     # different summation order is ~1e-3 there, so tolerate it relative to that scale.
     np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5 * float(np.abs(want).max()))

@@ -15,6 +15,7 @@ from ..progress import heartbeat
 from ..strip import strip_unneeded
 from .graph_passes import GRAPH_PASSES
 from .isa_class import NIST_CPU, llvm_knows_cpu
+from .weights import lift_weights, save_weights
 
 # Weight pre-packing rewrites constant weight layouts at compile time to match
 # the tuned schedules; the same flag must be used when tuning and compiling,
@@ -191,7 +192,8 @@ def has_records(db_dir: Path | None) -> bool:
 
 
 def apply_records(mod, target, db_dir: Path | None):
-    """Apply a MetaSchedule database when one exists; fold pre-packed weights to constants."""
+    """Apply a MetaSchedule database when one exists; the weight pre-packing it asks for is split
+    out of the kernels, for weights.lift_weights to move into main_transform_params."""
     import tvm
     from tvm.relax import transform
 
@@ -201,7 +203,7 @@ def apply_records(mod, target, db_dir: Path | None):
     with target, tvm_step(f"applying the tuning records in {db_dir}"):
         post = [transform.MetaScheduleApplyDatabase(str(db_dir))]
         if WEIGHT_PREPACK:
-            post += [transform.SplitLayoutRewritePreproc(), transform.FoldConstant()]
+            post += [transform.SplitLayoutRewritePreproc()]
         return tvm.transform.Sequential(post)(mod), True
 
 
@@ -248,12 +250,16 @@ def compile_model(onnx_path: Path, spec: ModelSettings, target, out_so: Path,
         log(f"[{spec.name}] warning: {len(missing)} kernel(s) have no tuning record and get TVM's default "
             f"schedule: {', '.join(missing[:6])}{' ...' if len(missing) > 6 else ''} (the graph, passes or "
             f"layout changed since tuning?). Run `python -m frvt_submission tune --models {spec.name} --new-only`.")
+    hand = hand_scheduled_kernels(mod)
+    with tvm_step(f"[{spec.name}] lifting the weights out of the code"):
+        mod, weights = lift_weights(mod)
     with tvm_step(f"[{spec.name}] relax.build"), heartbeat(log, f"[{spec.name}] relax.build"):
         exe = relax.build(mod, target=target)
     out_so.parent.mkdir(parents=True, exist_ok=True)
     tmp = out_so.with_name(out_so.stem + ".part.so")
     exe.export_library(str(tmp))
     saved = strip_unneeded([tmp], log)  # debug info and local symbols: the runtime needs neither
+    save_weights(out_so, weights)
     tmp.replace(out_so)
     facts = {
         "model": spec.name, "onnx": onnx_path.name, "target": str(target), "cpu": target_tag(target),
@@ -261,7 +267,7 @@ def compile_model(onnx_path: Path, spec: ModelSettings, target, out_so: Path,
         "tuned": bool(same_model and not missing), "records_applied": applied,
         "records_model": tuned_for, "graph_passes": list(graph),
         "kernels_without_records": len(missing), "unscheduled": missing,
-        "hand_scheduled": hand_scheduled_kernels(mod),
+        "hand_scheduled": hand, "weights": len(weights), "weights_mb": round(sum(w.nbytes for w in weights) / 1e6, 2),
         "seconds": round(time.perf_counter() - t0, 2),
     }
     out_so.with_suffix(".json").write_text(json.dumps(facts, indent=1))
