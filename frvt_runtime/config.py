@@ -69,6 +69,9 @@ class PipelineSpec:
     rotation_score: float = 0.9
     small_face_px: int = 120       # upright faces smaller than this (box side, px) are detected again (0 = off)
     small_face_zoom_px: int = 160  # on their region enlarged so the face is this big
+    # Which compiled code path runs (code_paths.py): "auto" picks the widest one this CPU has the
+    # instructions for; a path's name (e.g. "avx2") forces it, for tests and validation.
+    code_path: str = "auto"
 
 
 @dataclass(frozen=True)
@@ -205,6 +208,8 @@ def check_runtime(s: RuntimeSettings) -> None:
     if p.small_face_px < 0 or p.small_face_zoom_px < 0 or (p.small_face_px and p.small_face_zoom_px <= p.small_face_px // 2):
         raise ConfigError("[pipeline] small_face_px and small_face_zoom_px must be >= 0, the zoom target "
                           "above half the size it refines (0 turns the refinement off)")
+    if not isinstance(p.code_path, str) or not p.code_path:
+        raise ConfigError("[pipeline] code_path must be 'auto' or the name of a compiled path (e.g. 'avx2')")
     if p.downscale not in ("area", "linear"):
         raise ConfigError("[pipeline] downscale must be 'area' or 'linear'")
 

@@ -138,23 +138,24 @@ def median_ms(engine: Engine, x: np.ndarray, warmup: int = 3, runs: int = 15) ->
 
 # -- engines -----------------------------------------------------------------------
 def tvm_engine(config_dir: Path, name: str) -> Engine:
-    from frvt_runtime.config_dir import read_manifest, verified_model
-    from frvt_runtime.engine import TvmModel
+    from frvt_runtime.config_dir import load_models, read_manifest, running_path
 
     from .tvm_wheel import wheel_runtime_dir
 
-    entry = read_manifest(config_dir)[name]
-    return TvmModel(verified_model(config_dir, entry), entry["outputs"], wheel_runtime_dir())
+    manifest = read_manifest(config_dir)
+    return load_models(config_dir, manifest, running_path(config_dir, manifest), [name], wheel_runtime_dir())[name]
 
 
 def use_build_kernels(config_dir: Path) -> None:
     """Resample with config_dir's compiled kernels (frvt_runtime.resample), as the library does."""
     from frvt_runtime import resample
-    from frvt_runtime.config_dir import config_kernels, read_manifest
+    from frvt_runtime.config_dir import config_kernels, path_entries, read_manifest, running_path
 
     from .tvm_wheel import wheel_runtime_dir
 
-    resample.use_kernels(config_kernels(config_dir, read_manifest(config_dir), wheel_runtime_dir()))
+    manifest = read_manifest(config_dir)
+    entries = path_entries(manifest, running_path(config_dir, manifest))
+    resample.use_kernels(config_kernels(config_dir, entries, wheel_runtime_dir()))
 
 
 def ort_engine(onnx_path: Path) -> TensorRun:

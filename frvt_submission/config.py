@@ -22,7 +22,7 @@ LAYOUTS = ("NCHW", "NHWC")  # conv layouts a model can be compiled with
 class SubmissionSpec:
     company: str = "oneml"
     sequence: str = "001"
-    target: str = "host"
+    target: str = "nist"
     budget_template_ms: float = 1000.0
     budget_match_ms: float = 0.1
     max_failure_to_enrol: float = 0.05  # of the validation images that hold a face

@@ -11,7 +11,7 @@ from pathlib import Path
 from . import __version__, paths
 from .config import Settings
 from .nist_headers import interface_versions
-from frvt_runtime.config_dir import KERNELS, model_entries, read_manifest
+from frvt_runtime.config_dir import KERNELS, model_entries, path_entries, path_names, read_manifest, running_path
 
 
 def _git_revision() -> str:
@@ -46,11 +46,13 @@ def _host_llvm_cpu() -> str:
 
 
 def _build_records(config_dir: Path) -> tuple[str | None, dict | str]:
-    """(the build's ISA class, model -> {folder, class} of the records it used) from models.json."""
+    """(the ISA class of the code path this CPU runs from config_dir, model -> {folder, class} of the
+    records it used) from models.json."""
     from frvt_runtime.errors import ConfigError
 
     try:
-        models = model_entries(read_manifest(config_dir))
+        manifest = read_manifest(config_dir)
+        models = model_entries(manifest, running_path(config_dir, manifest))
     except ConfigError as exc:
         return None, f"unknown ({exc})"
     classes = sorted({e.get("isa_class") or "none" for e in models.values()})
@@ -90,19 +92,32 @@ def tuning_summary(entry: dict) -> str:
     return text + f"; graph passes {', '.join(entry.get('graph_passes') or []) or 'none'}"
 
 
+def path_lines(manifest: dict) -> list[str]:
+    """Each code path of a config/, and each of its files: CPU, class, required features, records, tuned."""
+    lines = []
+    for path in path_names(manifest):
+        p = manifest["paths"][path]
+        lines.append(f"code path {path}: cpu {p['cpu']} class {p.get('isa_class')} requires "
+                     f"{' '.join(p.get('requires') or []) or 'nothing'}")
+        for name, entry in model_entries(manifest, path).items():
+            lines.append(f"  {name}: {entry['file']} sha256 {entry['sha256']} {tuning_summary(entry)}")
+        k = path_entries(manifest, path).get(KERNELS)
+        if k:
+            lines.append(f"  {KERNELS}: {k['file']} sha256 {k['sha256']} kernels {', '.join(k['functions'])}")
+    w = manifest["weights"]
+    lines.append(f"weights: {w['file']} sha256 {w['sha256']} ({w.get('count')} arrays, {w.get('mb')} MB, "
+                 f"shared by every path)")
+    return lines
+
+
 def write_version_file(settings: Settings, config_dir: Path, doc_dir: Path) -> Path:
     manifest = read_manifest(config_dir)
     sub = settings.submission
     versions = interface_versions()
     lines = [f"{sub.library_name} (frvt-submission {__version__}, git {_git_revision()})",
-             f"FRVT structs {versions.structs}, FRVT 1:1 API {versions.api}"]
-    for name, entry in model_entries(manifest).items():
-        lines.append(f"{name}: {entry['file']} sha256 {entry['sha256']} cpu {entry['cpu']} "
-                     f"class {entry.get('isa_class')} {tuning_summary(entry)}")
-    if KERNELS in manifest:
-        k = manifest[KERNELS]
-        lines.append(f"{KERNELS}: {k['file']} sha256 {k['sha256']} cpu {k['cpu']} class {k.get('isa_class')} "
-                     f"kernels {', '.join(k['functions'])}")
+             f"FRVT structs {versions.structs}, FRVT 1:1 API {versions.api}",
+             f"target {sub.target}: the library runs the first code path whose features the CPU has"]
+    lines += path_lines(manifest)
     doc_dir.mkdir(parents=True, exist_ok=True)
     out = doc_dir / "version.txt"
     out.write_text("\n".join(lines) + "\n")

@@ -120,12 +120,14 @@ def parity_section(data: dict | None, path: Path) -> list[str]:
     def px(v):
         return "n/a" if v is None else f"{v:.3f} px"
 
-    row = [data["images"], data["faces"], ", ".join(f"{w}x{h}" for w, h in data["sizes"]),
-           "n/a" if data["min_cosine"] is None else f"{data['min_cosine']:.6f}", px(data["max_box_px"]),
-           px(data["max_landmark_px"]), "ok" if data["ok"] else "FAIL"]
+    rows = [[name, r.get("cpu", ""), r["images"], r["faces"], ", ".join(f"{w}x{h}" for w, h in r["sizes"]),
+             "n/a" if r["min_cosine"] is None else f"{r['min_cosine']:.6f}", px(r["max_box_px"]),
+             px(r["max_landmark_px"]), "ok" if r["ok"] else "FAIL"] for name, r in data.get("paths", {}).items()]
+    rows += [[name, "", "", "", "", "", "", "", "not run: this CPU lacks its instructions"]
+             for name in data.get("not_run", [])]
     return lines + _source(path, PARITY_HOW) + _stamped_table(
-        data.get("stamp"), ["images", "faces", "detector sizes", "min embedding cosine", "max box diff",
-                            "max landmark diff", "result"], [row],
+        data.get("stamp"), ["code path", "compiled for", "images", "faces", "detector sizes", "min embedding cosine",
+                            "max box diff", "max landmark diff", "result"], rows,
         "The compiled models, loaded by the TVM runtime alone, against the cleaned fp32 ONNX under "
         "onnxruntime on the registry test images: the detector at each compiled size, the recognizer on "
         "the same aligned crop for both.")

@@ -140,7 +140,7 @@ def timing_section(settings, folders: list[Path]) -> str:
 def build_section(settings) -> str:
     from .package import archive_name
     from .validation.closure import folder_mb
-    from frvt_runtime.config_dir import model_entries, read_manifest
+    from frvt_runtime.config_dir import model_entries, path_names, read_manifest
 
     lib_mb, config_mb = folder_mb(paths.SUB_LIB), folder_mb(paths.SUB_CONFIG)
     tarball = paths.ROOT / "dist" / archive_name(settings)
@@ -150,7 +150,7 @@ def build_section(settings) -> str:
     manifest = read_manifest(paths.SUB_CONFIG)
     models = [[name, e.get("file"), e.get("sha256", "")[:16], e.get("cpu"), e.get("isa_class"), e.get("tuned"),
                f"{e.get('records')} ({e.get('records_class')})", e.get("kernels_without_records")]
-              for name, e in model_entries(manifest).items()]
+              for path in path_names(manifest) for name, e in model_entries(manifest, path).items()]
     version = paths.SUB_DOC / "version.txt"
     return "\n".join(["<h2>Sizes and build</h2>", _table(["what", "size"], rows),
                       _table(["model", "file", "sha256 (first 16)", "built for", "class", "tuned", "records",

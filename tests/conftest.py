@@ -41,6 +41,15 @@ def reference_pipeline(settings):
     return reference_pipeline(settings)
 
 
+def one_path_manifest(models: dict[str, dict], path: str = "avx512", requires=(), **facts) -> dict:
+    """models.json of a config/ with one code path holding these model entries (file names get the
+    path's folder), for tests that need a manifest and no build."""
+    entries = {name: {**e, "file": f"{path}/{e.get('file', name + '.so')}"} for name, e in models.items()}
+    return {"format": 2, "order": [path], "weights": {"file": "weights.npz", "sha256": "0" * 64},
+            "paths": {path: {"cpu": facts.get("cpu", "znver4"), "isa_class": facts.get("isa_class", "avx512"),
+                             "requires": list(requires), "models": entries}}}
+
+
 def _run(cmd, **kw):
     return subprocess.run(cmd, capture_output=True, text=True, **kw)
 
@@ -81,12 +90,12 @@ def stale_reason(manifest, lib) -> tuple[str | None, str | None]:
     """Why config/ and lib/ must be rebuilt before the tests use them (None: current): a file of the
     step's Makefile sources, or the settings, changed after it was built (make's rule), or config/
     was built for a CPU this host cannot run."""
-    from frvt_submission.validation.stand_in import lacked, unrunnable
+    from frvt_submission.validation.stand_in import cannot_run
     from frvt_runtime.errors import ConfigError
 
     sources = make_sources()
     try:
-        lacks = lacked(unrunnable(manifest.parent)) if manifest.is_file() else []
+        lacks = cannot_run(manifest.parent) if manifest.is_file() else []
     except ConfigError as exc:
         lacks = [f"(unreadable: {exc})"]
     if not manifest.is_file():

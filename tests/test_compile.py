@@ -21,19 +21,34 @@ def compiled_dir(tmp_path_factory, test_images):
 def test_compile_exports_and_reloads_with_parity(compiled_dir, settings):
     out, r = compiled_dir
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
-    line = [ln for ln in r.stdout.splitlines() if ln.startswith("parity")][0]
-    assert "-> OK" in line
-    cos = float(line.split("min cosine ")[1].split(",")[0])
-    assert cos >= MIN_COSINE
+    from frvt_submission.compile.isa_class import host_features
+
     manifest = json.loads((out / "models.json").read_text())
+    # The default target builds NIST's two classes; this host checks each path it can run.
+    assert manifest["order"] == ["avx512", "avx2"]
+    lines = {ln.split("]")[0] + "]": ln for ln in r.stdout.splitlines() if ln.startswith("parity [")}
+    runnable = [p for p in manifest["order"] if set(manifest["paths"][p]["requires"]) <= host_features()]
+    assert "avx2" in runnable
+    for path in manifest["order"]:
+        line = lines[f"parity [{path}]"]
+        if path not in runnable:
+            assert "not checked: this CPU lacks" in line
+            continue
+        assert "-> OK" in line and "(detector at 320x320, 480x640, 640x640)" in line
+        assert float(line.split("min cosine ")[1].split(",")[0]) >= MIN_COSINE
     sizes = {f"detector_{w}x{h}" for w, h in settings.detector.smaller_sizes}
-    assert set(manifest) == {"detector", "recognizer", "resample"} | sizes
-    assert "(detector at 320x320, 480x640, 640x640)" in line
-    assert manifest["resample"]["functions"] == ["halve_rgb", "quarter_rgb", "area_rgb", "warp_rgb", "warp_inside_rgb"]
-    assert manifest["detector"]["outputs"][:3] == ["cls_8", "cls_16", "cls_32"]
-    for entry in manifest.values():
-        so = out / entry["file"]
-        assert so.is_file() and so.read_bytes()[:4] == b"\x7fELF"
+    for path, built in manifest["paths"].items():
+        models = built["models"]
+        assert set(models) == {"detector", "recognizer", "resample"} | sizes
+        assert models["resample"]["functions"] == ["halve_rgb", "quarter_rgb", "area_rgb", "warp_rgb", "warp_inside_rgb"]
+        assert models["detector"]["outputs"][:3] == ["cls_8", "cls_16", "cls_32"]
+        for entry in models.values():
+            so = out / entry["file"]
+            assert so.parent.name == path and so.is_file() and so.read_bytes()[:4] == b"\x7fELF"
+    # The weights once: both paths' recognizers name the same arrays, stored once.
+    rec = [manifest["paths"][p]["models"]["recognizer"]["params"] for p in manifest["order"]]
+    assert rec[0] == rec[1] and len(rec[0]) > 50
+    assert manifest["weights"]["mb"] < 25 and (out / "weights.npz").stat().st_size < 25e6
 
 
 def test_runtime_only_load_does_not_import_the_compiler(compiled_dir, test_images):
@@ -112,7 +127,7 @@ def test_config_dir_keeps_only_this_builds_models(tmp_path, settings):
     from frvt_submission.compile.build_models import compiled_specs
     from frvt_submission.compile.write_config import write_config_dir
 
-    def build(s):
+    def build(s, path="avx2"):
         compiled = {}
         for spec in compiled_specs(s):
             so = tmp_path / "built" / f"{spec.name}.so"
@@ -122,12 +137,16 @@ def test_config_dir_keeps_only_this_builds_models(tmp_path, settings):
         so = tmp_path / "built" / "kernels.so"
         so.write_bytes(b"k")
         compiled[KERNELS] = {"so": so, "functions": [], "cpu": "x", "isa_class": None}
-        write_config_dir(s, compiled, tmp_path / "config")
-        return sorted(p.name for p in (tmp_path / "config").glob("*.so"))
+        write_config_dir(s, {path: {"cpu": "x", "isa_class": None, "requires": [], "models": compiled}},
+                         tmp_path / "config")
+        return sorted(p.relative_to(tmp_path / "config").as_posix() for p in (tmp_path / "config").rglob("*.so"))
 
     assert len(settings.detector.smaller_sizes) >= 1
     first = build(settings)
-    assert "detector_320x320.so" in first
+    assert "avx2/detector_320x320.so" in first
     fewer = dataclasses.replace(settings, detector=dataclasses.replace(settings.detector, smaller_sizes=()))
-    assert build(fewer) == ["detector.so", "recognizer.so", "resample.so"]
-    assert set(json.loads((tmp_path / "config" / MANIFEST_FILE).read_text())) == {"detector", "recognizer", KERNELS}
+    assert build(fewer) == ["avx2/detector.so", "avx2/recognizer.so", "avx2/resample.so"]
+    manifest = json.loads((tmp_path / "config" / MANIFEST_FILE).read_text())
+    assert set(manifest["paths"]["avx2"]["models"]) == {"detector", "recognizer", KERNELS}
+    # A path of another target's build is dropped too.
+    assert build(fewer, "znver4") == ["znver4/detector.so", "znver4/recognizer.so", "znver4/resample.so"]

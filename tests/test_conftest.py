@@ -9,12 +9,18 @@ import time
 from conftest import stale_reason
 
 
+def _manifest(requires: list[str]) -> dict:
+    """models.json of one code path that requires these features."""
+    entry = {"file": "p/m.so", "cpu": "x"}
+    return {"format": 2, "order": ["p"], "weights": {"file": "weights.npz", "sha256": ""},
+            "paths": {"p": {"cpu": "x", "requires": requires, "models": {"detector": entry, "recognizer": entry}}}}
+
+
 def test_a_stale_build_is_not_reused(tmp_path):
     """conftest's rule: a source changed after config/ or lib/ was built means rebuild."""
     manifest = tmp_path / "config" / "models.json"
     manifest.parent.mkdir()
-    host_build = {"file": "m.so", "cpu": "host"}  # runnable here, whatever this CPU is
-    manifest.write_text(json.dumps({"detector": host_build, "recognizer": host_build}))
+    manifest.write_text(json.dumps(_manifest([])))  # requires nothing: runnable here, whatever this CPU is
     lib = tmp_path / "lib.so"
     lib.write_bytes(b"x")
     old = time.time() - 10 * 365 * 86400
@@ -39,8 +45,7 @@ def test_a_config_for_a_cpu_this_host_lacks_is_rebuilt(tmp_path, monkeypatch):
     monkeypatch.setattr(isa_class, "host_features", lambda: avx2_only)
     manifest = tmp_path / "config" / "models.json"
     manifest.parent.mkdir()
-    entry = {"file": "m.so", "cpu": "skylake-avx512"}
-    manifest.write_text(json.dumps({"detector": entry, "recognizer": entry}))
+    manifest.write_text(json.dumps(_manifest(["avx2", "avx512f", "fma"])))
     lib = tmp_path / "lib.so"
     lib.write_bytes(b"x")
     future = time.time() + 86400

@@ -6,6 +6,7 @@ import subprocess
 import tomllib
 
 from frvt_submission import __version__, paths
+from conftest import one_path_manifest
 
 
 def test_the_version_is_pyprojects():
@@ -55,9 +56,9 @@ def test_the_stamp_says_dirty_when_a_tracked_file_differs_and_names_each_models_
     assert measurement_stamp(None)["commit"] == f"{rev}-dirty"
     config = tmp_path / "config"
     config.mkdir()
-    (config / "models.json").write_text(json.dumps({name: {
+    (config / "models.json").write_text(json.dumps(one_path_manifest({name: {
         "file": f"{name}.so", "sha256": "0", "cpu": "znver4", "isa_class": "avx512", "records": records,
-        "records_class": "avx512"} for name, records in (("detector", "znver5"), ("recognizer", "avx512"))}))
+        "records_class": "avx512"} for name, records in (("detector", "znver5"), ("recognizer", "avx512"))})))
     stamp = measurement_stamp(config)
     assert stamp["isa_class"] == "avx512" and stamp["records"] == {
         "detector": {"folder": "znver5", "class": "avx512"}, "recognizer": {"folder": "avx512", "class": "avx512"}}

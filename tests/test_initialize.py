@@ -74,7 +74,7 @@ def test_the_engine_never_loads_the_runtime_from_the_working_directory(built, tm
     work.mkdir()
     shutil.copyfile(built["lib"].parent / "libtvm_runtime.so", work / "libtvm_runtime.so")
     arg = str(built["lib"].parent.resolve()) if runtime_dir == "lib" else runtime_dir
-    r = subprocess.run([sys.executable, "-c", PLANTED, str(paths.SUB_CONFIG / "recognizer.so"), arg], cwd=work,
+    r = subprocess.run([sys.executable, "-c", PLANTED, str(next(paths.SUB_CONFIG.glob("*/recognizer.so"))), arg], cwd=work,
                        env={"PYTHONPATH": str(paths.ROOT), "PATH": "/usr/bin:/bin", "LD_LIBRARY_PATH": "."},
                        capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
@@ -90,14 +90,23 @@ def _edit_json(cfg: Path, name: str, edit: Callable[[dict], None]) -> None:
     (cfg / name).write_text(json.dumps(data, indent=1))
 
 
+def _slots(m: dict) -> dict:
+    """The entries of the code path this CPU runs, in a parsed models.json (the one the edits must hit)."""
+    from frvt_runtime.config_dir import running_path
+
+    return m["paths"][running_path(paths.SUB_CONFIG, m)]["models"]
+
+
 def _rehash(cfg: Path, slot: str) -> None:
-    _edit_json(cfg, MANIFEST_FILE, lambda m: m[slot].update(sha256=sha256_of(cfg / m[slot]["file"])))
+    _edit_json(cfg, MANIFEST_FILE, lambda m: _slots(m)[slot].update(sha256=sha256_of(cfg / _slots(m)[slot]["file"])))
 
 
 def _swap_model(cfg: Path, slot: str, source: str) -> None:
-    """Put config/<source>.so where <slot>.so was, with models.json's hash updated: the hash check
+    """Put config/<path>/<source>.so where <slot>.so was, with models.json's hash updated: the hash check
     passes, so only the probe can notice the model does not fit its slot."""
-    shutil.copyfile(cfg / f"{source}.so", cfg / f"{slot}.so")
+    slots = _slots(json.loads((cfg / MANIFEST_FILE).read_text()))
+    shutil.copyfile(cfg / slots[source]["file"], cfg / slots[slot]["file"])
+    _edit_json(cfg, MANIFEST_FILE, lambda m: _slots(m)[slot].update(params=_slots(m)[source].get("params", [])))
     _rehash(cfg, slot)
 
 
@@ -109,7 +118,7 @@ def _swap_outputs(names: list[str], a: str, b: str) -> None:
 # case -> (edit of the copied config/, text the driver's stderr must hold)
 BROKEN: dict[str, tuple[Callable[[Path], None], str]] = {
     "renamed detector output": (
-        lambda c: _edit_json(c, MANIFEST_FILE, lambda m: m["detector"]["outputs"].__setitem__(0, "renamed")),
+        lambda c: _edit_json(c, MANIFEST_FILE, lambda m: _slots(m)["detector"]["outputs"].__setitem__(0, "renamed")),
         "detector output 'cls_8' missing from the model's outputs (has renamed, cls_16"),
     "wrong embedding_size": (
         lambda c: _edit_json(c, PIPELINE_FILE, lambda p: p["recognizer"].update(embedding_size=512)),
@@ -121,10 +130,10 @@ BROKEN: dict[str, tuple[Callable[[Path], None], str]] = {
         lambda c: _swap_model(c, "recognizer", "detector"),
         "recognizer model recognizer.so fails on a blank 112x112 image (recognizer.input_size in pipeline.json)"),
     "extra recognizer output": (
-        lambda c: _edit_json(c, MANIFEST_FILE, lambda m: m["recognizer"]["outputs"].append("extra")),
+        lambda c: _edit_json(c, MANIFEST_FILE, lambda m: _slots(m)["recognizer"]["outputs"].append("extra")),
         "recognizer.outputs in models.json lists 2 name(s) ['fc1', 'extra'] but the model returns 1 output(s)"),
     "outputs in the wrong order": (
-        lambda c: _edit_json(c, MANIFEST_FILE, lambda m: _swap_outputs(m["detector"]["outputs"], "cls_8", "bbox_8")),
+        lambda c: _edit_json(c, MANIFEST_FILE, lambda m: _swap_outputs(_slots(m)["detector"]["outputs"], "cls_8", "bbox_8")),
         "detector output 'cls_8' has shape (1, 6400, 4) (25600 values) but pipeline.json detector.input_size "
         "640x640 at stride 8"),
     "stride the model lacks": (
@@ -137,8 +146,14 @@ BROKEN: dict[str, tuple[Callable[[Path], None], str]] = {
         lambda c: _edit_json(c, PIPELINE_FILE, lambda p: p["detector"].update(input_size=[640, 672])),
         "detector model detector.so fails on a blank 640x672 image"),
     "a smaller detector size without its model": (
-        lambda c: _edit_json(c, MANIFEST_FILE, lambda m: m.pop("detector_320x320")),
+        lambda c: _edit_json(c, MANIFEST_FILE, lambda m: _slots(m).pop("detector_320x320")),
         "no entry for detector_320x320, which pipeline.json's detector.smaller_sizes"),
+    "a code path models.json lacks": (
+        lambda c: _edit_json(c, PIPELINE_FILE, lambda p: p["pipeline"].update(code_path="avx9")),
+        "pipeline.json's code_path 'avx9' is not in models.json (paths: avx512, avx2)"),
+    "a weight weights.npz lacks": (
+        lambda c: _edit_json(c, MANIFEST_FILE, lambda m: _slots(m)["recognizer"]["params"].__setitem__(0, "0" * 24)),
+        f"recognizer needs weight {'0' * 24}, which weights.npz lacks"),
 }
 
 

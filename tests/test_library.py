@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from frvt_submission import paths
+from frvt_runtime.config_dir import running_path
 
 ROOT = paths.ROOT
 
@@ -94,9 +95,10 @@ def test_initialize_failures_are_config_errors(built, ppm_images, tmp_path):
     assert r.returncode == 1 and "initialize() returned 2" in r.stderr and "not found" in r.stderr
     bad = tmp_path / "corrupt"
     shutil.copytree(paths.SUB_CONFIG, bad)
-    data = bytearray((bad / "detector.so").read_bytes())
+    detector = bad / running_path(bad) / "detector.so"  # the code path this CPU runs
+    data = bytearray(detector.read_bytes())
     data[len(data) // 2] ^= 0xFF
-    (bad / "detector.so").write_bytes(bytes(data))
+    detector.write_bytes(bytes(data))
     r, _ = drive(built, "createTemplate", row, tmp_path / "b", config=bad)
     assert r.returncode == 1 and "initialize() returned 2" in r.stderr and "SHA-256" in r.stderr
 
@@ -152,11 +154,12 @@ def test_clean_environment_and_one_thread(built, ppm_images, tmp_path):
 
 
 @pytest.mark.parametrize("remove,needle", [("pipeline.json", "missing"), ("models.json", "missing"),
-                                           ("recognizer.so", "missing model file")])
+                                           ("{path}/recognizer.so", "missing model file"),
+                                           ("weights.npz", "missing model file")])
 def test_each_missing_config_file_is_a_config_error(built, ppm_images, tmp_path, remove, needle):
     cfg = tmp_path / "cfg"
     shutil.copytree(paths.SUB_CONFIG, cfg)
-    (cfg / remove).unlink()
+    (cfg / remove.format(path=running_path(cfg))).unlink()
     r, _ = drive(built, "createTemplate", [f"o {ppm_images['obama']} facemugshot"], tmp_path / "o", config=cfg)
     assert r.returncode == 1 and "initialize() returned 2" in r.stderr and needle in r.stderr
 

@@ -6,6 +6,7 @@ import re
 import pytest
 
 from frvt_submission import paths
+from conftest import one_path_manifest
 
 # commit, date, CPU (LLVM CPU), class, records: what a stamp line must carry ("not recorded" where
 # a file written before stamps existed lacks one).
@@ -37,9 +38,9 @@ def unstamped_figures(text: str) -> list[str]:
 def _config(folder, records):
     """A config/ whose models.json says which records folder each model used."""
     folder.mkdir(parents=True)
-    folder.joinpath("models.json").write_text(json.dumps({name: {
+    folder.joinpath("models.json").write_text(json.dumps(one_path_manifest({name: {
         "file": f"{name}.so", "sha256": "0", "cpu": "znver4", "isa_class": "avx512", "tuned": True,
-        "records": rec, "records_class": "avx512"} for name, rec in records.items()}))
+        "records": rec, "records_class": "avx512"} for name, rec in records.items()})))
     return folder
 
 

@@ -4,6 +4,7 @@ import ast
 
 from frvt_runtime import template
 from frvt_submission import paths
+from conftest import one_path_manifest
 
 CPP = paths.ROOT / "cpp_api"
 
@@ -62,7 +63,7 @@ def test_interface_versions_come_from_nists_headers(tmp_path, monkeypatch, setti
     config = tmp_path / "config"
     config.mkdir()
     entry = {"file": "m.so", "sha256": "0" * 64, "cpu": "haswell"}
-    (config / "models.json").write_text(json.dumps({"detector": entry, "recognizer": entry}))
+    (config / "models.json").write_text(json.dumps(one_path_manifest({"detector": entry, "recognizer": entry})))
     version_txt = write_version_file(settings, config, tmp_path / "doc").read_text()
     assert version_txt.splitlines()[1] == "FRVT structs 3.2, FRVT 1:1 API 7.0"
 

@@ -183,7 +183,7 @@ def test_config_dir_installs_its_kernels_and_a_config_without_them_resamples_in_
     import json
     import shutil
 
-    from frvt_runtime.config_dir import KERNELS, KERNELS_FILE, MANIFEST_FILE
+    from frvt_runtime.config_dir import KERNELS, KERNELS_FILE, MANIFEST_FILE, running_path
     from frvt_runtime.pipeline import FacePipeline
     from frvt_submission.tvm_wheel import wheel_runtime_dir
 
@@ -191,14 +191,15 @@ def test_config_dir_installs_its_kernels_and_a_config_without_them_resamples_in_
     saved = resample._kernels
     try:
         pipeline = FacePipeline.from_config_dir(paths.SUB_CONFIG, wheel_runtime_dir())
-        assert resample._kernels is not None and resample._kernels.path == paths.SUB_CONFIG / KERNELS_FILE
+        assert resample._kernels is not None and resample._kernels.path == paths.SUB_CONFIG / running_path(paths.SUB_CONFIG) / KERNELS_FILE
         with_kernels = pipeline.create_template([img]).templates
         old = tmp_path / "cfg"
         shutil.copytree(paths.SUB_CONFIG, old)
         manifest = json.loads((old / MANIFEST_FILE).read_text())
-        del manifest[KERNELS]
+        path = running_path(old)
+        del manifest["paths"][path]["models"][KERNELS]
         (old / MANIFEST_FILE).write_text(json.dumps(manifest))
-        (old / KERNELS_FILE).unlink()
+        (old / path / KERNELS_FILE).unlink()
         pipeline = FacePipeline.from_config_dir(old, wheel_runtime_dir())
         assert resample._kernels is None
         assert pipeline.create_template([img]).templates == with_kernels
@@ -294,11 +295,12 @@ def test_kernels_loaded_first_in_a_fresh_process_give_numpys_bytes(built, test_i
     code = f"""
 import numpy as np
 from frvt_runtime import resample, resample_tables
-from frvt_runtime.config_dir import KERNELS_FILE
+from frvt_runtime.config_dir import KERNELS_FILE, running_path
 from frvt_runtime.resample_kernels import ResampleKernels
 from frvt_submission.imagefile import read_image
 from frvt_submission.tvm_wheel import wheel_runtime_dir
-kernels = ResampleKernels({str(paths.SUB_CONFIG)!r} + "/" + KERNELS_FILE, wheel_runtime_dir())
+config = __import__("pathlib").Path({str(paths.SUB_CONFIG)!r})
+kernels = ResampleKernels(config / running_path(config) / KERNELS_FILE, wheel_runtime_dir())
 img = read_image({str(test_images / "obama.jpg")!r})
 size = (img.shape[1] // 3, img.shape[0] // 3)
 want = resample.area_downscale(img, size)

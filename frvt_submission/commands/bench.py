@@ -14,7 +14,7 @@ from .common import add_command, count, log, settings
 def cmd_bench(args) -> int:
     import subprocess
 
-    from frvt_runtime.config_dir import model_entries, read_manifest
+    from frvt_runtime.config_dir import model_entries, path_names, read_manifest
     from ..benchmark import merge_section, report_markdown, run_benchmark
     from ..compile.build_models import compiled_specs
     from ..compile.isa_class import class_cpu, class_of_features, host_features
@@ -25,7 +25,8 @@ def cmd_bench(args) -> int:
 
     s = settings(args)
     bench = paths.BUILD / "bench"
-    cpu = ["--cpu", class_cpu(args.isa)] if args.isa else []
+    # One path, the class asked for or this host's: the table is of the code that ran.
+    cpu = ["--cpu", class_cpu(args.isa or class_of_features(host_features()))]
     if not args.no_compile:  # compile in child processes: the compiler and runtime do not share a process
         for variant, extra in (("untuned", ["--no-records"]), ("tuned", [])):
             rc = subprocess.call([sys.executable, "-m", "frvt_submission", "--settings", args.settings, "compile",
@@ -40,7 +41,7 @@ def cmd_bench(args) -> int:
         meds = sorted((paths.SHARED_DATA / "meds_openmpf").rglob("*.jpg"))[:: 10]
         images += [read_image(p) for p in meds]
     r = run_benchmark(s, onnx_paths, bench, images[: args.images], args.runs, log, args.rounds)
-    first = next(iter(manifest.values()))
+    first = manifest["paths"][path_names(manifest)[0]]
     r["build"] = {"cpu": first["cpu"], "isa_class": first.get("isa_class"), "models": model_entries(manifest)}
     r["host_class"] = class_of_features(host_features())
     section = report_markdown(r, "make bench" + (f" BENCH_ISA={args.isa}" if args.isa else ""))

@@ -1,4 +1,4 @@
-"""`frvt compile`: both models through TVM into config/, then parity with onnxruntime in a fresh process."""
+"""`frvt compile`: the models through TVM into config/, one code path per ISA class the target asks for, then parity with onnxruntime in a fresh process."""
 
 from __future__ import annotations
 
@@ -21,19 +21,20 @@ def cmd_compile(args) -> int:
     compiled = compile_all(s, args.cpu, log, use_records=not args.no_records)
     out = Path(args.config_dir)
     write_config_dir(s, compiled, out)
-    for name, info in compiled.items():
-        if name == KERNELS:
-            continue
-        log(f"[{name}] built for {info['cpu']} ({class_text(info['isa_class'])}): {tuning_summary(info)}")
-    log(f"wrote {out}")
+    for path, built in compiled.items():
+        for name, info in built["models"].items():
+            if name != KERNELS:
+                log(f"[{path}/{name}] built for {info['cpu']} ({class_text(info['isa_class'])}): "
+                    f"{tuning_summary(info)}")
+    log(f"wrote {out}: code paths {', '.join(compiled)}")
     if args.no_parity:
         return 0
-    from ..validation.stand_in import lacked, unrunnable
+    from ..validation.stand_in import cannot_run
 
-    lacking = unrunnable(out)
-    if lacking:  # loading it here would die of an illegal instruction
-        log(f"warning: parity not checked: this CPU lacks {', '.join(lacked(lacking))}, "
-            f"which {', '.join(sorted(lacking))} use; `validate` and `time` run a stand-in built for this host")
+    lacking = cannot_run(out)
+    if lacking:  # loading one here would die of an illegal instruction
+        log(f"warning: parity not checked: this CPU lacks {', '.join(lacking)}, which every code path "
+            f"uses; `validate` and `time` run a stand-in built for this host")
         return 0
     # A fresh process: parity is checked on the runtime-only (deployed) path.
     return subprocess.call([sys.executable, "-m", "frvt_submission", "--settings", args.settings,

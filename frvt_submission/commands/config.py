@@ -12,6 +12,7 @@ def cmd_config(args) -> int:
     import dataclasses
     import json
 
+    from ..compile.build_models import path_targets
     from ..compile.isa_class import target_class
     from ..compile.tvm_build import resolve_target, target_tag
     from ..config import load_settings, settings_line
@@ -23,8 +24,10 @@ def cmd_config(args) -> int:
         for key, value in dataclasses.asdict(getattr(s, section.name)).items():
             if key != "name":  # a model section's own name, not a setting
                 log(f"{key} = {json.dumps(value)}")
-    target = resolve_target(s.submission.target)  # refuses a CPU name LLVM does not know
-    log(f"# target {s.submission.target!r}: compiles for {target_tag(target)}, {class_text(target_class(target))}")
+    for name, cpu in path_targets(s.submission.target):  # refuses a CPU name LLVM does not know
+        target = resolve_target(cpu)
+        log(f"# target {s.submission.target!r}: code path {name} compiles for {target_tag(target)}, "
+            f"{class_text(target_class(target))}")
     return 0
 
 

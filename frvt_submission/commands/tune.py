@@ -11,7 +11,7 @@ from .common import add_command, count, log, settings
 
 def cmd_tune(args) -> int:
     from ..compile.build_models import compiled_specs, records_dir, tuning_folder
-    from ..compile.isa_class import class_cpu, target_class
+    from ..compile.isa_class import NIST_TARGET, class_cpu, host_class, target_class
     from ..compile.tune import tune_model
     from ..compile.tvm_build import resolve_target
     from ..models.prepare import cleaned_onnx
@@ -30,7 +30,8 @@ def cmd_tune(args) -> int:
     if args.cpu:
         target = resolve_target(args.cpu)
     else:  # a class is tuned by compiling for its own CPU: the records then fit every CPU of the class
-        isa = args.isa or target_class(resolve_target(s.submission.target))
+        isa = args.isa or (host_class() if s.submission.target == NIST_TARGET
+                           else target_class(resolve_target(s.submission.target)))
         if isa is None:
             raise FrvtError(f"target {s.submission.target!r} is below AVX2: name a class with --isa or a CPU with --cpu")
         target = resolve_target(class_cpu(isa))

@@ -1,4 +1,4 @@
-"""Compile both configured models for one CPU, applying the committed tuning records, and the resampling kernels."""
+"""Compile the configured models and the resampling kernels for each code path the target asks for, applying the committed tuning records."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from ..config import ModelSettings, Settings
 from frvt_runtime.config_dir import KERNELS, KERNELS_FILE
 from ..models.prepare import cleaned_onnx, output_names
 from ..models.sources import fetch_model
-from .isa_class import CLASSES, cpu_class, rank, target_class
+from .isa_class import CLASSES, NIST_TARGET, class_cpu, cpu_class, rank, target_class, vector_features
 from .resample_kernels import build_resample_kernels
 from .tvm_build import compile_model, has_records, resolve_target, target_tag
 
@@ -66,9 +66,20 @@ def compiled_specs(settings: Settings) -> list[ModelSettings]:
     return [det.at_size(size) for size in reversed(det.sizes())] + [settings.recognizer]
 
 
-def compile_all(settings: Settings, cpu: str = "", log=print, use_records: bool = True) -> dict[str, dict]:
-    """model name -> {"so", "outputs", "cpu", "tuned", "records", "onnx"}; cpu "" means the settings' target."""
-    target = resolve_target(cpu or settings.submission.target)
+def path_targets(target_setting: str) -> list[tuple[str, str]]:
+    """(path name, LLVM CPU) of each code path a [submission] target builds, widest first: "nist"
+    builds one per ISA class (NIST promises AVX2 and has timed on AVX-512 Xeons), "host" or a CPU
+    name one path, named by its class."""
+    if target_setting == NIST_TARGET:
+        return [(isa, class_cpu(isa)) for isa in reversed(CLASSES)]
+    target = resolve_target(target_setting)
+    return [(target_class(target) or target_tag(target), target_setting)]
+
+
+def compile_path(settings: Settings, cpu: str, log=print, use_records: bool = True) -> dict:
+    """One code path: {"cpu", "isa_class", "requires", "models": model name -> {"so", "outputs", "cpu",
+    "tuned", "records", "onnx", ...}, with the resampling kernels under KERNELS}."""
+    target = resolve_target(cpu)
     tag = target_tag(target)
     log(f"compile: target {target}")
     compiled = {}
@@ -86,4 +97,10 @@ def compile_all(settings: Settings, cpu: str = "", log=print, use_records: bool 
     out = paths.COMPILED / tag / KERNELS_FILE
     compiled[KERNELS] = {"so": out, "cpu": tag, "isa_class": target_class(target),
                          **build_resample_kernels(target, out, log)}
-    return compiled
+    return {"cpu": tag, "isa_class": target_class(target), "requires": vector_features(target), "models": compiled}
+
+
+def compile_all(settings: Settings, cpu: str = "", log=print, use_records: bool = True) -> dict[str, dict]:
+    """path name -> compile_path's answer, widest first; cpu "" means the settings' target."""
+    return {name: compile_path(settings, path_cpu, log, use_records)
+            for name, path_cpu in path_targets(cpu or settings.submission.target)}

@@ -6,6 +6,9 @@ from __future__ import annotations
 # limited to the features this one has (tvm_build.resolve_target): one instruction it lacks is
 # a crash there.
 NIST_CPU = "skylake-avx512"
+# [submission] target that builds one code path per class below, for NIST's whole fleet; the
+# library runs the widest one the CPU it finds itself on has (frvt_runtime.code_paths).
+NIST_TARGET = "nist"
 
 # Narrow to wide. Each class is tuned by compiling for one LLVM CPU that has its
 # instruction set and nothing wider, so its records (and the code built from
@@ -75,19 +78,23 @@ def rank(isa: str | None) -> int:
 
 
 def host_features() -> set[str]:
-    """The instruction-set features this CPU offers: the kernel's flags (a hypervisor may
-    hide some of what the CPU model has), else LLVM's guess from the CPU model."""
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("flags"):
-                return set(line.split(":", 1)[1].split())
-    except OSError:
-        pass
+    """The instruction-set features this CPU offers, as the library sees them (the kernel's flags:
+    a hypervisor may hide some of what the CPU model has), else LLVM's guess from the CPU model."""
+    from frvt_runtime.code_paths import cpu_features, feature_name
+
+    found = cpu_features()
+    if found:
+        return found
     import tvm
     from tvm.target import codegen
 
     host = str(codegen.llvm_get_system_cpu())
-    return target_features(tvm.target.Target({"kind": "llvm", "mcpu": host, "num-cores": 1}))
+    return {feature_name(f) for f in target_features(tvm.target.Target({"kind": "llvm", "mcpu": host, "num-cores": 1}))}
+
+
+def host_class() -> str | None:
+    """The widest class this CPU runs."""
+    return class_of_features(host_features())
 
 
 def host_cpu_name() -> str:
@@ -103,10 +110,16 @@ def host_cpu_name() -> str:
     return platform.processor() or "unknown"
 
 
+def vector_features(target) -> list[str]:
+    """The wide-vector features code built for target uses, spelled as the library compares them
+    (code_paths.feature_name): the ones a class adds; the SSE levels below them are on every
+    x86-64 CPU this runs on. A code path requires them of the CPU (models.json's "requires")."""
+    from frvt_runtime.code_paths import feature_name
+
+    return sorted({feature_name(f) for f in target_features(target) if f.startswith(("avx", "fma", "amx"))})
+
+
 def host_can_run(target) -> tuple[bool, list[str]]:
     """Whether this CPU has every vector feature the target uses; the missing ones."""
-    # The wide-vector features: named alike by LLVM and /proc/cpuinfo, and the ones a
-    # class adds (the SSE levels below them are on every x86-64 CPU this runs on).
-    vector = {f for f in target_features(target) if f.startswith(("avx", "fma", "amx"))}
-    missing = sorted(vector - host_features())
+    missing = sorted(set(vector_features(target)) - host_features())
     return not missing, missing

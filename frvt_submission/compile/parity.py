@@ -7,10 +7,9 @@ from pathlib import Path
 import numpy as np
 
 from ..config import Settings
-from frvt_runtime.config_dir import read_manifest, verified_model
+from frvt_runtime.config_dir import load_models, read_manifest
 from frvt_runtime.detect import Detector
 from frvt_runtime.embed import Recognizer
-from frvt_runtime.engine import TvmModel
 from ..reference import reference_pipeline
 from ..imagefile import read_image
 from ..tvm_wheel import wheel_runtime_dir
@@ -19,8 +18,9 @@ MIN_COSINE = 0.9999
 MAX_PIXELS = 1.0
 
 
-def check_parity(settings: Settings, config_dir: Path, images: list[Path]) -> dict:
-    """Compiled models of config_dir vs the cleaned ONNX under onnxruntime; worst case over images.
+def check_parity(settings: Settings, config_dir: Path, images: list[Path], code_path: str) -> dict:
+    """One code path's compiled models of config_dir vs the cleaned ONNX under onnxruntime; worst
+    case over images.
 
     Run it in a process that has not imported the TVM compiler (the CLI runs it as a
     child process): that is the deployed, runtime-only path, and the compiler and the
@@ -28,9 +28,8 @@ def check_parity(settings: Settings, config_dir: Path, images: list[Path]) -> di
     """
     det_s, rec_s = settings.detector, settings.recognizer
     manifest = read_manifest(config_dir)
-
-    def tvm(name):
-        return TvmModel(verified_model(config_dir, manifest[name]), manifest[name]["outputs"], wheel_runtime_dir())
+    names = [det_s.at_size(size).name for size in det_s.sizes()] + ["recognizer"]
+    tvm = load_models(config_dir, manifest, code_path, names, wheel_runtime_dir()).__getitem__
 
     # Each compiled size against onnxruntime at the same size, on every image (letterboxed, and
     # shrunk when larger): the pipeline picks a size per image, parity checks every size.
@@ -57,7 +56,7 @@ def check_parity(settings: Settings, config_dir: Path, images: list[Path]) -> di
                 crop = ref_rec.align(image, a.landmarks)  # same crop for both: isolates the network
                 cosines.append(float(np.dot(ref_rec.embed_aligned(crop), tvm_rec.embed_aligned(crop))))
     result = {
-        "images": len(images), "sizes": [list(s) for s in det_s.sizes()], "faces": faces_seen,
+        "path": code_path, "cpu": manifest["paths"][code_path]["cpu"], "images": len(images), "sizes": [list(s) for s in det_s.sizes()], "faces": faces_seen,
         "min_cosine": min(cosines) if cosines else None,
         "max_box_px": max(box_px) if box_px else None,
         "max_landmark_px": max(kps_px) if kps_px else None,

@@ -15,25 +15,30 @@ import sys
 from pathlib import Path
 
 from .. import paths
-from ..docs import tuning_summary
 from frvt_runtime.errors import FrvtError
-from frvt_runtime.config_dir import model_entries, read_manifest
+from frvt_runtime.config_dir import path_names, read_manifest
 
 STAND_IN_ROOT = paths.BUILD / "host_stand_in"  # lib/ and doc/ hard-linked, config/ compiled for this host
 
 
 def unrunnable(config_dir: Path) -> dict[str, list[str]]:
-    """compiled file (models and kernels) -> the vector features its build uses and this CPU lacks
-    (empty: all run here)."""
-    from ..compile.isa_class import host_can_run
-    from ..compile.tvm_build import resolve_target
+    """code path -> the vector features its code uses and this CPU lacks, for each path this CPU
+    cannot run (the library runs another; none left: config/ cannot run here)."""
+    from ..compile.isa_class import host_features
 
+    manifest = read_manifest(config_dir)
     found = {}
-    for entry in read_manifest(config_dir).values():
-        runs, missing = host_can_run(resolve_target(entry["cpu"]))
-        if not runs:
-            found[entry["file"]] = missing
+    for path in path_names(manifest):
+        missing = sorted(set(manifest["paths"][path].get("requires", [])) - host_features())
+        if missing:
+            found[path] = missing
     return found
+
+
+def cannot_run(config_dir: Path) -> list[str]:
+    """The features this CPU lacks when it can run none of config_dir's code paths; [] when it runs one."""
+    found = unrunnable(config_dir)
+    return lacked(found) if len(found) == len(path_names(read_manifest(config_dir))) else []
 
 
 def lacked(found: dict[str, list[str]]) -> list[str]:
@@ -42,9 +47,10 @@ def lacked(found: dict[str, list[str]]) -> list[str]:
 
 
 def build_facts(config_dir: Path) -> list[str]:
-    """One line per model: file, CPU, class and how it was tuned (from models.json)."""
-    return [f"{name}: {e['file']} cpu {e['cpu']} class {e.get('isa_class')} {tuning_summary(e)}"
-            for name, e in model_entries(read_manifest(config_dir)).items()]
+    """One line per code path and per file: CPU, class and how it was tuned (from models.json)."""
+    from ..docs import path_lines
+
+    return path_lines(read_manifest(config_dir))
 
 
 def _link_tree(src: Path, dst: Path) -> None:
@@ -58,11 +64,10 @@ def _link_tree(src: Path, dst: Path) -> None:
 def run_root(root: Path, settings_file: Path, log=print) -> tuple[Path, dict | None]:
     """(the submission root to run, None) when this CPU runs config/; otherwise a stand-in root
     whose config/ is compiled for this host, and the facts of both builds."""
-    missing = unrunnable(root / "config")
-    if not missing:
+    lacks = cannot_run(root / "config")
+    if not lacks:
         return root, None
-    lacks = lacked(missing)
-    log(f"this CPU lacks {', '.join(lacks)}, which config/ uses ({', '.join(sorted(missing))}): it cannot run "
+    log(f"this CPU lacks {', '.join(lacks)}, which every code path of config/ uses: it cannot run "
         f"here. Running a stand-in config/ compiled for this host instead (same lib/, same models)")
     if STAND_IN_ROOT.exists():
         shutil.rmtree(STAND_IN_ROOT)
@@ -74,7 +79,8 @@ def run_root(root: Path, settings_file: Path, log=print) -> tuple[Path, dict | N
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
         raise FrvtError(f"stand-in build for this host failed: {proc.stdout[-2000:]}{proc.stderr[-2000:]}")
-    host = next(iter(read_manifest(STAND_IN_ROOT / "config").values()))
+    host = read_manifest(STAND_IN_ROOT / "config")
+    host = host["paths"][path_names(host)[0]]
     facts = {"lacks": lacks, "built_for": f"{host['cpu']} ({host.get('isa_class')} class)",
              "submitted": build_facts(root / "config"), "stand_in": build_facts(STAND_IN_ROOT / "config")}
     for label, key in (("submitted config/", "submitted"), ("stand-in run here", "stand_in")):
