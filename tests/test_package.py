@@ -1,10 +1,12 @@
 """The submission archive: name, layout, and gpg encrypt+sign with a throw-away key."""
 
+import json
 import shutil
 import subprocess
 import tarfile
 
 import pytest
+from conftest import one_path_manifest
 
 from frvt_runtime.errors import FrvtError
 from frvt_submission.package import archive_name, build_tarball, sign_and_encrypt
@@ -18,13 +20,31 @@ def fake_root(tmp_path):
         (root / d).mkdir(parents=True)
     (root / "doc" / "version.txt").write_text("v\n")
     (root / "config" / "pipeline.json").write_text("{}")
+    manifest = one_path_manifest({"detector": {}, "recognizer": {}}, "avx2")
+    manifest["order"].insert(0, "avx512")
+    manifest["paths"]["avx512"] = manifest["paths"]["avx2"]
+    (root / "config" / "models.json").write_text(json.dumps(manifest))
     (root / "lib" / "libfrvt_11_oneml_001.so").write_bytes(b"\x7fELF")
     val = tmp_path / "val"
     (val / "input").mkdir(parents=True)
     (val / "os.txt").write_text("Debian GNU/Linux 12 (bookworm)\n")
     (val / "enroll.log").write_text("id image\n")
-    write_summary(val, root, [], [], {})
+    write_summary(val, root, [], [], {"code_paths": CHECKED})
     return root, val
+
+
+# What validation records of each code path: both checked by disassembly, one run here.
+CHECKED = {"avx512": {"isa_checked": True, "run": "main run (the path this CPU picks)"},
+           "avx2": {"isa_checked": True, "run": "forced run and timing"}}
+
+
+def test_package_refuses_a_code_path_the_validation_never_looked_at(settings, fake_root, tmp_path):
+    """NIST's machine may run either path: one neither run nor disassembled must not ship."""
+    root, val = fake_root
+    write_summary(val, root, [], [], {"code_paths": {"avx512": CHECKED["avx512"]}})
+    assert "code path avx2 was neither run nor checked by disassembly" in _refusal(settings, root, val, tmp_path)
+    write_summary(val, root, [], [], {"code_paths": {**CHECKED, "avx2": {"isa_checked": False, "run": False}}})
+    assert "code path avx2 was neither run nor checked" in _refusal(settings, root, val, tmp_path)
 
 
 def test_tarball_layout(settings, fake_root, tmp_path):

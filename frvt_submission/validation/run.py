@@ -11,15 +11,16 @@ import time
 from pathlib import Path
 
 from .. import paths
-from ..compile.isa_class import NIST_CPU
 from ..progress import heartbeat
 from ..config import Settings, settings_path
+from frvt_runtime.config_dir import running_path
 from frvt_runtime.errors import FrvtError
 from .inputs import Inputs, prepare_inputs
 from .clean_room import run_clean_room
 from .logs import Check, check_log, check_scores, failure_to_enrol
 from .readonly import ReadonlyRoom
-from .stand_in import run_root
+from .code_paths import check_isa, run_other_paths
+from .stand_in import run_root, unrunnable
 from .summary import PHASE_HEADERS, write_summary
 from .timing import summarise_timing, timing_inputs
 
@@ -41,32 +42,6 @@ def check_layout(root: Path, settings: Settings) -> list[str]:
     if not (root / "config").is_dir():
         errors.append("config/ is missing")
     return errors
-
-
-def check_isa(config_dir: Path) -> tuple[list, list[str], list[str]]:
-    """State the CPU and class the models were built for; any instruction Skylake-AVX512 lacks
-    is an error, and a model whose kernels were not all scheduled by its own records a warning."""
-    from ..docs import tuning_summary
-    from frvt_runtime.config_dir import model_entries, read_manifest
-    from .isa import foreign_instructions
-
-    manifest = read_manifest(config_dir)
-    models = model_entries(manifest)
-    cpus = sorted({f"{e['cpu']} ({e.get('isa_class')})" for e in manifest.values()})
-    errors, warnings = [], []
-    total = 0
-    for name, entry in manifest.items():  # the models and the resampling kernels
-        if name in models and not entry.get("tuned"):
-            warnings.append(f"{name} is not tuned: {tuning_summary(entry)}. Its untuned kernels run "
-                            f"10-50x slower; see `python -m frvt_submission tune --help`")
-        found = foreign_instructions(config_dir / entry["file"])
-        total += sum(found.values())
-        if found:
-            errors.append(f"{entry['file']} (built for {entry['cpu']}) uses instructions NIST's "
-                          f"{NIST_CPU} lacks: {dict(found.most_common(5))}; set [submission] target")
-    row = [f"ISA: models built for {', '.join(cpus)}; checked against {NIST_CPU}", "", "", total, "", "",
-           "ERROR" if errors else ("warning" if warnings else "ok")]
-    return row, errors, warnings
 
 
 def check_nist_os(root: Path, out: Path) -> tuple[list, list[str], dict]:
@@ -250,14 +225,15 @@ def _validate(settings, root, out, extra_images, log, timing_images, timing_repe
     errors.extend(check_layout(root, settings))
     if errors:
         return {}
-    isa_row, isa_errors, isa_warnings = check_isa(root / "config")
+    isa_rows, isa_errors, isa_warnings, path_facts = check_isa(root / "config")
+    facts["code_paths"] = path_facts
     errors.extend(isa_errors)
     closure_row, closure_errors = check_self_contained(root)
     errors.extend(closure_errors)
     os_row, os_errors, os_fact = check_nist_os(root, out)
     errors.extend(os_errors)
     facts.update(os_fact)
-    rows += [isa_row, closure_row, os_row]
+    rows += [*isa_rows, closure_row, os_row]
     warnings.extend(isa_warnings)
     submitted = root
     root, stand_in = run_root(root, settings_file, log)
@@ -317,9 +293,18 @@ def _validate(settings, root, out, extra_images, log, timing_images, timing_repe
     rows.append(["clean room: only lib/ + config/ (" + detail[:60] + ")", 2, "", "", "", "", status])
     log(f"== phase: single-core timing on core {timing_core} (every size class, real faces enlarged to >= 5 MP "
         "among them)")
-    timing = run_timing(driver, root, out, timing_inputs(out / "input" / "timing", timing_images, n_large=4, log=log),
-                        settings, timing_repeats, timing_core, log=log)
+    timing_list = timing_inputs(out / "input" / "timing", timing_images, n_large=4, log=log)
+    timing = run_timing(driver, root, out, timing_list, settings, timing_repeats, timing_core, log=log)
     errors.extend(timing.get("errors", []))
+    if not stand_in:  # (a stand-in is one path, built for this host)
+        main_path = running_path(root / "config")
+        path_rows, path_errors, path_warnings = run_other_paths(
+            lambda r, o: Runner(driver, r, o, log), root, out, inputs.enroll, main_path, path_facts,
+            unrunnable(root / "config"), paths.BUILD / "code_paths",
+            lambda r, o: run_timing(driver, r, o, timing_list, settings, timing_repeats, timing_core, log=log), log)
+        rows += path_rows
+        errors.extend(path_errors)
+        warnings.extend(path_warnings)
     if stand_in:
         timing["stand_in"] = stand_in
     facts["validated"] = str(submitted)

@@ -95,4 +95,20 @@ def gate(out: Path, root: Path) -> list[str]:
                  (("changed", changed), ("added", added), ("removed", removed)) if names]
         reasons.append(f"the validation is stale, lib/ or config/ differ from what it validated "
                        f"({'; '.join(parts)}): run validation/validate.sh again")
-    return reasons
+    return reasons + unchecked_paths(data.get("code_paths") or {}, root / "config")
+
+
+def unchecked_paths(checked: dict, config_dir: Path) -> list[str]:
+    """A code path of config/ that the validation neither ran nor checked by disassembly: NIST could
+    end up running code no one looked at."""
+    from frvt_runtime.config_dir import path_names, read_manifest
+    from frvt_runtime.errors import ConfigError
+
+    try:
+        names = path_names(read_manifest(config_dir))
+    except ConfigError as exc:
+        return [f"config/: {exc}"]
+    return [f"code path {name} was neither run nor checked by disassembly in the last validation: run "
+            f"validation/validate.sh again" for name in names
+            if not (checked.get(name, {}).get("isa_checked") or str(checked.get(name, {}).get("run", "")).startswith(
+                ("main run", "forced run")))]
