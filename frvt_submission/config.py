@@ -10,6 +10,7 @@ from pathlib import Path
 
 from frvt_runtime.config import (RUNTIME_FORMAT, DetectorSpec, ModelSpec, PipelineSpec, RecognizerSpec,
                                  build_section, check_runtime, check_sections)
+from frvt_runtime.decoders import decoder_for, family_settings
 from frvt_runtime.errors import ConfigError
 
 from . import paths
@@ -158,13 +159,16 @@ def load_settings(path: str | Path) -> Settings:
 def runtime_dict(s: Settings) -> dict:
     """config/pipeline.json: each model's fields of the runtime's spec (no source, no layout, no
     name: the section says it), the pipeline; nothing of [submission]."""
-    def runtime_fields(spec, runtime_cls) -> dict:
+    def runtime_fields(spec, runtime_cls, unread=()) -> dict:
         values = dataclasses.asdict(spec)
-        return {f.name: values[f.name] for f in dataclasses.fields(runtime_cls) if f.name != "name"}
+        return {f.name: values[f.name] for f in dataclasses.fields(runtime_cls) if f.name not in ("name", *unread)}
+
+    # Other decoder families' settings stay out: they keep their defaults, which the kind never reads.
+    other_families = family_settings() - set(decoder_for(s.detector.kind).SETTINGS)
 
     return {
         "format": RUNTIME_FORMAT,
-        "detector": runtime_fields(s.detector, DetectorSpec),
+        "detector": runtime_fields(s.detector, DetectorSpec, other_families),
         "recognizer": runtime_fields(s.recognizer, RecognizerSpec),
         "pipeline": dataclasses.asdict(s.pipeline),
     }
