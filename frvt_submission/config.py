@@ -44,6 +44,7 @@ class ModelSettings(ModelSpec):
     layout: str = "NCHW"  # compile/layout.py
     wheel: str = ""
     member: str = ""
+    member_encoding: str = ""  # "" (the member is the model) or "python-bytes:NAME" (models/sources.py)
     path: str = ""
     sha256: str = ""
 
@@ -76,6 +77,10 @@ def _check_build(spec: ModelSettings, section: str) -> None:
     if spec.path and (spec.wheel or spec.member):  # fetch would silently use path alone
         raise ConfigError(f"[{section}] has both path and wheel/member: remove path to use the wheel, "
                           "or wheel and member to use the local file")
+    if spec.member_encoding and not (spec.member and re.fullmatch(r"python-bytes:[A-Za-z_][A-Za-z0-9_]*",
+                                                                  spec.member_encoding)):
+        raise ConfigError(f"[{section}] member_encoding must be \"python-bytes:NAME\" (the member is a Python file "
+                          f"whose NAME = b'...' holds the model) beside a wheel member, got {spec.member_encoding!r}")
     if spec.sha256 and not re.fullmatch(r"[0-9a-f]{64}", spec.sha256):
         raise ConfigError(f"[{section}] sha256 must be 64 lowercase hex digits")
 
