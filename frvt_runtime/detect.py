@@ -13,7 +13,7 @@ from .errors import ConfigError
 from .resample import area_downscale, resize_linear
 
 
-# No face fits in fewer pixels than this (YuNet's smallest anchors are 8 px):
+# No face fits in fewer pixels than this (the smallest anchors: YuNet 8 px, RetinaFace 16 px):
 # such images skip the detector, and the rotation retries, entirely.
 MIN_IMAGE_SIDE = 12
 
