@@ -9,6 +9,7 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .decoders import decoder_for, family_settings
 from .errors import ConfigError
 
 RUNTIME_FORMAT = 1  # version of config/pipeline.json
@@ -30,8 +31,10 @@ class ModelSpec:
 
 @dataclass(frozen=True)
 class DetectorSpec(ModelSpec):
-    kind: str = "yunet"
+    kind: str = "yunet"  # the decoder family (decoders/): which of the settings below it reads
     strides: tuple[int, ...] = (8, 16, 32)
+    min_sizes: tuple[tuple[float, ...], ...] = ()  # retinaface: prior sides (px) per stride
+    variances: tuple[float, ...] = ()              # retinaface: centre and size offset scales
     score_threshold: float = 0.6
     fallback_threshold: float = 0.3
     nms_threshold: float = 0.3
@@ -173,6 +176,17 @@ def _check_smaller_sizes(d: DetectorSpec) -> None:
         raise ConfigError(f"[detector] smaller_sizes lists a size twice: {list(d.smaller_sizes)}")
 
 
+def _check_decoder_settings(d: DetectorSpec) -> None:
+    """The kind names a decoder; it gets the settings it reads, and no other family's."""
+    decoder = decoder_for(d.kind)
+    defaults = DetectorSpec(name="", input_size=(1, 1))
+    foreign = sorted(k for k in family_settings() - set(decoder.SETTINGS) if getattr(d, k) != getattr(defaults, k))
+    if foreign:
+        raise ConfigError(f"[detector] {', '.join(foreign)}: not read by kind {d.kind!r} (it reads "
+                          f"{', '.join(decoder.SETTINGS)}); remove them, or set the kind that reads them")
+    decoder.check_settings(d)
+
+
 def check_runtime(s: RuntimeSettings) -> None:
     """ConfigError for the first setting the pipeline cannot run with (load_runtime's checks; the
     build runs them too, before it writes pipeline.json)."""
@@ -181,8 +195,7 @@ def check_runtime(s: RuntimeSettings) -> None:
             raise ConfigError(f"[{name}] section is missing")
         _check_model(spec, name)
     d, r, p = s.detector, s.recognizer, s.pipeline
-    if d.kind != "yunet":
-        raise ConfigError(f"[detector] kind {d.kind!r} is not supported (known: yunet)")
+    _check_decoder_settings(d)
     if not (0 < d.fallback_threshold <= d.score_threshold < 1):
         raise ConfigError("[detector] need 0 < fallback_threshold <= score_threshold < 1")
     if not 0 <= d.nms_threshold <= 1:  # an IoU: boxes overlapping the kept one by more are dropped

@@ -1,18 +1,19 @@
-"""Face detection: resize for a fixed-size detector, YuNet output decoding, NMS, face choice."""
+"""Face detection: resize for a fixed-size detector, its family's decoder (decoders/), NMS, face choice."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Mapping, Sequence
+from typing import Callable, Mapping
 
 import numpy as np
 
 from .config import DetectorSpec
+from .decoders import decoder_for
 from .errors import ConfigError
 from .resample import area_downscale, resize_linear
 
 
-# No face fits in fewer pixels than this (YuNet's smallest anchors are 8 px):
+# No face fits in fewer pixels than this (the smallest anchors: YuNet 8 px, RetinaFace 16 px):
 # such images skip the detector, and the rotation retries, entirely.
 MIN_IMAGE_SIDE = 12
 
@@ -99,34 +100,6 @@ def letterbox(image: np.ndarray, size: tuple[int, int], downscale: str) -> tuple
     return canvas, scale
 
 
-def decode_yunet(outputs: dict[str, np.ndarray], size: tuple[int, int], strides: Sequence[int],
-                 threshold: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """YuNet heads -> (boxes Nx4 xywh, scores N, landmarks Nx5x2) in detector-input pixels."""
-    tw, th = size
-    boxes, scores, kps = [], [], []
-    for s in strides:
-        cols, rows = tw // s, th // s
-        cls = np.clip(outputs[f"cls_{s}"].reshape(-1), 0, 1)
-        obj = np.clip(outputs[f"obj_{s}"].reshape(-1), 0, 1)
-        score = np.sqrt(cls * obj)
-        keep = np.nonzero(score >= threshold)[0]
-        if keep.size == 0:
-            continue
-        bb = outputs[f"bbox_{s}"].reshape(-1, 4)[keep]
-        kp = outputs[f"kps_{s}"].reshape(-1, 10)[keep].reshape(-1, 5, 2)
-        c = (keep % cols).astype(np.float32)
-        r = (keep // cols).astype(np.float32)
-        cx, cy = (c + bb[:, 0]) * s, (r + bb[:, 1]) * s
-        w, h = np.exp(np.minimum(bb[:, 2], 10)) * s, np.exp(np.minimum(bb[:, 3], 10)) * s
-        boxes.append(np.stack([cx - w / 2, cy - h / 2, w, h], axis=1))
-        scores.append(score[keep])
-        kps.append(np.stack([(kp[:, :, 0] + c[:, None]) * s, (kp[:, :, 1] + r[:, None]) * s], axis=2))
-        del rows
-    if not boxes:
-        return np.zeros((0, 4), np.float32), np.zeros(0, np.float32), np.zeros((0, 5, 2), np.float32)
-    return np.concatenate(boxes), np.concatenate(scores), np.concatenate(kps)
-
-
 def ious(box, boxes: np.ndarray) -> np.ndarray:
     """Intersection over union of one xywh box with each row of boxes (Nx4 xywh)."""
     x0, y0 = boxes[:, 0], boxes[:, 1]
@@ -195,13 +168,14 @@ def choose_face(faces: list[Face], width: int, height: int, rule: str) -> int:
 
 
 class Detector:
-    """A YuNet-style detector compiled at one or more fixed input sizes, around an inference
-    callable per size (one callable: input_size only)."""
+    """A detector of any decoder family (spec.kind) compiled at one or more fixed input sizes,
+    around an inference callable per size (one callable: input_size only)."""
 
     def __init__(self, spec: DetectorSpec, infer: Callable[[np.ndarray], dict[str, np.ndarray]]
                  | Mapping[tuple[int, int], Callable[[np.ndarray], dict[str, np.ndarray]]],
                  downscale: str = "area"):
         self.spec, self.downscale = spec, downscale
+        self.decoder = decoder_for(spec.kind)
         self.infers = dict(infer) if isinstance(infer, Mapping) else {tuple(spec.input_size): infer}
         missing = [s for s in spec.sizes() if tuple(s) not in self.infers]
         if missing:
@@ -220,7 +194,7 @@ class Detector:
         size = self.size_for(image.shape[1], image.shape[0])
         canvas, scale = letterbox(image, size, self.downscale)
         out = self.infers[size](canvas)
-        boxes, scores, kps = decode_yunet(out, size, spec.strides, threshold)
+        boxes, scores, kps = self.decoder.decode(out, spec, size, threshold)
         if scores.size == 0:
             return []
         keep = nms(boxes, scores, spec.nms_threshold, spec.top_k)

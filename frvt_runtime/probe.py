@@ -7,11 +7,9 @@ from collections import Counter
 import numpy as np
 
 from .config import DetectorSpec, ModelSpec, RecognizerSpec
+from .decoders import decoder_for
 from .engine import TvmModel
 from .errors import ConfigError
-
-# What decode_yunet reads for each stride: output name prefix -> values per grid cell.
-YUNET_HEADS = {"cls": 1, "obj": 1, "bbox": 4, "kps": 10}
 
 
 def _run_blank(name: str, spec: ModelSpec, model: TvmModel) -> list[np.ndarray]:
@@ -35,26 +33,14 @@ def _run_blank(name: str, spec: ModelSpec, model: TvmModel) -> list[np.ndarray]:
 
 
 def check_detector(spec: DetectorSpec, model: TvmModel) -> None:
-    """Every output decode_yunet reads exists and holds one grid of its stride's size."""
+    """Every output the detector's decoder (its kind) reads exists and holds the values its settings give."""
     w, h = spec.input_size
     bad = [s for s in spec.strides if not isinstance(s, int) or not 0 < s <= min(w, h)]
     if bad or not spec.strides:
         raise ConfigError(f"detector.strides {list(spec.strides)} in pipeline.json: each must be a positive "
                           f"integer no larger than the input ({w}x{h})")
     outs = dict(zip(model.output_names, _run_blank("detector", spec, model)))
-    for s in spec.strides:
-        cols, rows = w // s, h // s
-        for head, per_cell in YUNET_HEADS.items():
-            name = f"{head}_{s}"
-            if name not in outs:
-                raise ConfigError(f"detector output {name!r} missing from the model's outputs (has "
-                                  f"{', '.join(model.output_names)}): models.json detector.outputs names them, "
-                                  f"pipeline.json detector.strides {list(spec.strides)} needs it")
-            got = outs[name]
-            if got.size != cols * rows * per_cell:
-                raise ConfigError(f"detector output {name!r} has shape {tuple(got.shape)} ({got.size} values) but "
-                                  f"pipeline.json detector.input_size {w}x{h} at stride {s} (detector.strides) "
-                                  f"gives a {cols}x{rows} grid of {per_cell}: {cols * rows * per_cell} values")
+    decoder_for(spec.kind).check_outputs(outs, spec, (w, h))
 
 
 def check_recognizer(spec: RecognizerSpec, model: TvmModel) -> None:

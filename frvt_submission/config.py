@@ -10,6 +10,7 @@ from pathlib import Path
 
 from frvt_runtime.config import (RUNTIME_FORMAT, DetectorSpec, ModelSpec, PipelineSpec, RecognizerSpec,
                                  build_section, check_runtime, check_sections)
+from frvt_runtime.decoders import decoder_for, family_settings
 from frvt_runtime.errors import ConfigError
 
 from . import paths
@@ -43,6 +44,7 @@ class ModelSettings(ModelSpec):
     layout: str = "NCHW"  # compile/layout.py
     wheel: str = ""
     member: str = ""
+    member_encoding: str = ""  # "" (the member is the model) or "python-bytes:NAME" (models/sources.py)
     path: str = ""
     sha256: str = ""
 
@@ -75,6 +77,10 @@ def _check_build(spec: ModelSettings, section: str) -> None:
     if spec.path and (spec.wheel or spec.member):  # fetch would silently use path alone
         raise ConfigError(f"[{section}] has both path and wheel/member: remove path to use the wheel, "
                           "or wheel and member to use the local file")
+    if spec.member_encoding and not (spec.member and re.fullmatch(r"python-bytes:[A-Za-z_][A-Za-z0-9_]*",
+                                                                  spec.member_encoding)):
+        raise ConfigError(f"[{section}] member_encoding must be \"python-bytes:NAME\" (the member is a Python file "
+                          f"whose NAME = b'...' holds the model) beside a wheel member, got {spec.member_encoding!r}")
     if spec.sha256 and not re.fullmatch(r"[0-9a-f]{64}", spec.sha256):
         raise ConfigError(f"[{section}] sha256 must be 64 lowercase hex digits")
 
@@ -158,13 +164,16 @@ def load_settings(path: str | Path) -> Settings:
 def runtime_dict(s: Settings) -> dict:
     """config/pipeline.json: each model's fields of the runtime's spec (no source, no layout, no
     name: the section says it), the pipeline; nothing of [submission]."""
-    def runtime_fields(spec, runtime_cls) -> dict:
+    def runtime_fields(spec, runtime_cls, unread=()) -> dict:
         values = dataclasses.asdict(spec)
-        return {f.name: values[f.name] for f in dataclasses.fields(runtime_cls) if f.name != "name"}
+        return {f.name: values[f.name] for f in dataclasses.fields(runtime_cls) if f.name not in ("name", *unread)}
+
+    # Other decoder families' settings stay out: they keep their defaults, which the kind never reads.
+    other_families = family_settings() - set(decoder_for(s.detector.kind).SETTINGS)
 
     return {
         "format": RUNTIME_FORMAT,
-        "detector": runtime_fields(s.detector, DetectorSpec),
+        "detector": runtime_fields(s.detector, DetectorSpec, other_families),
         "recognizer": runtime_fields(s.recognizer, RecognizerSpec),
         "pipeline": dataclasses.asdict(s.pipeline),
     }

