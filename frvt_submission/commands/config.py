@@ -12,9 +12,6 @@ def cmd_config(args) -> int:
     import dataclasses
     import json
 
-    from ..compile.build_models import path_targets
-    from ..compile.isa_class import target_class
-    from ..compile.tvm_build import resolve_target, target_tag
     from ..config import load_settings, settings_line
 
     log(f"# {settings_line(args.settings)}")  # a TOML comment: the output stays a settings file
@@ -24,6 +21,11 @@ def cmd_config(args) -> int:
         for key, value in dataclasses.asdict(getattr(s, section.name)).items():
             if key != "name":  # a model section's own name, not a setting
                 log(f"{key} = {json.dumps(value)}")
+    # (imported after the settings are out: the compiler's modules take a while to load)
+    from ..compile.build_models import path_targets
+    from ..compile.isa_class import target_class
+    from ..compile.tvm_build import resolve_target, target_tag
+
     for name, cpu in path_targets(s.submission.target):  # refuses a CPU name LLVM does not know
         target = resolve_target(cpu)
         log(f"# target {s.submission.target!r}: code path {name} compiles for {target_tag(target)}, "

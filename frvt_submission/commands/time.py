@@ -26,8 +26,11 @@ def cmd_time(args) -> int:
         return 2
     root, stand_in = run_root(paths.ROOT, Path(args.settings), log)
     if not stand_in:
+        from frvt_runtime.config_dir import running_path
+
+        log(f"  timed: code path {running_path(root / 'config')}, the one the library runs on this CPU, of:")
         for line in build_facts(root / "config"):
-            log(f"  timed build: {line}")
+            log(f"    {line}")
     driver = build_driver(root / "lib" / s.submission.library_name, paths.BUILD / "validate11", log)
     lst = timing_inputs(out / "input", args.images, args.large, log)
     n = len(lst.read_text().splitlines())
