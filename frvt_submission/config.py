@@ -13,6 +13,7 @@ from frvt_runtime.config import (RUNTIME_FORMAT, DetectorSpec, ModelSpec, Pipeli
 from frvt_runtime.errors import ConfigError
 
 from . import paths
+from .models.converters import converter
 
 LOCAL_NAME = "frvt.toml"  # looked for in the working folder
 LAYOUTS = ("NCHW", "NHWC")  # conv layouts a model can be compiled with
@@ -45,6 +46,7 @@ class ModelSettings(ModelSpec):
     member: str = ""
     path: str = ""
     sha256: str = ""
+    convert: str = ""  # models/converters.py: the source (wheel member or path) is converted to ONNX
 
 
 # Bases in this order put the fields every model has (ModelSettings') before the kind's own, the
@@ -75,6 +77,11 @@ def _check_build(spec: ModelSettings, section: str) -> None:
     if spec.path and (spec.wheel or spec.member):  # fetch would silently use path alone
         raise ConfigError(f"[{section}] has both path and wheel/member: remove path to use the wheel, "
                           "or wheel and member to use the local file")
+    if spec.convert:  # an unknown converter is refused here, before anything is fetched
+        try:
+            converter(spec.convert)
+        except ConfigError as exc:
+            raise ConfigError(f"[{section}] convert: {exc}") from None
     if spec.sha256 and not re.fullmatch(r"[0-9a-f]{64}", spec.sha256):
         raise ConfigError(f"[{section}] sha256 must be 64 lowercase hex digits")
 
