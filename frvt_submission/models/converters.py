@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -25,11 +26,12 @@ def converter(name: str):
 
 
 def converted(source: Path, name: str, stamp_text: str) -> Path:
-    """source converted to ONNX beside it (<stem>.onnx), made again only when source's stamp
-    (its origin and the converter's version) changes."""
+    """source converted to ONNX beside it (<stem>.onnx), made again only when its stamp (source's
+    origin and hash, the converter's version and code) changes."""
     module = converter(name)
     out = source.with_suffix(".onnx")
-    stamp, text = out.with_suffix(".converted-from"), f"{stamp_text} {module.CONVERTER_VERSION}\n"
+    stamp = out.with_suffix(".converted-from")
+    text = f"{stamp_text} {module.CONVERTER_VERSION} code:{_code_digest()}\n"
     if out.is_file() and stamp.is_file() and stamp.read_text() == text:
         return out
     data = module.convert(source.read_bytes(), source.name)
@@ -39,6 +41,15 @@ def converted(source: Path, name: str, stamp_text: str) -> Path:
     tmp.replace(out)
     stamp.write_text(text)
     return out
+
+
+def _code_digest() -> str:
+    """SHA-256 over this folder's modules (the converters and their readers): a changed converter
+    converts again, without relying on a version bump."""
+    digest = hashlib.sha256()
+    for f in sorted(Path(__file__).parent.glob("*.py")):
+        digest.update(f.name.encode() + b"\0" + f.read_bytes())
+    return digest.hexdigest()[:16]
 
 
 def check_input_facts(spec, onnx_path: Path) -> None:

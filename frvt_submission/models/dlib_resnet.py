@@ -36,7 +36,7 @@ from frvt_runtime.errors import ConfigError
 
 from .dlib_dat import DatReader
 
-CONVERTER_VERSION = "dlib_resnet-1"  # part of the cached conversion's stamp: bump when output bytes change
+CONVERTER_VERSION = "dlib_resnet-2"  # part of the cached conversion's stamp: bump when output bytes change
 
 
 @dataclass
@@ -289,7 +289,8 @@ def to_onnx(net: DlibNet):
                               opset_imports=[helper.make_opsetid("", 13)])
     model.ir_version = 8  # onnxruntime and TVM's importer both read IR 8 / opset 13
     facts = {"input_colour": "RGB", "input_size": f"{cols},{rows}",
-             "input_mean": ",".join(repr(float(v)) for v in net.input_mean_rgb),
+             # the shortest decimals that give the same float32 (122.782, as dlib's source writes it)
+             "input_mean": ",".join(str(np.float32(v)) for v in net.input_mean_rgb),
              "input_scale": ",".join([repr(1.0 / 256)] * 3)}
     for key in INPUT_FACTS:
         model.metadata_props.add(key=key, value=facts[key])

@@ -67,17 +67,17 @@ def fetch_model(spec: ModelSettings, root: Path = paths.MODEL_CACHE) -> Path:
     """Return a verified local path to spec's ONNX file, fetching its wheel if needed; a source
     that spec's `convert` names a converter for is converted first (sha256 pins the ONNX)."""
     if spec.convert:
-        source = Path(spec.path) if spec.path else _wheel_member(spec, root)
+        source = Path(spec.path) if spec.path else wheel_member(spec, root)
         origin = spec.path or f"{spec.wheel} {spec.member}"
         if not source.is_file():
             raise ConfigError(f"[{spec.name}] model file missing: {source}")
         return _verify_model(spec, converted(source, spec.convert, f"{origin} sha256:{sha256_of(source)}"))
     if spec.path:  # made absolute, against the settings file's folder, when the settings were read
         return _verify_model(spec, Path(spec.path))
-    return _verify_model(spec, _wheel_member(spec, root, spec.sha256))
+    return _verify_model(spec, wheel_member(spec, root, spec.sha256))
 
 
-def _wheel_member(spec: ModelSettings, root: Path, sha256: str = "") -> Path:
+def wheel_member(spec: ModelSettings, root: Path = paths.MODEL_CACHE, sha256: str = "") -> Path:
     """spec's wheel member, extracted once into root/original (again when its wheel changes,
     or when sha256 is given and the copy differs from it)."""
     if not (spec.wheel and spec.member):
