@@ -130,15 +130,15 @@ def _read_fc(r: DatReader, layer: Layer) -> dict:
     version = r.expect("fc_2", "fc_3")
     outputs, inputs = r.int(), r.int()
     params = r.tensor().reshape(-1)
-    weights, biases = r.alias_tensor(), r.alias_tensor()
+    r.alias_tensor(), r.alias_tensor()  # weights (inputs x outputs at offset 0), biases (unused here)
     bias_mode = r.int()
     for _ in range(4):
         r.float()
-    use_bias = r.bool() if version == "fc_3" else True
+    if version == "fc_3":
+        r.bool()  # use_bias: fc_no_bias has none whatever it says
     if outputs != layer.args[0] or bias_mode != 1:  # fc_no_bias: FC_NO_BIAS = 1
         raise r.fail(f"fc with {outputs} outputs and bias mode {bias_mode}, the network defines "
                      f"fc_no_bias<{layer.args[0]}>")
-    del use_bias, biases
     return {"weight": params[:inputs * outputs].reshape(inputs, outputs)}
 
 
