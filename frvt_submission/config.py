@@ -14,6 +14,7 @@ from frvt_runtime.decoders import decoder_for, family_settings
 from frvt_runtime.errors import ConfigError
 
 from . import paths
+from .models.converters import converter
 
 LOCAL_NAME = "frvt.toml"  # looked for in the working folder
 LAYOUTS = ("NCHW", "NHWC")  # conv layouts a model can be compiled with
@@ -47,6 +48,7 @@ class ModelSettings(ModelSpec):
     member_encoding: str = ""  # "" (the member is the model) or "python-bytes:NAME" (models/sources.py)
     path: str = ""
     sha256: str = ""
+    convert: str = ""  # models/converters.py: the source (wheel member or path) is converted to ONNX
 
 
 # Bases in this order put the fields every model has (ModelSettings') before the kind's own, the
@@ -81,6 +83,11 @@ def _check_build(spec: ModelSettings, section: str) -> None:
                                                                   spec.member_encoding)):
         raise ConfigError(f"[{section}] member_encoding must be \"python-bytes:NAME\" (the member is a Python file "
                           f"whose NAME = b'...' holds the model) beside a wheel member, got {spec.member_encoding!r}")
+    if spec.convert:  # an unknown converter is refused here, before anything is fetched
+        try:
+            converter(spec.convert)
+        except ConfigError as exc:
+            raise ConfigError(f"[{section}] convert: {exc}") from None
     if spec.sha256 and not re.fullmatch(r"[0-9a-f]{64}", spec.sha256):
         raise ConfigError(f"[{section}] sha256 must be 64 lowercase hex digits")
 

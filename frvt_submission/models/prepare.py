@@ -7,6 +7,7 @@ from pathlib import Path
 from .. import paths
 from ..config import ModelSettings
 from .clean import clean_model
+from .converters import check_input_facts
 from frvt_runtime.config_dir import sha256_of
 
 from .sources import fetch_model
@@ -15,6 +16,7 @@ from .sources import fetch_model
 def cleaned_onnx(spec: ModelSettings, log=lambda msg: None) -> Path:
     """Fetch + verify the original, then write (once per original hash) its cleaned fp32 copy."""
     original = fetch_model(spec)
+    check_input_facts(spec, original)
     digest = sha256_of(original)
     out = paths.MODEL_CACHE / "clean" / f"{original.stem}_fp32.onnx"
     stamp = out.with_suffix(".source-sha256")

@@ -14,6 +14,7 @@ from .. import paths
 from ..config import ModelSettings
 from ..errors import ChecksumError
 from ..progress import heartbeat
+from .converters import converted
 
 
 def verify(path: Path, expected: str) -> Path:
@@ -83,9 +84,22 @@ def decode_member(data: bytes, encoding: str, where: str) -> bytes:
 
 
 def fetch_model(spec: ModelSettings, root: Path = paths.MODEL_CACHE) -> Path:
-    """Return a verified local path to spec's ONNX file, fetching its wheel if needed."""
+    """Return a verified local path to spec's ONNX file, fetching its wheel if needed; a source
+    that spec's `convert` names a converter for is converted first (sha256 pins the ONNX)."""
+    if spec.convert:
+        source = Path(spec.path) if spec.path else wheel_member(spec, root)
+        origin = spec.path or f"{spec.wheel} {spec.member}"
+        if not source.is_file():
+            raise ConfigError(f"[{spec.name}] model file missing: {source}")
+        return _verify_model(spec, converted(source, spec.convert, f"{origin} sha256:{sha256_of(source)}"))
     if spec.path:  # made absolute, against the settings file's folder, when the settings were read
         return _verify_model(spec, Path(spec.path))
+    return _verify_model(spec, wheel_member(spec, root, spec.sha256))
+
+
+def wheel_member(spec: ModelSettings, root: Path = paths.MODEL_CACHE, sha256: str = "") -> Path:
+    """spec's wheel member, extracted once into root/original (again when its wheel changes,
+    or when sha256 is given and the copy differs from it)."""
     if not (spec.wheel and spec.member):
         raise ConfigError(f"[{spec.name}] needs either path, or wheel and member")
     member = Path(spec.member)
@@ -95,7 +109,7 @@ def fetch_model(spec: ModelSettings, root: Path = paths.MODEL_CACHE) -> Path:
     # wheel is fetched (and must exist) even when sha256 is empty or the member is unchanged.
     stamp, source = out.with_suffix(".source"), f"{spec.wheel} {spec.member} {spec.member_encoding}".rstrip() + "\n"
     if out.is_file() and stamp.is_file() and stamp.read_text() == source and (
-        not spec.sha256 or sha256_of(out) == spec.sha256
+        not sha256 or sha256_of(out) == sha256
     ):
         return out
     wheel = download_package(spec.wheel, root / "wheels")
@@ -113,4 +127,4 @@ def fetch_model(spec: ModelSettings, root: Path = paths.MODEL_CACHE) -> Path:
     stamp.unlink(missing_ok=True)  # never a stamp beside a file it does not describe
     tmp.replace(out)
     stamp.write_text(source)
-    return _verify_model(spec, out)
+    return out
