@@ -113,7 +113,7 @@ def test_library_backend_agrees_with_the_python_path(built, settings, test_image
 
     pairs = read_pairs(test_images / "pairs.csv")
     images = sorted({p.img1 for p in pairs} | {p.img2 for p in pairs})
-    python = FacePipeline.from_config_dir(paths.SUB_CONFIG, wheel_runtime_dir())
+    python = FacePipeline.from_config_dir(paths.DEFAULT_OUTPUTS.config, wheel_runtime_dir())
     library = LibraryEmbedder(python.settings, settings.submission.library_name, work=tmp_path, log=lambda m: None)
     lib_emb, py_emb = embed_images(library, images), embed_images(python, images)
     assert all(v is not None for v in lib_emb.values())

@@ -33,4 +33,4 @@ def test_compiled_models_run_on_nist_cpu(built):
     from frvt_submission import paths
 
     for so in ("detector.so", "recognizer.so"):
-        assert foreign_instructions(paths.SUB_CONFIG / so) == {}
+        assert foreign_instructions(paths.DEFAULT_OUTPUTS.config / so) == {}

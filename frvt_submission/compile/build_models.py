@@ -82,15 +82,17 @@ def compiled_specs(settings: Settings) -> list[ModelSettings]:
     return [det.at_size(size) for size in reversed(det.sizes())] + [settings.recognizer]
 
 
-def compile_all(settings: Settings, cpu: str = "", log=print, use_records: bool = True) -> dict[str, dict]:
-    """model name -> {"so", "outputs", "cpu", "tuned", "records", "onnx"}; cpu "" means the settings' target."""
+def compile_all(settings: Settings, compiled_dir: Path, cpu: str = "", log=print,
+                use_records: bool = True) -> dict[str, dict]:
+    """model name -> {"so", "outputs", "cpu", "tuned", "records", "onnx"}; cpu "" means the settings' target.
+    compiled_dir: the settings file's build/compiled (paths.Outputs.compiled)."""
     target = resolve_target(cpu or settings.submission.target)
     tag = target_tag(target)
     log(f"compile: target {target}")
     compiled = {}
     for spec in compiled_specs(settings):
         onnx_path = cleaned_onnx(spec, log)
-        out = paths.COMPILED / tag / ("" if use_records else "untuned") / f"{spec.name}.so"
+        out = compiled_dir / tag / ("" if use_records else "untuned") / f"{spec.name}.so"
         db, records_class = pick_records(target, records_name(spec), log, spec.name) if use_records else (None, None)
         facts = compile_model(onnx_path, spec, target, out, db, log, original=fetch_model(spec))
         compiled[spec.name] = {"so": out, "outputs": output_names(onnx_path), "cpu": tag,
@@ -99,7 +101,7 @@ def compile_all(settings: Settings, cpu: str = "", log=print, use_records: bool 
                                "records_class": records_class if facts["records_applied"] else None,
                                **{k: facts[k] for k in ("tuned", "records_model", "kernels_without_records",
                                                         "unscheduled", "hand_scheduled", "graph_passes")}}
-    out = paths.COMPILED / tag / KERNELS_FILE
+    out = compiled_dir / tag / KERNELS_FILE
     compiled[KERNELS] = {"so": out, "cpu": tag, "isa_class": target_class(target),
                          **build_resample_kernels(target, out, log)}
     return compiled

@@ -274,7 +274,8 @@ def _validate(settings, root, out, extra_images, log, timing_images, timing_repe
     log(f"   {len(inputs.subjects)} subjects, {n_images} images, "
         f"{sum(k == 'genuine' for _, k in inputs.pair_kinds.values())} genuine and "
         f"{sum(k == 'impostor' for _, k in inputs.pair_kinds.values())} impostor pairs")
-    driver = build_driver(root / "lib" / settings.submission.library_name, paths.BUILD / "validate11", log)
+    driver = build_driver(root / "lib" / settings.submission.library_name, paths.outputs_for(settings_file).driver,
+                          log)
     phases = Phases(Runner(driver, root, out, log), rows, errors, warnings)
     phase = phases.phase
     log("== phase: renamed read-only config")
