@@ -3,6 +3,10 @@
 # with nothing changed redoes nothing; the settings file (frvt.toml, or SETTINGS=FILE) is split per
 # step (build/settings/<step>.json, rewritten only when that step's settings change), so e.g. a new
 # gpg key only repackages.
+# Each settings file has its own outputs (frvt_submission/paths.py): the project's frvt.toml the
+# project root (config/, lib/, doc/, validation/output, dist/, build/), any other file out/<its stem>/,
+# with its own stamps there, so `make submission SETTINGS=profiles/x.toml` and `make submission`
+# each redo only their own steps.
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
@@ -13,15 +17,21 @@ SETTINGS ?=
 SETTINGS_ARG  := $(if $(SETTINGS), --settings $(SETTINGS))
 SETTINGS_FILE := $(or $(SETTINGS),frvt.toml)
 FRVT   := $(PY) -m frvt_submission$(SETTINGS_ARG)
-DONE   := build/make
-SET    := build/settings
+# The settings file's output root, asked once of paths.py (stdlib only: it runs before setup):
+# empty for the project's frvt.toml, else out/<stem>/.
+OUT    := $(shell $(PYTHON) frvt_submission/paths.py $(SETTINGS_FILE))
+ifneq ($(.SHELLSTATUS),0)
+$(error cannot tell where the outputs of $(SETTINGS_FILE) go (frvt_submission/paths.py failed))
+endif
+DONE   := $(OUT)build/make
+SET    := $(OUT)build/settings
 
 # What each step reads (besides its settings and the step before it); tests/conftest.py reads
 # COMPILE_SRC and BUILD_SRC from here (make -pnq) to decide whether config/ and lib/ are stale.
 sources = $(shell find $(1) -type f -not -path '*/__pycache__/*' -not -name '*.pyc' 2>/dev/null)
-COMPILE_SRC  := $(call sources,frvt_submission/compile frvt_submission/models tuning) \
+COMPILE_SRC  := $(call sources,frvt_submission/compile frvt_submission/models frvt_runtime/decoders tuning) \
                 frvt_submission/config.py frvt_runtime/config.py frvt_runtime/config_dir.py \
-                frvt_runtime/resample_kernels.py
+                frvt_runtime/code_paths.py frvt_runtime/resample_kernels.py
 BUILD_SRC    := $(call sources,cpp_api/src cpp_api/bridge cpp_api/include frvt_runtime frvt_submission/bridge) \
                 cpp_api/CMakeLists.txt frvt_submission/docs.py frvt_submission/nist_headers.py
 VALIDATE_SRC := $(call sources,frvt_submission/validation cpp_api/driver) validation/validate.sh
@@ -41,7 +51,8 @@ help:
 	@echo "                 on config/ + lib/ + doc/version.txt; log in build/nist-validate/run.log"
 	@echo "make setup | fetch | compile | build | validate | timing | package | status | clean"
 	@echo "                 (TIMING_CORE=N pins validation's and make timing's measurements to core N; default 0)"
-	@echo "                 (SETTINGS=FILE: that settings file instead of ./frvt.toml)"
+	@echo "                 (SETTINGS=FILE: that settings file instead of ./frvt.toml; its outputs, stamps"
+	@echo "                 included, go to out/<file name without .toml>/, and clean removes only those)"
 
 # The interpreter is checked first: lib/ embeds its shared libpython3.11, and a Python without
 # one would otherwise be found by `build`, after fetch and compile.
@@ -68,12 +79,12 @@ fetch: $(STAMP)
 	$(FRVT) fetch
 
 $(DONE)/compile: $(SET)/compile.json $(COMPILE_SRC) | $(STAMP)
-	@echo "== compile: fetch if needed, TVM build of detector + recognizer into config/, parity vs onnxruntime"
+	@echo "== compile: fetch if needed, TVM build of detector + recognizer into $(OUT)config/, parity vs onnxruntime"
 	$(FRVT) compile
 	@mkdir -p $(DONE) && touch $@
 
 $(DONE)/build: $(DONE)/compile $(SET)/build.json $(BUILD_SRC)
-	@echo "== build: lib/ (C++ + CFFI bridge + bundled runtime) and doc/"
+	@echo "== build: $(OUT)lib/ (C++ + CFFI bridge + bundled runtime) and $(OUT)doc/"
 	$(FRVT) build
 	@touch $@
 
@@ -82,7 +93,7 @@ $(DONE)/build: $(DONE)/compile $(SET)/build.json $(BUILD_SRC)
 TIMING_CORE ?= 0
 
 $(DONE)/validate: $(DONE)/build $(SET)/validate.json $(VALIDATE_SRC)
-	@echo "== validate: NIST-style run + single-core timing (writes validation/output/summary.json)"
+	@echo "== validate: NIST-style run + single-core timing (writes $(OUT)validation/output/summary.json)"
 	validation/validate.sh$(SETTINGS_ARG) --core $(TIMING_CORE)
 	@touch $@
 
@@ -118,7 +129,7 @@ status: $(STAMP)
 	@$(FRVT) status
 
 submission: $(DONE)/package
-	@echo "== submission ready: see dist/"
+	@echo "== submission ready: see $(OUT)dist/"
 	@$(FRVT) status
 
 TUNE_MINUTES ?= 30
@@ -131,19 +142,21 @@ tune: $(STAMP)
 ONE_THREAD = $(shell $(PY) -c 'from frvt_runtime.runtime_env import THREAD_VARIABLES as v; print(" ".join(n + "=1" for n in v))')
 
 bench: $(STAMP)
-	@echo "== bench: single-core comparison with peers (writes docs/benchmark.md)"
+	@echo "== bench: single-core comparison with peers (writes $(OUT)docs/benchmark.md)"
 	$(PY) -m pip install --disable-pip-version-check -q --no-deps -r requirements-bench.txt
 	$(ONE_THREAD) taskset -c 0 $(FRVT) bench $(if $(BENCH_ISA),--isa $(BENCH_ISA))
 
 # Measures nothing: it reads the stamped files the measuring commands left (build/measurements/,
 # build/timing/timing.json, validation/output/summary.json).
 docs: $(STAMP)
-	@echo "== docs: docs/measurements.md from the measurements' files"
+	@echo "== docs: $(OUT)docs/measurements.md from the measurements' files"
 	$(FRVT) measurements
 
 test: $(STAMP)
 	@echo "== test"
 	$(PY) -m pytest -q tests
 
+# The default's outputs and the shared caches in build/ (models, test images); with SETTINGS=FILE
+# (not the project's frvt.toml) only that file's out/<stem>/.
 clean:
-	rm -rf build config lib doc validation/output
+	$(if $(OUT),rm -rf $(OUT),rm -rf build config lib doc validation/output)

@@ -8,6 +8,7 @@ import os
 import sys
 
 from frvt_runtime.errors import FrvtError
+from .commands.common import with_outputs
 from .config import settings_path
 
 DESCRIPTION = """\
@@ -47,6 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
         args.settings = str(settings_path(args.settings))  # absolute: child processes get the same file
+        with_outputs(args)
         code = args.fn(args)
         sys.stdout.flush()  # a closed pipe is found here, not in the interpreter's last flush
         return code

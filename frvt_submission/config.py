@@ -142,6 +142,11 @@ def settings_line(path: str | Path) -> str:
     return f"settings: {path}"
 
 
+def outputs_line(outputs: paths.Outputs) -> str:
+    """How a command names where its outputs go, when not the project root (its second line)."""
+    return f"outputs: {outputs.root} (this settings file's own: config/, lib/, doc/, validation/, dist/, build/)"
+
+
 def load_settings(path: str | Path) -> Settings:
     """The settings in `path`, each model's relative `path` made absolute against the file's folder:
     a settings file names its models where it lies, whatever folder a command runs from."""

@@ -21,15 +21,16 @@ class LibraryEmbedder:
     settings: config/'s (the thresholds the library runs with); library_name: lib/'s file, which
     the settings file names ([submission] company and sequence)."""
 
-    def __init__(self, settings: RuntimeSettings, library_name: str, root: Path = paths.ROOT,
-                 work: Path = paths.BUILD / "eval-library", log=print):
+    def __init__(self, settings: RuntimeSettings, library_name: str, built: paths.Outputs = paths.DEFAULT_OUTPUTS,
+                 work: Path | None = None, log=print):
         from .validation.run import Runner, build_driver
 
-        lib = root / "lib" / library_name
+        root, work = built.root, work or built.eval_library
+        lib = built.lib / library_name
         if not lib.is_file() or not (root / "config" / "models.json").is_file():
             raise FrvtError(f"{lib} or config/ is missing: run `make build` first")
         self.settings, self.root, self.work, self.log = settings, root, work, log
-        self.runner = Runner(build_driver(lib, paths.BUILD / "validate11", log), root, work, log)
+        self.runner = Runner(build_driver(lib, built.driver, log), root, work, log)
 
     def embed_all(self, images: list[Path], progress=None) -> dict[Path, np.ndarray | None]:
         from .validation.inputs import write_pnm

@@ -8,17 +8,16 @@ from pathlib import Path
 from . import paths
 from .docs import measurement_stamp
 
-MEASUREMENTS = paths.BUILD / "measurements"
-PARITY_JSON = MEASUREMENTS / "parity.json"  # frvt parity (and compile, which runs it)
-EVAL_JSON = MEASUREMENTS / "eval.json"  # frvt eval
+# The files' names; their folders are the settings file's outputs' (paths.Outputs: measurements,
+# timing, validation_output, docs).
+PARITY_JSON = "parity.json"  # frvt parity (and compile, which runs it)
+EVAL_JSON = "eval.json"  # frvt eval
 TIMING_JSON = "timing.json"  # frvt time, in its output folder
-TIMING_OUTPUT = paths.BUILD / "timing"
-VALIDATION_OUTPUT = paths.SUB_VALIDATION / "output"  # validate.sh's summary.json
-DOC = paths.ROOT / "docs" / "measurements.md"
+DOC = "measurements.md"
 STAMP_START = "Measured at commit "  # every stamp line starts so (tests find them by it)
 
 
-def bench_json(isa_class: str | None, folder: Path = MEASUREMENTS) -> Path:
+def bench_json(isa_class: str | None, folder: Path) -> Path:
     """frvt bench's file for the ISA class its TVM build was compiled for."""
     return folder / f"bench-{isa_class}.json"
 
@@ -307,7 +306,7 @@ def make_document(parity: Path, eval_json: Path, validation: Path, timing: Path,
 
     summary_path = validation / SUMMARY_FILE
     p, e, s, t = load(parity), load(eval_json), load(summary_path), load(timing)
-    benches = [(f, r) for f in sorted(bench_dir.glob(bench_json("*").name)) if (r := load(f)) is not None]
+    benches = [(f, r) for f in sorted(bench_dir.glob(bench_json("*", bench_dir).name)) if (r := load(f)) is not None]
     if not benches:
         log(f"missing {bench_json('<class>', bench_dir)}")
     lines = ["# Measurements", "", INTRO, ""]

@@ -87,14 +87,14 @@ def accuracy_section(pipeline, pair_files: list[Path], log) -> tuple[str, dict]:
     return "\n".join(parts), {"sets": [r[0] for r in rows]}
 
 
-def validation_section(out: Path) -> str:
+def validation_section(out: Path, root: Path) -> str:
     from .validation.summary import SUMMARY_FILE, gate
 
     f = out / SUMMARY_FILE
     if not f.is_file():
         return f"<h2>Validation</h2><p class='bad'>No validation run ({html.escape(str(f))} missing).</p>"
     d = json.loads(f.read_text())
-    stale = gate(out, paths.ROOT)
+    stale = gate(out, root)
     cls = "ok" if d.get("result") == "passed" and not stale else "bad"
     s = d.get("scores") or {}
     score_rows = [[k, f"{v[0]:.0f}", f"{v[1]:.0f}", v[2]] for k, v in s.items() if isinstance(v, list)]
@@ -137,21 +137,21 @@ def timing_section(settings, folders: list[Path]) -> str:
     return "<h2>Timing</h2><p class='bad'>No timing log: run `make timing` or validation.</p>"
 
 
-def build_section(settings) -> str:
+def build_section(settings, built: paths.Outputs) -> str:
     from .package import archive_name
     from .validation.closure import folder_mb
     from frvt_runtime.config_dir import model_entries, path_names, read_manifest
 
-    lib_mb, config_mb = folder_mb(paths.SUB_LIB), folder_mb(paths.SUB_CONFIG)
-    tarball = paths.ROOT / "dist" / archive_name(settings)
+    lib_mb, config_mb = folder_mb(built.lib), folder_mb(built.config)
+    tarball = built.dist / archive_name(settings)
     rows = [["lib/", f"{lib_mb:.1f} MB"], ["config/", f"{config_mb:.1f} MB"],
             ["lib/ + config/", f"{lib_mb + config_mb:.1f} MB"],
             ["tarball", f"{tarball.stat().st_size / 1e6:.1f} MB" if tarball.is_file() else "not built"]]
-    manifest = read_manifest(paths.SUB_CONFIG)
+    manifest = read_manifest(built.config)
     models = [[name, e.get("file"), e.get("sha256", "")[:16], e.get("cpu"), e.get("isa_class"), e.get("tuned"),
                f"{e.get('records')} ({e.get('records_class')})", e.get("kernels_without_records")]
               for path in path_names(manifest) for name, e in model_entries(manifest, path).items()]
-    version = paths.SUB_DOC / "version.txt"
+    version = built.doc / "version.txt"
     return "\n".join(["<h2>Sizes and build</h2>", _table(["what", "size"], rows),
                       _table(["model", "file", "sha256 (first 16)", "built for", "class", "tuned", "records",
                               "kernels without records"], models),
@@ -162,7 +162,8 @@ def build_section(settings) -> str:
 
 
 def write_report(settings, pipeline, pair_files: list[Path], output: Path, validation_out: Path,
-                 timing_folders: list[Path], log=print) -> Path:
+                 timing_folders: list[Path], built: paths.Outputs, log=print) -> Path:
+    """built: the settings file's outputs, whose lib/, config/, doc/ and tarball the page describes."""
     accuracy, _ = accuracy_section(pipeline, pair_files, log)
     title = f"{settings.submission.library_name}: FRVT 1:1 submission report"
     page = "\n".join([
@@ -172,8 +173,8 @@ def write_report(settings, pipeline, pair_files: list[Path], output: Path, valid
         f"<h1>{html.escape(title)}</h1>",
         f"<p class='note'>Written {time.strftime('%Y-%m-%d %H:%M:%S %Z')} by `frvt report`; every figure comes "
         f"from this machine's files and runs.</p>",
-        accuracy, validation_section(validation_out), timing_section(settings, timing_folders),
-        build_section(settings), "</body></html>"])
+        accuracy, validation_section(validation_out, built.root), timing_section(settings, timing_folders),
+        build_section(settings, built), "</body></html>"])
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(page)
     return output

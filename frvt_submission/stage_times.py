@@ -129,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
                                         "within one run.")
     ap.add_argument("--calls", type=int, default=25,
                     help="template calls per runtime and image (default: %(default)s)")
-    ap.add_argument("--config-dir", default=str(paths.SUB_CONFIG), help="a compiled config/ (default: %(default)s)")
+    ap.add_argument("--config-dir", default=str(paths.DEFAULT_OUTPUTS.config), help="a compiled config/ (default: %(default)s)")
     ap.add_argument("--warm", action="store_true", help="keep the resampling tables between calls")
     ap.add_argument("--same-on", metavar="FOLDER", help="instead of timing: check that the three runtimes "
                     "give the same template bytes and eye positions for every photo under FOLDER "

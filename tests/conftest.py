@@ -119,8 +119,8 @@ def built(settings, test_images):
     this host cannot run; never reused blindly) and the driver."""
     from frvt_runtime.config_dir import MANIFEST_FILE
 
-    lib = paths.SUB_LIB / settings.submission.library_name
-    config_reason, lib_reason = stale_reason(paths.SUB_CONFIG / MANIFEST_FILE, lib)
+    lib = paths.DEFAULT_OUTPUTS.lib / settings.submission.library_name
+    config_reason, lib_reason = stale_reason(paths.DEFAULT_OUTPUTS.config / MANIFEST_FILE, lib)
     if config_reason:
         print(f"\nconftest: compiling, {config_reason}")
         r = _run([sys.executable, "-m", "frvt_submission", "compile"])

@@ -11,7 +11,7 @@ from pathlib import Path
 from frvt_submission import paths
 from frvt_submission.bridge.bundle import PY_VERSION
 
-HOME = paths.SUB_LIB / "python"
+HOME = paths.DEFAULT_OUTPUTS.lib / "python"
 STDLIB = HOME / "lib" / f"python{PY_VERSION}"
 SITE = STDLIB / "site-packages"
 
@@ -46,9 +46,9 @@ print(json.dumps(report))
 
 
 def test_every_import_of_the_runtime_resolves_inside_lib(built):
-    env = {"PYTHONHOME": str(HOME), "PYTHONNOUSERSITE": "1", "LD_LIBRARY_PATH": str(paths.SUB_LIB),
+    env = {"PYTHONHOME": str(HOME), "PYTHONNOUSERSITE": "1", "LD_LIBRARY_PATH": str(paths.DEFAULT_OUTPUTS.lib),
            "PATH": "/usr/bin:/bin"}
-    r = subprocess.run([sys.executable, "-S", "-c", WALK, str(paths.SUB_LIB.resolve()), str(SITE.resolve())],
+    r = subprocess.run([sys.executable, "-S", "-c", WALK, str(paths.DEFAULT_OUTPUTS.lib.resolve()), str(SITE.resolve())],
                        env=env, capture_output=True, text=True, cwd="/")
     assert r.returncode == 0, r.stderr[-3000:]
     report = json.loads(r.stdout.strip().splitlines()[-1])
@@ -87,7 +87,7 @@ def test_pyc_files_are_checked_by_their_sources_hash(built):
 
 
 def test_libpython_and_the_models_are_stripped(built):
-    for f in [next(paths.SUB_LIB.glob("libpython*.so*")), *sorted(paths.SUB_CONFIG.glob("*.so"))]:
+    for f in [next(paths.DEFAULT_OUTPUTS.lib.glob("libpython*.so*")), *sorted(paths.DEFAULT_OUTPUTS.config.glob("*.so"))]:
         sections = subprocess.run(["readelf", "-S", "-W", str(f)], capture_output=True, text=True,
                                   check=True).stdout
         assert ".symtab" not in sections and ".debug_info" not in sections and ".dynsym" in sections, f
@@ -124,4 +124,4 @@ def test_the_built_library_ships_no_absolute_run_path(built):
     from frvt_submission.bridge.runpath import absolute_runpaths, elf_files
 
     assert len(elf_files(built["lib"].parent)) > 20
-    assert absolute_runpaths(built["lib"].parent) == {} and absolute_runpaths(paths.SUB_CONFIG) == {}
+    assert absolute_runpaths(built["lib"].parent) == {} and absolute_runpaths(paths.DEFAULT_OUTPUTS.config) == {}

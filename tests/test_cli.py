@@ -149,7 +149,8 @@ def test_compile_with_a_misspelt_cpu_stops_before_any_work(tmp_path):
 
 
 def test_status_says_not_built_and_flags_a_tarball_older_than_the_build(tmp_path, monkeypatch, capsys):
-    """status printed '0.0 MB' before any build, and listed an archive older than lib/ as if current."""
+    """status printed '0.0 MB' before any build, and listed an archive older than lib/ as if current.
+    Run on another settings file: its outputs (lib/, dist/...) are its own root's, not the project's."""
     import os
 
     from frvt_submission.config import load_settings
@@ -157,20 +158,22 @@ def test_status_says_not_built_and_flags_a_tarball_older_than_the_build(tmp_path
     from frvt_submission.cli import main
     from frvt_submission.package import archive_name
 
-    monkeypatch.setattr(paths, "SUB_LIB", tmp_path / "lib")
-    monkeypatch.setattr(paths, "SUB_CONFIG", tmp_path / "config")
-    argv = ["status", "--dist", str(tmp_path / "dist"), "--validation-output", str(tmp_path / "val"),
-            "--timing-output", str(tmp_path / "timing")]
+    monkeypatch.setattr(paths, "PROFILE_OUTPUTS", tmp_path / "out")
+    mine = tmp_path / "mine.toml"
+    mine.write_text(paths.SETTINGS_FILE.read_text())
+    root = paths.outputs_for(mine).root
+    argv = ["--settings", str(mine), "status"]
     assert main(argv) == 0
     out = capsys.readouterr().out
+    assert f"outputs: {root} " in out.splitlines()[1]
     assert "lib/ + config/: not built yet" in out and "tarball: none yet" in out and "validation: not run" in out
-    (tmp_path / "dist").mkdir()
-    settings = load_settings(paths.SETTINGS_FILE)
-    tarball = tmp_path / "dist" / archive_name(settings)
+    (root / "dist").mkdir(parents=True)
+    settings = load_settings(mine)
+    tarball = root / "dist" / archive_name(settings)
     tarball.write_bytes(b"x" * 1000)
     os.utime(tarball, (1e9, 1e9))
-    (tmp_path / "lib").mkdir()
-    (tmp_path / "lib" / settings.submission.library_name).write_bytes(b"\x7fELF" * 1000)
+    (root / "lib").mkdir()
+    (root / "lib" / settings.submission.library_name).write_bytes(b"\x7fELF" * 1000)
     assert main(argv) == 0
     out = capsys.readouterr().out
     assert "lib/ + config/: 0.0 MB" in out and "older than lib/ or config/: package again" in out
@@ -331,7 +334,8 @@ def test_a_command_names_its_settings_file_first_even_when_it_is_missing(tmp_pat
     _settings_copy(tmp_path / "frvt.toml", "acme")
     assert main(["stamps", "--folder", str(tmp_path / "st")]) == 0
     out = capsys.readouterr().out.splitlines()
-    assert out[0] == f"settings: {tmp_path / 'frvt.toml'}" and out[1].startswith("submission: libfrvt_11_acme_001.so")
+    assert out[0] == f"settings: {tmp_path / 'frvt.toml'}" and out[2].startswith("submission: libfrvt_11_acme_001.so")
+    assert out[1].startswith("outputs: ")  # another file than the project's: its own output root
 
 
 def test_a_reader_that_closes_early_ends_the_command_quietly(tmp_path):

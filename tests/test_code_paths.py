@@ -57,10 +57,10 @@ def test_each_path_the_host_runs_gives_the_same_templates_through_the_library(bu
 
     images = tmp_path / "list.txt"
     images.write_text("".join(f"{n} {ppm_images[n]} facemugshot\n" for n in ("obama", "biden", "32bit")))
-    main = running_path(paths.SUB_CONFIG)
-    others = [p for p in path_names(read_manifest(paths.SUB_CONFIG)) if p != main and p not in unrunnable(paths.SUB_CONFIG)]
+    main = running_path(paths.DEFAULT_OUTPUTS.config)
+    others = [p for p in path_names(read_manifest(paths.DEFAULT_OUTPUTS.config)) if p != main and p not in unrunnable(paths.DEFAULT_OUTPUTS.config)]
     root = paths.ROOT
-    submitted = (paths.SUB_CONFIG / "pipeline.json").read_text()
+    submitted = (paths.DEFAULT_OUTPUTS.config / "pipeline.json").read_text()
     outs = {}
     for path in [main] + others:
         run_root = root if path == main else forced_root(root, path, tmp_path / "roots" / path)
@@ -71,12 +71,12 @@ def test_each_path_the_host_runs_gives_the_same_templates_through_the_library(bu
         assert code == 0, text
         outs[path] = out
     # The forced copies' config/ is hard-linked: the submitted pipeline.json must not change with them.
-    assert (paths.SUB_CONFIG / "pipeline.json").read_text() == submitted
+    assert (paths.DEFAULT_OUTPUTS.config / "pipeline.json").read_text() == submitted
     for path in others:
         r = template_parity(outs[main] / "enroll.log", outs[main] / "templates", outs[path] / "enroll.log",
                             outs[path] / "templates")
         assert r["ok"] and r["compared"] == 3, r
-    if "avx512" in path_names(read_manifest(paths.SUB_CONFIG)) and not unrunnable(paths.SUB_CONFIG):
+    if "avx512" in path_names(read_manifest(paths.DEFAULT_OUTPUTS.config)) and not unrunnable(paths.DEFAULT_OUTPUTS.config):
         assert main == "avx512" and others == ["avx2"]  # an AVX-512 host runs both
 
 

@@ -113,7 +113,7 @@ def test_library_backend_agrees_with_the_python_path(built, settings, test_image
 
     pairs = read_pairs(test_images / "pairs.csv")
     images = sorted({p.img1 for p in pairs} | {p.img2 for p in pairs})
-    python = FacePipeline.from_config_dir(paths.SUB_CONFIG, wheel_runtime_dir())
+    python = FacePipeline.from_config_dir(paths.DEFAULT_OUTPUTS.config, wheel_runtime_dir())
     library = LibraryEmbedder(python.settings, settings.submission.library_name, work=tmp_path, log=lambda m: None)
     lib_emb, py_emb = embed_images(library, images), embed_images(python, images)
     assert all(v is not None for v in lib_emb.values())
@@ -136,9 +136,12 @@ def test_the_library_backend_runs_the_library_the_settings_file_names(built, tes
     assert 'company = "oneml"' in text
     mine = tmp_path / "frvt.toml"
     mine.write_text(text.replace('company = "oneml"', 'company = "acme"'))
-    assert main(["--settings", str(mine), "eval", "--backend", "library", str(test_images / "pairs.csv")]) == 2
+    # (the default's config/ for the Python side: this file's own root has none built)
+    assert main(["--settings", str(mine), "eval", "--backend", "library", "--config-dir",
+                 str(paths.DEFAULT_OUTPUTS.config), str(test_images / "pairs.csv")]) == 2
     out, err = capsys.readouterr()
-    assert out.startswith(f"settings: {mine}\n") and "libfrvt_11_acme_001.so or config/ is missing" in err
+    lib = paths.outputs_for(mine).lib / "libfrvt_11_acme_001.so"  # in this settings file's own lib/
+    assert out.startswith(f"settings: {mine}\n") and f"{lib} or config/ is missing" in err
 
 
 def _csv(tmp_path, text: str, name="pairs.csv", encoding="utf-8") -> Path:

@@ -39,7 +39,7 @@ def test_initialize_needs_the_library_folder_as_an_absolute_path(in_process_serv
     """No folder, or one relative to NIST's working directory, is a ConfigError before any model loads."""
     service, ffi = in_process_service, in_process_service.ffi
     limits, status = ffi.new("frvtb_limits *"), ffi.new("frvtb_status *")
-    keep = [ffi.new("char[]", str(paths.SUB_CONFIG).encode()),
+    keep = [ffi.new("char[]", str(paths.DEFAULT_OUTPUTS.config).encode()),
             ffi.NULL if lib_dir is None else ffi.new("char[]", lib_dir.encode())]
     rc = service.initialize(keep[0], keep[1], limits, status)
     assert (rc, status.code) == (service.lib.FRVTB_OK, CONFIG_ERROR)
@@ -75,7 +75,7 @@ def test_the_engine_never_loads_the_runtime_from_the_working_directory(built, tm
     work.mkdir()
     shutil.copyfile(built["lib"].parent / "libtvm_runtime.so", work / "libtvm_runtime.so")
     arg = str(built["lib"].parent.resolve()) if runtime_dir == "lib" else runtime_dir
-    r = subprocess.run([sys.executable, "-c", PLANTED, str(paths.SUB_CONFIG), arg], cwd=work,
+    r = subprocess.run([sys.executable, "-c", PLANTED, str(paths.DEFAULT_OUTPUTS.config), arg], cwd=work,
                        env={"PYTHONPATH": str(paths.ROOT), "PATH": "/usr/bin:/bin", "LD_LIBRARY_PATH": "."},
                        capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
@@ -95,7 +95,7 @@ def _slots(m: dict) -> dict:
     """The entries of the code path this CPU runs, in a parsed models.json (the one the edits must hit)."""
     from frvt_runtime.config_dir import running_path
 
-    return m["paths"][running_path(paths.SUB_CONFIG, m)]["models"]
+    return m["paths"][running_path(paths.DEFAULT_OUTPUTS.config, m)]["models"]
 
 
 def _rehash(cfg: Path, slot: str) -> None:
@@ -174,7 +174,7 @@ def _driver_run(built, cfg: Path, image: Path, out: Path) -> tuple[subprocess.Co
 def test_an_untouched_copy_initializes(built, ppm_images, tmp_path):
     """The control: copying config/ (and re-hashing an unchanged file) breaks nothing by itself."""
     cfg = tmp_path / "cfg"
-    shutil.copytree(paths.SUB_CONFIG, cfg)
+    shutil.copytree(paths.DEFAULT_OUTPUTS.config, cfg)
     _edit_json(cfg, MANIFEST_FILE, lambda m: None)  # rewritten as the broken cases rewrite it
     _rehash(cfg, "detector")
     r, row = _driver_run(built, cfg, ppm_images["obama"], tmp_path / "o")
@@ -188,7 +188,7 @@ def test_a_config_folder_whose_name_is_not_utf8_initializes(built, ppm_images, t
     import os
 
     cfg = os.fsencode(tmp_path) + b"/cfg\xff\xfe"
-    shutil.copytree(paths.SUB_CONFIG, os.fsdecode(cfg))
+    shutil.copytree(paths.DEFAULT_OUTPUTS.config, os.fsdecode(cfg))
     out = tmp_path / "o"
     out.mkdir()
     (out / "list.txt").write_text(f"x {ppm_images['obama']} facemugshot\n")
@@ -206,7 +206,7 @@ def test_a_model_that_contradicts_the_config_fails_initialize(built, ppm_images,
     """Each mismatch is ConfigError at initialize() naming the field, not UnknownError on every later call."""
     edit, needle = BROKEN[case]
     cfg = tmp_path / "cfg"
-    shutil.copytree(paths.SUB_CONFIG, cfg)
+    shutil.copytree(paths.DEFAULT_OUTPUTS.config, cfg)
     edit(cfg)
     r, row = _driver_run(built, cfg, ppm_images["obama"], tmp_path / "o")
     assert r.returncode == 1 and row == [], r.stderr
@@ -221,7 +221,7 @@ def _stub_pipeline():
     from frvt_runtime.embed import Recognizer
     from frvt_runtime.pipeline import FacePipeline
 
-    s = load_runtime(paths.SUB_CONFIG / PIPELINE_FILE)
+    s = load_runtime(paths.DEFAULT_OUTPUTS.config / PIPELINE_FILE)
     never = lambda image: pytest.fail("the patched stage should have raised first")  # noqa: E731
     return FacePipeline(s, Detector(s.detector, {size: never for size in s.detector.sizes()}),
                         Recognizer(s.recognizer, never))
@@ -264,7 +264,7 @@ def test_memory_error_at_initialize_is_return_code_13(in_process_service, monkey
     service, ffi = in_process_service, in_process_service.ffi
     monkeypatch.setattr(FacePipeline, "from_config_dir", classmethod(no_memory))
     limits, status = ffi.new("frvtb_limits *"), ffi.new("frvtb_status *")
-    keep = [ffi.new("char[]", str(paths.SUB_CONFIG).encode()), ffi.new("char[]", str(paths.SUB_LIB).encode())]
+    keep = [ffi.new("char[]", str(paths.DEFAULT_OUTPUTS.config).encode()), ffi.new("char[]", str(paths.DEFAULT_OUTPUTS.lib).encode())]
     rc = service.initialize(keep[0], keep[1], limits, status)
     assert (rc, status.code, ffi.string(status.info)) == (service.lib.FRVTB_OK, MEMORY_ERROR, b"MemoryError")
 
@@ -311,7 +311,7 @@ def test_a_runtime_of_another_bridge_abi_in_lib_fails_initialize_naming_both(bui
     out = tmp_path / "o"
     out.mkdir()
     (out / "list.txt").write_text(f"x {ppm_images['obama']} facemugshot\n")
-    r = subprocess.run([str(built["driver"]), "createTemplate", "-x", "enroll", "-c", str(paths.SUB_CONFIG),
+    r = subprocess.run([str(built["driver"]), "createTemplate", "-x", "enroll", "-c", str(paths.DEFAULT_OUTPUTS.config),
                         "-o", str(out), "-h", "enroll", "-i", str(out / "list.txt"), "-t", "1", "-j", str(out)],
                        env={"LD_LIBRARY_PATH": str(lib), "PATH": "/usr/bin:/bin"}, cwd=out,
                        capture_output=True, text=True)

@@ -43,11 +43,11 @@ def test_compiled_models_run_on_nist_cpu_and_the_avx2_path_has_no_avx512(built):
     from frvt_runtime.config_dir import path_entries, path_names, read_manifest
     from frvt_submission import paths
 
-    manifest = read_manifest(paths.SUB_CONFIG)
+    manifest = read_manifest(paths.DEFAULT_OUTPUTS.config)
     checked = 0
     for path in path_names(manifest):
         for entry in path_entries(manifest, path).values():
-            so = paths.SUB_CONFIG / entry["file"]
+            so = paths.DEFAULT_OUTPUTS.config / entry["file"]
             assert foreign_instructions(so) == {}
             if manifest["paths"][path]["isa_class"] == "avx2":
                 assert evex_instructions(so) == {}, so

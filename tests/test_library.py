@@ -19,7 +19,7 @@ def drive(built, action, input_rows, out: Path, config=None, forks=1, role="enro
     lst = out / f"{action}_{role}.txt"
     lst.write_text("\n".join(input_rows) + "\n")
     stem = {"createTemplate": role, "createMultiTemplates": "verif_multiperson", "match": "match"}[action]
-    cmd = [str(built["driver"]), action, "-c", str(config or paths.SUB_CONFIG), "-o", str(out), "-h", stem,
+    cmd = [str(built["driver"]), action, "-c", str(config or paths.DEFAULT_OUTPUTS.config), "-o", str(out), "-h", stem,
            "-i", str(lst), "-t", str(forks), "-j", str(out)]
     if action == "createTemplate":
         cmd[2:2] = ["-x", role]
@@ -80,7 +80,7 @@ def test_multi_image_and_multi_person(built, ppm_images, tmp_path):
 
 def test_renamed_read_only_config(built, ppm_images, tmp_path):
     cfg = tmp_path / "dir with spaces" / "Xq3ZpL0aBc9dEf1GhIjK"
-    shutil.copytree(paths.SUB_CONFIG, cfg)
+    shutil.copytree(paths.DEFAULT_OUTPUTS.config, cfg)
     for p in [cfg, *cfg.rglob("*")]:
         p.chmod(0o550 if p.is_dir() else 0o440)
     before = sorted((p.name, p.stat().st_mtime) for p in cfg.rglob("*"))
@@ -94,7 +94,7 @@ def test_initialize_failures_are_config_errors(built, ppm_images, tmp_path):
     r, _ = drive(built, "createTemplate", row, tmp_path / "a", config=tmp_path / "missing")
     assert r.returncode == 1 and "initialize() returned 2" in r.stderr and "not found" in r.stderr
     bad = tmp_path / "corrupt"
-    shutil.copytree(paths.SUB_CONFIG, bad)
+    shutil.copytree(paths.DEFAULT_OUTPUTS.config, bad)
     detector = bad / running_path(bad) / "detector.so"  # the code path this CPU runs
     data = bytearray(detector.read_bytes())
     data[len(data) // 2] ^= 0xFF
@@ -158,7 +158,7 @@ def test_clean_environment_and_one_thread(built, ppm_images, tmp_path):
                                            ("weights.npz", "missing model file")])
 def test_each_missing_config_file_is_a_config_error(built, ppm_images, tmp_path, remove, needle):
     cfg = tmp_path / "cfg"
-    shutil.copytree(paths.SUB_CONFIG, cfg)
+    shutil.copytree(paths.DEFAULT_OUTPUTS.config, cfg)
     (cfg / remove.format(path=running_path(cfg))).unlink()
     r, _ = drive(built, "createTemplate", [f"o {ppm_images['obama']} facemugshot"], tmp_path / "o", config=cfg)
     assert r.returncode == 1 and "initialize() returned 2" in r.stderr and needle in r.stderr
@@ -166,7 +166,7 @@ def test_each_missing_config_file_is_a_config_error(built, ppm_images, tmp_path,
 
 def test_corrupt_pipeline_json_is_a_config_error(built, ppm_images, tmp_path):
     cfg = tmp_path / "cfg"
-    shutil.copytree(paths.SUB_CONFIG, cfg)
+    shutil.copytree(paths.DEFAULT_OUTPUTS.config, cfg)
     (cfg / "pipeline.json").write_text('{"format": 1, "detector": {"colour": "XYZ"}}')
     r, _ = drive(built, "createTemplate", [f"o {ppm_images['obama']} facemugshot"], tmp_path / "o", config=cfg)
     assert r.returncode == 1 and "initialize() returned 2" in r.stderr

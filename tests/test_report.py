@@ -20,9 +20,10 @@ def report(built, settings, test_images, tmp_path_factory):
     from frvt_submission.report import write_report
 
     out = tmp_path_factory.mktemp("report") / "report.html"
-    pipeline = FacePipeline.from_config_dir(paths.SUB_CONFIG, wheel_runtime_dir())
-    return write_report(settings, pipeline, [test_images / "pairs.csv"], out, paths.SUB_VALIDATION / "output",
-                        [paths.BUILD / "timing", paths.SUB_VALIDATION / "output"], lambda m: None)
+    pipeline = FacePipeline.from_config_dir(paths.DEFAULT_OUTPUTS.config, wheel_runtime_dir())
+    return write_report(settings, pipeline, [test_images / "pairs.csv"], out, paths.DEFAULT_OUTPUTS.validation_output,
+                        [paths.DEFAULT_OUTPUTS.timing, paths.DEFAULT_OUTPUTS.validation_output],
+                        paths.DEFAULT_OUTPUTS, lambda m: None)
 
 
 def test_report_is_self_contained_with_real_pictures(report):

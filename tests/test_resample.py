@@ -190,11 +190,11 @@ def test_config_dir_installs_its_kernels_and_a_config_without_them_resamples_in_
     img = _large(read_image(test_images / "obama.jpg"))
     saved = resample._kernels
     try:
-        pipeline = FacePipeline.from_config_dir(paths.SUB_CONFIG, wheel_runtime_dir())
-        assert resample._kernels is not None and resample._kernels.path == paths.SUB_CONFIG / running_path(paths.SUB_CONFIG) / KERNELS_FILE
+        pipeline = FacePipeline.from_config_dir(paths.DEFAULT_OUTPUTS.config, wheel_runtime_dir())
+        assert resample._kernels is not None and resample._kernels.path == paths.DEFAULT_OUTPUTS.config / running_path(paths.DEFAULT_OUTPUTS.config) / KERNELS_FILE
         with_kernels = pipeline.create_template([img]).templates
         old = tmp_path / "cfg"
-        shutil.copytree(paths.SUB_CONFIG, old)
+        shutil.copytree(paths.DEFAULT_OUTPUTS.config, old)
         manifest = json.loads((old / MANIFEST_FILE).read_text())
         path = running_path(old)
         del manifest["paths"][path]["models"][KERNELS]
@@ -299,7 +299,7 @@ from frvt_runtime.config_dir import KERNELS_FILE, running_path
 from frvt_runtime.resample_kernels import ResampleKernels
 from frvt_submission.imagefile import read_image
 from frvt_submission.tvm_wheel import wheel_runtime_dir
-config = __import__("pathlib").Path({str(paths.SUB_CONFIG)!r})
+config = __import__("pathlib").Path({str(paths.DEFAULT_OUTPUTS.config)!r})
 kernels = ResampleKernels(config / running_path(config) / KERNELS_FILE, wheel_runtime_dir())
 img = read_image({str(test_images / "obama.jpg")!r})
 size = (img.shape[1] // 3, img.shape[0] // 3)

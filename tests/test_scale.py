@@ -16,9 +16,9 @@ def test_two_workers_give_the_single_process_embeddings_and_the_cache_skips_infe
     from frvt_submission.scale import DaskEmbedder, EmbeddingCache
 
     images = sorted(p for p in test_images.iterdir() if p.suffix != ".csv")
-    single = embed_images(FacePipeline.from_config_dir(paths.SUB_CONFIG, wheel_runtime_dir()), images)
-    dask = DaskEmbedder(paths.SUB_CONFIG, workers=2, cache=True, log=lambda m: None)
-    dask.cache = EmbeddingCache(paths.SUB_CONFIG, root=tmp_path / "cache")
+    single = embed_images(FacePipeline.from_config_dir(paths.DEFAULT_OUTPUTS.config, wheel_runtime_dir()), images)
+    dask = DaskEmbedder(paths.DEFAULT_OUTPUTS.config, workers=2, cache=True, log=lambda m: None)
+    dask.cache = EmbeddingCache(paths.DEFAULT_OUTPUTS.config, root=tmp_path / "cache")
     sharded = embed_images(dask, images)
     assert dask.last["embedded"] == len(images) and dask.last["cached"] == 0
     assert all(single[p] is not None and np.array_equal(single[p], sharded[p]) for p in images)
@@ -27,7 +27,7 @@ def test_two_workers_give_the_single_process_embeddings_and_the_cache_skips_infe
     assert all(np.array_equal(again[p], sharded[p]) for p in images)
     # Another build (here: another runtime setting) has its own cache entries.
     other = tmp_path / "config"
-    shutil.copytree(paths.SUB_CONFIG, other)
+    shutil.copytree(paths.DEFAULT_OUTPUTS.config, other)
     (other / "pipeline.json").write_text((other / "pipeline.json").read_text().replace('"central"', '"score"'))
     assert EmbeddingCache(other, root=tmp_path / "cache").folder != dask.cache.folder
     assert EmbeddingCache(other, root=tmp_path / "cache").get(images[0]) == (False, None)

@@ -116,7 +116,7 @@ def test_truncated_elf_is_a_problem_not_a_crash(tmp_path):
 
 
 def test_real_lib_meets_nist_policy(built):
-    lib = paths.SUB_LIB
+    lib = paths.DEFAULT_OUTPUTS.lib
     report = check_symbol_versions(lib)
     assert report["objects"] > 10
     assert report["problems"] == []

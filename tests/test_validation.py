@@ -62,7 +62,7 @@ def test_phases_on_real_faces_and_a_lost_template(built, registry_only, tmp_path
     out = tmp_path / "out"
     rows, errors, warnings = [], [], []
     phases = Phases(Runner(built["driver"], paths.ROOT, out, lambda m: None), rows, errors, warnings)
-    config = paths.SUB_CONFIG
+    config = paths.DEFAULT_OUTPUTS.config
     for name, lst, role in (("enroll", inputs.enroll, "enroll"), ("verif", inputs.verif, "verif"),
                             ("enroll_multi", inputs.multi_image, "enroll")):
         assert phases.phase(name, "createTemplate", name, lst, 2, config, "template", role=role) == 0, errors

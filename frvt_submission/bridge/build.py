@@ -15,8 +15,7 @@ from .headers import write_headers
 
 BRIDGE_DIR = paths.ROOT / "cpp_api" / "bridge"
 DECLS = BRIDGE_DIR / "frvt_bridge_decls.h"
-GENERATED = paths.BUILD / "generated"
-CMAKE_BUILD = paths.BUILD / "cmake-lib"
+GENERATED = paths.BUILD / "generated"  # the same for every settings file: the declarations, not the names
 
 # Runs inside the embedded interpreter on the first bridge call. If it raises,
 # CFFI leaves every call returning zeros, which the C++ side reads as "not started".
@@ -52,21 +51,21 @@ def _run(cmd: list[str], log) -> None:
                         f"\n{proc.stderr[-4000:]}")
 
 
-def build_library(settings: Settings, lib_dir: Path = paths.SUB_LIB, log=print) -> Path:
-    """Compile and link the submission library into lib_dir; return its path."""
+def build_library(settings: Settings, lib_dir: Path, cmake_dir: Path, log=print) -> Path:
+    """Compile and link the submission library into lib_dir (CMake's build in cmake_dir); return its path."""
     c_file = generate_sources()
     sub = settings.submission
     py_inc = sysconfig.get_paths()["include"]
     py_lib = Path(sysconfig.get_config_var("LIBDIR")) / sysconfig.get_config_var("LDLIBRARY")
     if not py_lib.is_file():
         raise FrvtError(f"shared libpython not found at {py_lib}: Python must be built with --enable-shared")
-    CMAKE_BUILD.mkdir(parents=True, exist_ok=True)
-    _run(["cmake", "-S", str(paths.ROOT / "cpp_api"), "-B", str(CMAKE_BUILD), "-DCMAKE_BUILD_TYPE=Release",
+    cmake_dir.mkdir(parents=True, exist_ok=True)
+    _run(["cmake", "-S", str(paths.ROOT / "cpp_api"), "-B", str(cmake_dir), "-DCMAKE_BUILD_TYPE=Release",
           f"-DFRVT_COMPANY={sub.company}", f"-DFRVT_SEQUENCE={sub.sequence}",
           f"-DFRVT_GENERATED_DIR={c_file.parent}", f"-DFRVT_PYTHON_INCLUDE={py_inc}",
           f"-DFRVT_PYTHON_LIBRARY={py_lib}", f"-DFRVT_PYTHON_VERSION={PY_VERSION}",
           f"-DFRVT_OUTPUT_DIR={lib_dir.resolve()}"], log)
-    _run(["cmake", "--build", str(CMAKE_BUILD), "--target", "frvt_library", "-j", "2"], log)
+    _run(["cmake", "--build", str(cmake_dir), "--target", "frvt_library", "-j", "2"], log)
     out = lib_dir / sub.library_name
     if not out.is_file():
         raise FrvtError(f"build finished but {out} is missing")

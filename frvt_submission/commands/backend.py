@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .. import paths
-from .common import settings
+from .common import output_option, settings
 
 
 def with_backend(p, library: bool = False):
@@ -14,7 +13,7 @@ def with_backend(p, library: bool = False):
                    default="tvm", help="tvm: the compiled config/ in this process (default); onnxruntime: the "
                    "reference" + ("; library: lib/ + config/ through the NIST driver, checked against tvm"
                                   if library else ""))
-    p.add_argument("--config-dir", default=str(paths.SUB_CONFIG), help="compiled config folder")
+    output_option(p, "--config-dir", lambda o: o.config, "config/", "compiled config folder")
     return p
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from .. import paths
 from ..benchmark import E2E_ROUNDS
 from ..compile.isa_class import CLASSES
-from .common import add_command, count, log, settings
+from .common import add_command, count, log, output_option, settings
 
 
 def cmd_bench(args) -> int:
@@ -24,7 +24,7 @@ def cmd_bench(args) -> int:
     from ..testdata import test_images
 
     s = settings(args)
-    bench = paths.BUILD / "bench"
+    bench = args.outputs.bench
     # One path, the class asked for or this host's: the table is of the code that ran.
     cpu = ["--cpu", class_cpu(args.isa or class_of_features(host_features()))]
     if not args.no_compile:  # compile in child processes: the compiler and runtime do not share a process
@@ -50,20 +50,21 @@ def cmd_bench(args) -> int:
     out.write_text(merge_section(out.read_text() if out.is_file() else "", str(first.get("isa_class")), section))
     log(section)
     log(f"wrote the {first.get('isa_class')} section of {out}")
-    log(f"wrote {write_measurement(bench_json(first.get('isa_class')), r, bench / 'tuned')}")
+    measured = bench_json(first.get("isa_class"), args.outputs.measurements)
+    log(f"wrote {write_measurement(measured, r, bench / 'tuned')}")
     return 0
 
 
 def register(sub) -> None:
     p = add_command(sub, "bench", cmd_bench,
                     "TVM untuned/tuned vs onnxruntime, OpenVINO, OpenCV DNN, MNN on one core")
-    p.add_argument("--output", default=str(paths.ROOT / "docs" / "benchmark.md"), help="markdown report")
+    output_option(p, "--output", lambda o: o.docs / "benchmark.md", "docs/benchmark.md", "markdown report")
     p.add_argument("--images", type=count, default=12, help="real images for the end-to-end figure")
     p.add_argument("--runs", type=count, default=15, help="timed runs per model and engine")
     p.add_argument("--rounds", type=count, default=E2E_ROUNDS,
                    help="end to end: rounds over the images, the engines taking turns image by image "
                         "(more rounds, a steadier figure on a host whose speed drifts; default %(default)s)")
-    p.add_argument("--no-compile", action="store_true", help="reuse build/bench/{untuned,tuned}")
+    p.add_argument("--no-compile", action="store_true", help="reuse the untuned and tuned builds in build/bench/")
     p.add_argument("--isa", choices=tuple(CLASSES), default=None,
                    help="compile for this class's CPU instead of [submission] target (e.g. avx2 on an "
                         "AVX-512 machine: haswell code and the avx2 records)")

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .. import paths
-from .common import add_command, log, settings
+from .common import add_command, log, output_option, settings
 
 
 def cmd_build(args) -> int:
@@ -22,9 +21,9 @@ def cmd_build(args) -> int:
     lib_dir.mkdir(parents=True, exist_ok=True)
     for old in lib_dir.glob("libfrvt_11_*.so"):
         old.unlink()  # exactly one libfrvt_11_*_???.so may exist
-    so = build_library(s, lib_dir, log)
+    so = build_library(s, lib_dir, args.outputs.cmake_lib, log)
     bundle_runtime(lib_dir, log, config_dir)
-    version = write_version_file(s, config_dir, paths.SUB_DOC)
+    version = write_version_file(s, config_dir, args.outputs.doc)
     log(f"built {so}\nwrote {version}")
     return 0
 
@@ -32,5 +31,5 @@ def cmd_build(args) -> int:
 def register(sub) -> None:
     p = add_command(sub, "build", cmd_build,
                     "build lib/libfrvt_11_<co>_<seq>.so (C++ + CFFI bridge), bundle its runtime, doc/")
-    p.add_argument("--config-dir", default=str(paths.SUB_CONFIG), help="compiled config folder")
-    p.add_argument("--lib-dir", default=str(paths.SUB_LIB), help="output folder (default: lib/)")
+    output_option(p, "--config-dir", lambda o: o.config, "config/", "compiled config folder")
+    output_option(p, "--lib-dir", lambda o: o.lib, "lib/", "output folder")

@@ -28,13 +28,38 @@ def progress(verb: str, noun: str):
 def settings(args, describe: bool = True):
     """The settings of the file args.settings names (cli.main resolved it), that file named first:
     a user with several frvt.toml files sees which one a command used, even when it is refused."""
-    from ..config import describe as summary, load_settings, settings_line
+    from ..config import describe as summary, load_settings, outputs_line, settings_line
 
     log(settings_line(args.settings))
+    if not args.outputs.is_default:
+        log(outputs_line(args.outputs))
     s = load_settings(Path(args.settings))
     if describe:
         log(summary(s))
     return s
+
+
+def output_option(p: argparse.ArgumentParser, flag: str, where, shown: str, help_: str) -> None:
+    """An option whose default is one of the settings file's outputs: where(paths.Outputs) -> Path,
+    filled in by with_outputs once --settings is known (shown: how --help names it)."""
+    dest = flag.lstrip("-").replace("-", "_")
+    p.add_argument(flag, default=None, help=f"{help_} (default: {shown} of the settings file's outputs)")
+    p.set_defaults(output_defaults={**(p.get_default("output_defaults") or {}), dest: where})
+
+
+def with_outputs(args) -> None:
+    """args.outputs: the outputs of args.settings, and each output_option not given set to its
+    place there."""
+    from .. import paths
+    from frvt_runtime.errors import ConfigError
+
+    try:
+        args.outputs = paths.outputs_for(args.settings)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    for dest, where in (getattr(args, "output_defaults", None) or {}).items():
+        if getattr(args, dest) is None:
+            setattr(args, dest, str(where(args.outputs)))
 
 
 def class_text(isa_class: str | None) -> str:

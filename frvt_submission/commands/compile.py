@@ -5,8 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from .. import paths
-from .common import add_command, class_text, log, settings
+from .common import add_command, class_text, log, output_option, settings
 
 
 def cmd_compile(args) -> int:
@@ -18,7 +17,7 @@ def cmd_compile(args) -> int:
     from ..docs import tuning_summary
 
     s = settings(args)
-    compiled = compile_all(s, args.cpu, log, use_records=not args.no_records)
+    compiled = compile_all(s, args.outputs.compiled, args.cpu, log, use_records=not args.no_records)
     out = Path(args.config_dir)
     write_config_dir(s, compiled, out)
     for path, built in compiled.items():
@@ -45,6 +44,6 @@ def register(sub) -> None:
     p = add_command(sub, "compile", cmd_compile,
                     "compile both models with TVM into config/ and check parity with onnxruntime")
     p.add_argument("--cpu", default="", help="LLVM CPU name (default: [submission] target; 'host' = this CPU)")
-    p.add_argument("--config-dir", default=str(paths.SUB_CONFIG), help="output folder (default: config/)")
+    output_option(p, "--config-dir", lambda o: o.config, "config/", "output folder")
     p.add_argument("--no-parity", action="store_true", help="skip the onnxruntime parity check")
     p.add_argument("--no-records", action="store_true", help="ignore tuning records (an untuned build)")

@@ -12,9 +12,11 @@ def cmd_config(args) -> int:
     import dataclasses
     import json
 
-    from ..config import load_settings, settings_line
+    from ..config import load_settings, outputs_line, settings_line
 
     log(f"# {settings_line(args.settings)}")  # a TOML comment: the output stays a settings file
+    if not args.outputs.is_default:
+        log(f"# {outputs_line(args.outputs)}")
     s = load_settings(Path(args.settings))
     for section in dataclasses.fields(s):
         log(f"[{section.name}]")

@@ -7,7 +7,7 @@ from pathlib import Path
 from frvt_runtime.errors import FrvtError
 from ..measurements import EVAL_JSON
 from .backend import pipeline, with_backend
-from .common import add_command, count, log, progress, settings
+from .common import add_command, count, log, output_option, progress, settings
 
 LIBRARY_CHECK_HEADERS = ["set", "pairs", "decisions differ", "max |cos diff|", "FTE differ", "result"]
 
@@ -31,7 +31,7 @@ def cmd_eval(args) -> int:
     if args.backend == "library":
         from ..library_eval import LibraryEmbedder
 
-        python, p = p, LibraryEmbedder(p.settings, s.submission.library_name, log=log)
+        python, p = p, LibraryEmbedder(p.settings, s.submission.library_name, args.outputs, log=log)
     elif args.workers or args.scheduler:
         from ..scale import DaskEmbedder
 
@@ -112,7 +112,7 @@ def register(sub) -> None:
                                                            "fill build/embed-cache")
     p.add_argument("--lfw-images", default="", help="LFW image root (<name>/<name>_0001.jpg); default: the "
                                                     "lfw/ folder beside pairs.txt, else pairs.txt's folder")
-    p.add_argument("--json", default=str(EVAL_JSON), help="where the tables go, with their stamp, for `frvt "
-                                                          "measurements` (default: %(default)s)")
+    output_option(p, "--json", lambda o: o.measurements / EVAL_JSON, f"build/measurements/{EVAL_JSON}",
+                  "where the tables go, with their stamp, for `frvt measurements`")
     p.add_argument("--limit", type=count, default=0, help="use only the first N pairs of each file (of each "
                                                           "fold for an LFW pairs.txt)")

@@ -5,10 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from .. import measurements as m
-from .common import add_command, log
+from .common import add_command, log, output_option, settings
 
 
 def cmd_measurements(args) -> int:
+    settings(args, describe=False)  # the settings file names the outputs read and written
     text = m.make_document(Path(args.parity), Path(args.eval), Path(args.validation), Path(args.timing),
                            Path(args.bench_dir), log)
     out = Path(args.output)
@@ -22,10 +23,14 @@ def register(sub) -> None:
     p = add_command(sub, "measurements", cmd_measurements,
                     "write docs/measurements.md from the stamped files parity, eval, validate, time and bench "
                     "leave (a missing one gives the command that makes it)")
-    p.add_argument("--output", default=str(m.DOC), help="the document (default: docs/measurements.md)")
-    p.add_argument("--parity", default=str(m.PARITY_JSON), help="frvt parity's file")
-    p.add_argument("--eval", default=str(m.EVAL_JSON), help="frvt eval's file")
-    p.add_argument("--validation", default=str(m.VALIDATION_OUTPUT), help="the validation output folder "
-                                                                         "(its summary.json)")
-    p.add_argument("--timing", default=str(m.TIMING_OUTPUT / m.TIMING_JSON), help="frvt time's timing.json")
-    p.add_argument("--bench-dir", default=str(m.MEASUREMENTS), help="where frvt bench's bench-<class>.json are")
+    output_option(p, "--output", lambda o: o.docs / m.DOC, f"docs/{m.DOC}", "the document")
+    output_option(p, "--parity", lambda o: o.measurements / m.PARITY_JSON, f"build/measurements/{m.PARITY_JSON}",
+                  "frvt parity's file")
+    output_option(p, "--eval", lambda o: o.measurements / m.EVAL_JSON, f"build/measurements/{m.EVAL_JSON}",
+                  "frvt eval's file")
+    output_option(p, "--validation", lambda o: o.validation_output, "validation/output/",
+                  "the validation output folder (its summary.json)")
+    output_option(p, "--timing", lambda o: o.timing / m.TIMING_JSON, f"build/timing/{m.TIMING_JSON}",
+                  "frvt time's timing.json")
+    output_option(p, "--bench-dir", lambda o: o.measurements, "build/measurements/",
+                  "where frvt bench's bench-<class>.json are")

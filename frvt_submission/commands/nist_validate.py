@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from .. import paths
-from .common import add_command, log
+from .common import add_command, log, output_option, settings
 
 
 def cmd_nist_validate(args) -> int:
@@ -13,8 +13,9 @@ def cmd_nist_validate(args) -> int:
 
     from ..validation.nist_package import run_package
 
+    settings(args, describe=False)  # the settings file names the outputs checked
     frvt_dir, out = Path(args.frvt_dir).resolve(), Path(args.output).resolve()
-    outcome = run_package(paths.ROOT, frvt_dir, Path(args.shared_data).resolve(), out, log,
+    outcome = run_package(args.outputs.root, frvt_dir, Path(args.shared_data).resolve(), out, log,
                           patch_kill=args.patch_kill_line, keep=args.keep)
     log("")
     log(tabulate([[p.title, p.result, p.warnings or ""] for p in outcome.phases],
@@ -40,7 +41,7 @@ def register(sub) -> None:
                         "(default ../shared/nist-frvt)")
     p.add_argument("--shared-data", default=str(paths.SHARED_DATA),
                    help="where the stand-in images come from (meds_openmpf/, frvt_edge/; default ../shared/data)")
-    p.add_argument("--output", default=str(paths.NIST_VALIDATE), help="run.log and NIST's logs go here")
+    output_option(p, "--output", lambda o: o.nist_validate, "build/nist-validate/", "run.log and NIST's logs go here")
     p.add_argument("--patch-kill-line", action="store_true",
                    help="where no PID namespace can be made (not root): disable, in the copy, the first line of "
                         "NIST's run_testdriver.sh, which kills every count_thread process on the machine; "

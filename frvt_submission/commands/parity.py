@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .. import paths
 from ..measurements import PARITY_JSON
-from .common import add_command, log, settings
+from .common import add_command, log, output_option, settings
 
 
 def cmd_parity(args) -> int:
@@ -43,6 +42,6 @@ def cmd_parity(args) -> int:
 
 def register(sub) -> None:
     p = add_command(sub, "parity", cmd_parity, "compare config/'s compiled models with onnxruntime on real faces")
-    p.add_argument("--config-dir", default=str(paths.SUB_CONFIG), help="compiled config folder")
-    p.add_argument("--json", default=str(PARITY_JSON), help="where the result goes, with its stamp, for `frvt "
-                                                            "measurements` (default: %(default)s)")
+    output_option(p, "--config-dir", lambda o: o.config, "config/", "compiled config folder")
+    output_option(p, "--json", lambda o: o.measurements / PARITY_JSON, f"build/measurements/{PARITY_JSON}",
+                  "where the result goes, with its stamp, for `frvt measurements`")

@@ -5,9 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from frvt_runtime.errors import FrvtError
-from .. import paths
 from .backend import pipeline, with_backend
-from .common import add_command, log, settings
+from .common import add_command, log, output_option, settings
 
 
 def cmd_report(args) -> int:
@@ -24,9 +23,9 @@ def cmd_report(args) -> int:
     if args.backend == "library":
         from ..library_eval import LibraryEmbedder
 
-        faces = LibraryEmbedder(faces.settings, s.submission.library_name, log=log)
+        faces = LibraryEmbedder(faces.settings, s.submission.library_name, args.outputs, log=log)
     out = write_report(s, faces, pair_files, Path(args.output), Path(args.validation_output),
-                       [Path(args.timing_output), Path(args.validation_output)], log)
+                       [Path(args.timing_output), Path(args.validation_output)], args.outputs, log)
     log(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB, self-contained)")
     return 0
 
@@ -37,8 +36,8 @@ def register(sub) -> None:
                      library=True)
     p.add_argument("pairs", nargs="*", help="pairs.csv files (default: the registry images and every "
                                             "../shared/data set)")
-    p.add_argument("--output", default=str(paths.BUILD / "report.html"), help="the HTML file")
-    p.add_argument("--validation-output", default=str(paths.SUB_VALIDATION / "output"),
-                   help="the validation run to report (default: validation/output)")
-    p.add_argument("--timing-output", default=str(paths.BUILD / "timing"),
-                   help="`make timing`'s logs (else the validation's timing is shown)")
+    output_option(p, "--output", lambda o: o.report, "build/report.html", "the HTML file")
+    output_option(p, "--validation-output", lambda o: o.validation_output, "validation/output/",
+                  "the validation run to report")
+    output_option(p, "--timing-output", lambda o: o.timing, "build/timing/",
+                  "`make timing`'s logs (else the validation's timing is shown)")

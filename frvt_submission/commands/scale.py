@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .. import paths
-from .common import add_command, count, log, progress
+from .common import add_command, count, log, output_option, progress
 
 
 def cmd_scale(args) -> int:
@@ -48,4 +47,4 @@ def register(sub) -> None:
                         "written once to build/scale-set at ~0.9 MB each, ~4.5 GB)")
     p.add_argument("--workers", type=count, default=2, help="local worker processes, one thread each")
     p.add_argument("--scheduler", default="", help="a Dask cluster at tcp://HOST:PORT instead of local workers")
-    p.add_argument("--config-dir", default=str(paths.SUB_CONFIG), help="compiled config folder")
+    output_option(p, "--config-dir", lambda o: o.config, "config/", "compiled config folder")

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .. import paths
-from .common import add_command, log, settings
+from .common import add_command, log, output_option, settings
 
 
 def cmd_stamps(args) -> int:
@@ -21,4 +20,4 @@ def register(sub) -> None:
     p = add_command(sub, "stamps", cmd_stamps, "(the Makefile's plumbing) write build/settings/<step>.json, the "
                     "settings each make step reads, rewriting only changed ones (the Makefile's dependencies on "
                     "frvt.toml)")
-    p.add_argument("--folder", default=str(paths.BUILD / "settings"), help="where the stamps go")
+    output_option(p, "--folder", lambda o: o.settings_stamps, "build/settings/", "where the stamps go")

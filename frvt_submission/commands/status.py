@@ -5,8 +5,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from .. import paths
-from .common import add_command, log, settings
+from .common import add_command, log, output_option, settings
 
 # The project's own size goals (NIST's interface sets no limit): lib/ + config/ as NIST unpacks
 # them, and the archive a vendor uploads.
@@ -29,9 +28,10 @@ def cmd_status(args) -> int:
     from ..validation.timing import summarise_timing
 
     s = settings(args)
-    built = [f for d in (paths.SUB_LIB, paths.SUB_CONFIG) if d.is_dir() for f in d.rglob("*") if f.is_file()]
+    lib_dir, config_dir = args.outputs.lib, args.outputs.config
+    built = [f for d in (lib_dir, config_dir) if d.is_dir() for f in d.rglob("*") if f.is_file()]
     if built:
-        lib_mb, config_mb = folder_mb(paths.SUB_LIB), folder_mb(paths.SUB_CONFIG)
+        lib_mb, config_mb = folder_mb(lib_dir), folder_mb(config_dir)
         log(f"lib/ + config/: {lib_mb + config_mb:.1f} MB (lib {lib_mb:.1f}, config {config_mb:.1f}; "
             f"goal <= {GOAL_UNPACKED_MB}{over(lib_mb + config_mb, GOAL_UNPACKED_MB)})")
     else:
@@ -45,7 +45,7 @@ def cmd_status(args) -> int:
     else:
         log(f"tarball: none yet ({tarball})")
     out = Path(args.validation_output)
-    refusals = gate(out, paths.ROOT)
+    refusals = gate(out, args.outputs.root)
     summary = out / SUMMARY_FILE
     if summary.is_file():
         data = json.loads(summary.read_text())
@@ -74,7 +74,7 @@ def register(sub) -> None:
     p = add_command(sub, "status", cmd_status, "sizes of lib/ + config/ and the tarball against the project's "
                     f"goals (<= {GOAL_UNPACKED_MB} and <= {GOAL_TARBALL_MB} MB), the last validation, "
                     "and the last validation's and `make timing`'s timing")
-    p.add_argument("--validation-output", default=str(paths.SUB_VALIDATION / "output"),
-                   help="the validation run to report (default: validation/output)")
-    p.add_argument("--dist", default=str(paths.ROOT / "dist"), help="where package wrote the tarball")
-    p.add_argument("--timing-output", default=str(paths.BUILD / "timing"), help="`make timing`'s logs")
+    output_option(p, "--validation-output", lambda o: o.validation_output, "validation/output/",
+                  "the validation run to report")
+    output_option(p, "--dist", lambda o: o.dist, "dist/", "where package wrote the tarball")
+    output_option(p, "--timing-output", lambda o: o.timing, "build/timing/", "`make timing`'s logs")

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .. import paths
-from ..measurements import TIMING_OUTPUT
-from .common import add_command, core, count, log, settings, whole
+from .common import add_command, core, count, log, output_option, settings, whole
 
 
 def cmd_time(args) -> int:
@@ -20,18 +18,19 @@ def cmd_time(args) -> int:
 
     s = settings(args)
     out = Path(args.output)
-    lib = paths.SUB_LIB / s.submission.library_name
-    if not lib.is_file() or not (paths.SUB_CONFIG / MANIFEST_FILE).is_file():
-        log(f"error: {lib} or {paths.SUB_CONFIG / MANIFEST_FILE} is missing: run `make build` first")
+    built = args.outputs
+    lib = built.lib / s.submission.library_name
+    if not lib.is_file() or not (built.config / MANIFEST_FILE).is_file():
+        log(f"error: {lib} or {built.config / MANIFEST_FILE} is missing: run `make build` first")
         return 2
-    root, stand_in = run_root(paths.ROOT, Path(args.settings), log)
+    root, stand_in = run_root(built.root, Path(args.settings), log)
     if not stand_in:
         from frvt_runtime.config_dir import running_path
 
         log(f"  timed: code path {running_path(root / 'config')}, the one the library runs on this CPU, of:")
         for line in build_facts(root / "config"):
             log(f"    {line}")
-    driver = build_driver(root / "lib" / s.submission.library_name, paths.BUILD / "validate11", log)
+    driver = build_driver(root / "lib" / s.submission.library_name, built.driver, log)
     lst = timing_inputs(out / "input", args.images, args.large, log)
     n = len(lst.read_text().splitlines())
     log(f"timing {n} images x {args.repeats} call(s), one process pinned to core {args.core} ...")
@@ -64,8 +63,8 @@ def cmd_time(args) -> int:
 def register(sub) -> None:
     p = add_command(sub, "time", cmd_time,
                     "NIST-style timing of the built library: one pinned core, per size class and stage")
-    p.add_argument("--output", default=str(TIMING_OUTPUT),
-                   help="logs folder; timing.json there holds the tables and figures with their stamp")
+    output_option(p, "--output", lambda o: o.timing, "build/timing/",
+                  "logs folder; timing.json there holds the tables and figures with their stamp")
     p.add_argument("--images", type=count, default=30, help="real images (registry + ../shared when present)")
     p.add_argument("--large", type=whole, default=4, help="of which upscaled to 3000x4500 (NIST sends such sizes; "
                                                           "default 4)")

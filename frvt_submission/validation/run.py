@@ -250,7 +250,8 @@ def _validate(settings, root, out, extra_images, log, timing_images, timing_repe
     log(f"   {len(inputs.subjects)} subjects, {n_images} images, "
         f"{sum(k == 'genuine' for _, k in inputs.pair_kinds.values())} genuine and "
         f"{sum(k == 'impostor' for _, k in inputs.pair_kinds.values())} impostor pairs")
-    driver = build_driver(root / "lib" / settings.submission.library_name, paths.BUILD / "validate11", log)
+    driver = build_driver(root / "lib" / settings.submission.library_name, paths.outputs_for(settings_file).driver,
+                          log)
     phases = Phases(Runner(driver, root, out, log), rows, errors, warnings)
     phase = phases.phase
     log("== phase: renamed read-only config")
@@ -300,7 +301,7 @@ def _validate(settings, root, out, extra_images, log, timing_images, timing_repe
         main_path = running_path(root / "config")
         path_rows, path_errors, path_warnings = run_other_paths(
             lambda r, o: Runner(driver, r, o, log), root, out, inputs.enroll, main_path, path_facts,
-            unrunnable(root / "config"), paths.BUILD / "code_paths",
+            unrunnable(root / "config"), paths.outputs_for(settings_file).code_paths,
             lambda r, o: run_timing(driver, r, o, timing_list, settings, timing_repeats, timing_core, log=log), log)
         rows += path_rows
         errors.extend(path_errors)

@@ -18,7 +18,6 @@ from .. import paths
 from frvt_runtime.errors import FrvtError
 from frvt_runtime.config_dir import path_names, read_manifest
 
-STAND_IN_ROOT = paths.BUILD / "host_stand_in"  # lib/ and doc/ hard-linked, config/ compiled for this host
 
 
 def unrunnable(config_dir: Path) -> dict[str, list[str]]:
@@ -63,27 +62,29 @@ def _link_tree(src: Path, dst: Path) -> None:
 
 def run_root(root: Path, settings_file: Path, log=print) -> tuple[Path, dict | None]:
     """(the submission root to run, None) when this CPU runs config/; otherwise a stand-in root
-    whose config/ is compiled for this host, and the facts of both builds."""
+    whose config/ is compiled for this host (lib/ and doc/ hard-linked, in the settings file's
+    build/host_stand_in), and the facts of both builds."""
     lacks = cannot_run(root / "config")
     if not lacks:
         return root, None
     log(f"this CPU lacks {', '.join(lacks)}, which every code path of config/ uses: it cannot run "
         f"here. Running a stand-in config/ compiled for this host instead (same lib/, same models)")
-    if STAND_IN_ROOT.exists():
-        shutil.rmtree(STAND_IN_ROOT)
-    STAND_IN_ROOT.mkdir(parents=True)
+    stand_in = paths.outputs_for(settings_file).stand_in
+    if stand_in.exists():
+        shutil.rmtree(stand_in)
+    stand_in.mkdir(parents=True)
     for folder in ("lib", "doc"):
-        _link_tree(root / folder, STAND_IN_ROOT / folder)
+        _link_tree(root / folder, stand_in / folder)
     cmd = [sys.executable, "-m", "frvt_submission", "--settings", str(settings_file), "compile", "--cpu", "host",
-           "--config-dir", str(STAND_IN_ROOT / "config"), "--no-parity"]
+           "--config-dir", str(stand_in / "config"), "--no-parity"]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
         raise FrvtError(f"stand-in build for this host failed: {proc.stdout[-2000:]}{proc.stderr[-2000:]}")
-    host = read_manifest(STAND_IN_ROOT / "config")
+    host = read_manifest(stand_in / "config")
     host = host["paths"][path_names(host)[0]]
     facts = {"lacks": lacks, "built_for": f"{host['cpu']} ({host.get('isa_class')} class)",
-             "submitted": build_facts(root / "config"), "stand_in": build_facts(STAND_IN_ROOT / "config")}
+             "submitted": build_facts(root / "config"), "stand_in": build_facts(stand_in / "config")}
     for label, key in (("submitted config/", "submitted"), ("stand-in run here", "stand_in")):
         for line in facts[key]:
             log(f"  {label}: {line}")
-    return STAND_IN_ROOT, facts
+    return stand_in, facts
