@@ -37,7 +37,7 @@ BUILD_SRC    := $(call sources,cpp_api/src cpp_api/bridge cpp_api/include frvt_r
 VALIDATE_SRC := $(call sources,frvt_submission/validation cpp_api/driver) validation/validate.sh
 PACKAGE_SRC  := frvt_submission/package.py frvt_submission/nist_headers.py
 
-.PHONY: help setup fetch compile build validate nist-validate timing package submission status test tune bench docs clean
+.PHONY: help setup fetch compile build validate nist-validate timing package submission status test tune bench docs accuracy clean
 .DELETE_ON_ERROR:
 
 help:
@@ -47,6 +47,8 @@ help:
 	@echo "                 TUNE_MINUTES per model (default 30; records go to tuning/<class>/)"
 	@echo "make bench       TVM vs peers benchmark table (long; BENCH_ISA=avx2 builds for the avx2 class)"
 	@echo "make docs        docs/measurements.md again, from the files parity, eval, validate, timing and bench left"
+	@echo "make accuracy    every model pair (frvt.toml, profiles/*.toml) evaluated on ../shared/data beside its"
+	@echo "                 onnxruntime reference, then docs/measurements.md (compiles each pair if needed)"
 	@echo "make nist-validate  NIST's own validation package (a copy of FRVT_DIR, default ../shared/nist-frvt)"
 	@echo "                 on config/ + lib/ + doc/version.txt; log in build/nist-validate/run.log"
 	@echo "make setup | fetch | compile | build | validate | timing | package | status | clean"
@@ -151,6 +153,20 @@ bench: $(STAMP)
 docs: $(STAMP)
 	@echo "== docs: $(OUT)docs/measurements.md from the measurements' files"
 	$(FRVT) measurements
+
+# Every model pair's accuracy on the shared sets, its compiled build beside its onnxruntime reference:
+# frvt.toml and each ready-made profile compiled (if needed) and evaluated, then docs/measurements.md.
+PAIR_SETTINGS := frvt.toml $(sort $(wildcard profiles/*.toml))
+SHARED_PAIRS  ?= $(wildcard ../shared/data/*/pairs.csv)
+accuracy: $(STAMP)
+	@test -n "$(SHARED_PAIRS)" || { echo "no ../shared/data/*/pairs.csv here: set SHARED_PAIRS=..."; exit 2; }
+	@for f in $(PAIR_SETTINGS); do \
+	  echo "== accuracy: $$f"; \
+	  $(MAKE) --no-print-directory compile SETTINGS=$$f && \
+	  $(PY) -m frvt_submission --settings $$f eval $(SHARED_PAIRS) && \
+	  $(PY) -m frvt_submission --settings $$f eval --backend onnxruntime $(SHARED_PAIRS) || exit 1; \
+	done
+	$(PY) -m frvt_submission measurements
 
 test: $(STAMP)
 	@echo "== test"

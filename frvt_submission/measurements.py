@@ -12,6 +12,13 @@ from .docs import measurement_stamp
 # timing, validation_output, docs).
 PARITY_JSON = "parity.json"  # frvt parity (and compile, which runs it)
 EVAL_JSON = "eval.json"  # frvt eval
+
+
+def eval_json_name(backend: str) -> str:
+    """frvt eval's file for a backend: the compiled build's is EVAL_JSON, the reference's its own."""
+    return EVAL_JSON if backend == "tvm" else f"eval-{backend}.json"
+
+
 TIMING_JSON = "timing.json"  # frvt time, in its output folder
 DOC = "measurements.md"
 STAMP_START = "Measured at commit "  # every stamp line starts so (tests find them by it)
@@ -295,8 +302,9 @@ ELSEWHERE = ["## Not in this file", "",
 
 
 def make_document(parity: Path, eval_json: Path, validation: Path, timing: Path, bench_dir: Path,
-                  log=print) -> str:
-    """The document from the files at these paths; log names each file read or missing."""
+                  log=print, pairs: bool = False) -> str:
+    """The document from the files at these paths; log names each file read or missing. pairs: with
+    the accuracy of every model pair (the project's document; a profile's has its own pair only)."""
     from .validation.summary import SUMMARY_FILE
 
     def load(path):
@@ -310,6 +318,11 @@ def make_document(parity: Path, eval_json: Path, validation: Path, timing: Path,
     if not benches:
         log(f"missing {bench_json('<class>', bench_dir)}")
     lines = ["# Measurements", "", INTRO, ""]
-    lines += parity_section(p, parity) + accuracy_section(e, eval_json) + validation_section(s, summary_path)
+    lines += parity_section(p, parity) + accuracy_section(e, eval_json)
+    if pairs:
+        from .pair_accuracy import pairs_section
+
+        lines += pairs_section(log=log)
+    lines += validation_section(s, summary_path)
     lines += timing_section(t, timing, s, summary_path) + peers_section(benches, bench_dir) + ELSEWHERE
     return "\n".join(lines).rstrip() + "\n"

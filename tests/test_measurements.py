@@ -87,7 +87,7 @@ def _document(tmp_path, files, capsys) -> tuple[str, str]:
     out = tmp_path / "tmp.md"
     assert main(["measurements", "--output", str(out), "--parity", str(files["parity"]), "--eval",
                  str(files["eval"]), "--validation", str(tmp_path / "val"), "--timing", str(files["timing"]),
-                 "--bench-dir", str(files["bench"].parent)]) == 0
+                 "--bench-dir", str(files["bench"].parent), "--no-pairs"]) == 0
     return out.read_text(), capsys.readouterr().out
 
 
@@ -159,3 +159,26 @@ def test_the_committed_document_stamps_every_table():
     assert text.startswith("# Measurements\n\nMade by `frvt measurements`")
     assert "|" in text  # (figures were found)
     assert unstamped_figures(text) == []
+
+
+def test_every_model_pair_is_shown_beside_its_reference(tmp_path, monkeypatch):
+    """The pairs table reads each settings file's own eval files: its build (tvm) and its onnxruntime
+    reference, per set, each stamped; a pair not evaluated yet says which command makes the files."""
+    from frvt_submission import pair_accuracy, paths
+    from frvt_submission.evaluate import SUMMARY_HEADERS
+    from frvt_submission.measurements import STAMP_START, eval_json_name, write_measurement
+
+    roots = {}
+    monkeypatch.setattr(pair_accuracy.paths, "outputs_for", lambda f: roots.setdefault(f, paths.Outputs(tmp_path / f.stem)))
+    done, todo = tmp_path / "pair-a.toml", tmp_path / "pair-b.toml"
+    for backend, acc in (("tvm", "97.10%"), ("onnxruntime", "97.00%")):
+        row = ["meds_openmpf", 414, "207/207", "0/113", acc, "97.58% @ 0.388", "4.83%", "n/a"]
+        write_measurement(tmp_path / "pair-a" / "build" / "measurements" / eval_json_name(backend),
+                          {"backend": backend, "listed": {"headers": SUMMARY_HEADERS, "rows": [row]}}, None)
+    text = "\n".join(pair_accuracy.pairs_section([done, todo], log=lambda m: None))
+    rows = [ln for ln in text.splitlines() if ln.startswith("| meds_openmpf")]
+    assert [r.split("|")[2].strip() for r in rows] == ["tvm", "onnxruntime"], text
+    assert "97.10%" in rows[0] and "97.00%" in rows[1]
+    assert text.count(STAMP_START) == 2
+    assert f"No eval files yet in `{tmp_path / 'pair-b'}/build/measurements/`" in text
+    assert eval_json_name("tvm") == "eval.json" != eval_json_name("onnxruntime")

@@ -58,6 +58,7 @@ def with_outputs(args) -> None:
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
     for dest, where in (getattr(args, "output_defaults", None) or {}).items():
+        setattr(args, f"{dest}_default", getattr(args, dest) is None)  # (a command may refine its default)
         if getattr(args, dest) is None:
             setattr(args, dest, str(where(args.outputs)))
 

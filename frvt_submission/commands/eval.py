@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from frvt_runtime.errors import FrvtError
-from ..measurements import EVAL_JSON
+from ..measurements import EVAL_JSON, eval_json_name
 from .backend import pipeline, with_backend
 from .common import add_command, count, log, output_option, progress, settings
 
@@ -90,7 +90,10 @@ def cmd_eval(args) -> int:
     tables = {key: {"headers": headers, "rows": table} for key, headers, table in (
         ("listed", SUMMARY_HEADERS, rows), ("all_pairs", ALL_PAIRS_HEADERS, all_rows), ("lfw", LFW_HEADERS, lfw_rows),
         ("library_check", LIBRARY_CHECK_HEADERS, checks)) if table}
-    out = write_measurement(Path(args.json), {
+    json_file = Path(args.json)
+    if args.json_default and args.backend != "tvm":  # (the default names the tvm backend's file)
+        json_file = json_file.with_name(eval_json_name(args.backend))
+    out = write_measurement(json_file, {
         "backend": args.backend, "threshold": p.settings.recognizer.same_threshold, "limit": args.limit,
         "sets": {name: str(path) for name, path in zip(set_names(files), files)}, **tables},
         None if args.backend == "onnxruntime" else Path(args.config_dir))
@@ -112,7 +115,9 @@ def register(sub) -> None:
                                                            "fill build/embed-cache")
     p.add_argument("--lfw-images", default="", help="LFW image root (<name>/<name>_0001.jpg); default: the "
                                                     "lfw/ folder beside pairs.txt, else pairs.txt's folder")
-    output_option(p, "--json", lambda o: o.measurements / EVAL_JSON, f"build/measurements/{EVAL_JSON}",
+    output_option(p, "--json", lambda o: o.measurements / EVAL_JSON, f"build/measurements/{EVAL_JSON}; "
+                  f"{eval_json_name('onnxruntime')} for --backend onnxruntime, so the reference never "
+                  f"overwrites the build's figures",
                   "where the tables go, with their stamp, for `frvt measurements`")
     p.add_argument("--limit", type=count, default=0, help="use only the first N pairs of each file (of each "
                                                           "fold for an LFW pairs.txt)")

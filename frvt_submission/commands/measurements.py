@@ -11,7 +11,7 @@ from .common import add_command, log, output_option, settings
 def cmd_measurements(args) -> int:
     settings(args, describe=False)  # the settings file names the outputs read and written
     text = m.make_document(Path(args.parity), Path(args.eval), Path(args.validation), Path(args.timing),
-                           Path(args.bench_dir), log)
+                           Path(args.bench_dir), log, pairs=args.outputs.is_default and not args.no_pairs)
     out = Path(args.output)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text)
@@ -32,5 +32,7 @@ def register(sub) -> None:
                   "the validation output folder (its summary.json)")
     output_option(p, "--timing", lambda o: o.timing / m.TIMING_JSON, f"build/timing/{m.TIMING_JSON}",
                   "frvt time's timing.json")
+    p.add_argument("--no-pairs", action="store_true", help="leave out the accuracy of every model pair (the "
+                   "project's document has it: frvt.toml's and each profiles/*.toml's eval files, `make accuracy`)")
     output_option(p, "--bench-dir", lambda o: o.measurements, "build/measurements/",
                   "where frvt bench's bench-<class>.json are")
