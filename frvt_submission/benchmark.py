@@ -333,12 +333,13 @@ def build_line(build: dict) -> str:
                if hand else ""))
 
 
-def report_markdown(r: dict, command: str) -> str:
-    """One CPU class's section of docs/benchmark.md (see merge_section)."""
+def report_markdown(r: dict, command: str, pair: str = "") -> str:
+    """One CPU class's section of docs/benchmark.md (see merge_section); pair: the settings file's
+    name when it is not the project's (a profile's model pair)."""
     from tabulate import tabulate
 
     build = r.get("build", {})
-    lines = [f"## {build.get('isa_class', 'unknown')} class: {r['cpu']}", "",
+    lines = [f"## {pair + ': ' if pair else ''}{build.get('isa_class', 'unknown')} class: {r['cpu']}", "",
              f"CPU: {r['cpu']} (ISA features: {r.get('host_class', 'unknown')}), one pinned core (`taskset -c 0`), every engine at 1 thread, fp32 arithmetic (TVM's dense layer reads the model's int8 weights and computes in fp32). "
              f"Peak: {r['peak']:.1f} GFLOP/s, measured by independent FMA chains on {r['lanes']}-lane vectors "
              f"(`cpp_api/tools/fma_peak.c`, built with -march=native); single-thread OpenBLAS SGEMM "

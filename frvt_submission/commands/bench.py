@@ -8,7 +8,7 @@ from pathlib import Path
 from .. import paths
 from ..benchmark import E2E_ROUNDS
 from ..compile.isa_class import CLASSES
-from .common import add_command, count, log, output_option, settings
+from .common import add_command, count, log, settings
 
 
 def cmd_bench(args) -> int:
@@ -44,12 +44,17 @@ def cmd_bench(args) -> int:
     first = manifest["paths"][path_names(manifest)[0]]
     r["build"] = {"cpu": first["cpu"], "isa_class": first.get("isa_class"), "models": model_entries(manifest)}
     r["host_class"] = class_of_features(host_features())
-    section = report_markdown(r, "make bench" + (f" BENCH_ISA={args.isa}" if args.isa else ""))
+    # One document for every pair: a profile's section is keyed by its name and its class.
+    pair = "" if args.outputs.is_default else Path(args.settings).stem
+    command = "make bench" + (f" SETTINGS={Path(args.settings).relative_to(paths.ROOT)}" if pair else "") + \
+        (f" BENCH_ISA={args.isa}" if args.isa else "")
+    section = report_markdown(r, command, pair)
+    key = f"{pair}/{first.get('isa_class')}" if pair else str(first.get("isa_class"))
     out = Path(args.output)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(merge_section(out.read_text() if out.is_file() else "", str(first.get("isa_class")), section))
+    out.write_text(merge_section(out.read_text() if out.is_file() else "", key, section))
     log(section)
-    log(f"wrote the {first.get('isa_class')} section of {out}")
+    log(f"wrote the {key} section of {out}")
     measured = bench_json(first.get("isa_class"), args.outputs.measurements)
     log(f"wrote {write_measurement(measured, r, bench / 'tuned')}")
     return 0
@@ -58,7 +63,9 @@ def cmd_bench(args) -> int:
 def register(sub) -> None:
     p = add_command(sub, "bench", cmd_bench,
                     "TVM untuned/tuned vs onnxruntime, OpenVINO, OpenCV DNN, MNN on one core")
-    output_option(p, "--output", lambda o: o.docs / "benchmark.md", "docs/benchmark.md", "markdown report")
+    p.add_argument("--output", default=str(paths.ROOT / "docs" / "benchmark.md"),
+                   help="markdown report, one section per class and model pair (default: the project's "
+                        "docs/benchmark.md, whatever the settings file)")
     p.add_argument("--images", type=count, default=12, help="real images for the end-to-end figure")
     p.add_argument("--runs", type=count, default=15, help="timed runs per model and engine")
     p.add_argument("--rounds", type=count, default=E2E_ROUNDS,
