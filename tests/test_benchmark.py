@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from frvt_submission.benchmark import fma_peak_gflops, model_gflop, report_markdown
+from frvt_submission.bench_report import report_markdown
+from frvt_submission.benchmark import fma_peak_gflops, model_gflop
 
 
 def test_flops_of_a_known_conv_and_gemm(tmp_path):
@@ -98,7 +99,7 @@ def test_openvino_image_graph_peer_matches_numpy_input(tmp_path, settings):
 
 
 def test_a_run_replaces_only_its_own_class_section():
-    from frvt_submission.benchmark import REPORT_TITLE, merge_section
+    from frvt_submission.bench_report import REPORT_TITLE, merge_section
 
     doc = merge_section("", "avx512", "## avx512 class: zen5\nold 512")
     doc = merge_section(doc, "avx2", "## avx2 class: zen3\nold 2")
@@ -173,7 +174,7 @@ def test_bench_rounds_default_is_the_benchmarks():
 
 
 def test_build_line_gives_version_txt_facts_and_says_untuned_has_the_hand_kernels():
-    from frvt_submission.benchmark import build_line
+    from frvt_submission.bench_report import build_line
     from frvt_submission.docs import tuning_summary
 
     entry = {"tuned": True, "records": "avx2", "records_class": "avx2", "graph_passes": ["fuse_dw_units"]}

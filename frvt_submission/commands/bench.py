@@ -15,7 +15,8 @@ def cmd_bench(args) -> int:
     import subprocess
 
     from frvt_runtime.config_dir import model_entries, path_names, read_manifest
-    from ..benchmark import merge_section, report_markdown, run_benchmark
+    from ..bench_report import merge_section, report_markdown
+    from ..benchmark import run_benchmark
     from ..compile.build_models import compiled_specs
     from ..compile.isa_class import class_cpu, class_of_features, host_features
     from ..imagefile import read_image
