@@ -168,3 +168,21 @@ def test_compile_runs_the_passes_its_records_were_tuned_with(tmp_path):
     (db / "model.json").write_text(json.dumps(facts))
     with pytest.raises(CompileError, match=r"model.json: unknown graph pass.*from_a_newer_version"):
         records_graph_passes(db)
+
+
+def test_tuning_again_keeps_the_kernels_listed_as_computing_wrong_values(tmp_path):
+    """tune rewrites model.json; the kernels whose tuned schedules were found wrong stay listed, so that
+    neither compile nor a later `tune --new-only` gives them a tuned schedule again."""
+    from frvt_submission.config import ModelSettings
+    from frvt_submission.compile.tvm_build import WRONG_SCHEDULES, wrong_schedules, write_records_model
+
+    db = tmp_path / "records"
+    spec = ModelSettings(name="m", input_size=(8, 8), sha256="ab")
+    write_records_model(db, spec)
+    assert wrong_schedules(db) == {}
+    facts = json.loads((db / "model.json").read_text())
+    facts[WRONG_SCHEDULES] = {"fused_conv2d7_pad31": "parity 0.98"}
+    (db / "model.json").write_text(json.dumps(facts))
+    write_records_model(db, ModelSettings(name="m", input_size=(8, 8), sha256="ab", layout="NHWC"))
+    assert wrong_schedules(db) == {"fused_conv2d7_pad31": "parity 0.98"}
+    assert json.loads((db / "model.json").read_text())["layout"] == "NHWC"
