@@ -43,7 +43,8 @@ PACKAGE_SRC  := frvt_submission/package.py frvt_submission/nist_headers.py
 help:
 	@echo "make submission  set up, compile, build, validate, time and package (the main job; redoes only what changed)"
 	@echo "make test        run all tests (sets up the environment first when needed)"
-	@echo "make tune        MetaSchedule tuning for the target's ISA class (TUNE_ISA=avx2|avx512 to choose),"
+	@echo "make tune        MetaSchedule tuning for the target's ISA class, this host's for target nist"
+	@echo "                 (TUNE_ISA=avx2|avx512 to choose),"
 	@echo "                 TUNE_MINUTES per model (default 30; records go to tuning/<class>/)"
 	@echo "make bench       TVM vs peers benchmark table (long; BENCH_ISA=avx2 builds for the avx2 class)"
 	@echo "make docs        docs/measurements.md again, from the files parity, eval, validate, timing and bench left"
