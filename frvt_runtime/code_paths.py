@@ -28,25 +28,29 @@ def cpu_features(cpuinfo: str = "/proc/cpuinfo") -> set[str]:
     return set()
 
 
+def lacking(paths: dict[str, dict], have: set[str]) -> dict[str, list[str]]:
+    """path name -> the features it requires that have lacks, for each path that cannot run."""
+    have = {feature_name(f) for f in have}
+    found = {name: sorted(feature_name(f) for f in p.get("requires", []) if feature_name(f) not in have)
+             for name, p in paths.items()}
+    return {name: missing for name, missing in found.items() if missing}
+
+
 def choose_path(paths: dict[str, dict], order: list[str], forced: str = AUTO,
                 features: set[str] | None = None) -> str:
     """The path to run: the forced one, else the first in order (widest first) whose required
     features this CPU has. ConfigError when none can run, or a forced one is unknown or unrunnable
     (its code would die of an illegal instruction)."""
-    have = cpu_features() if features is None else {feature_name(f) for f in features}
-
-    def lacks(name: str) -> list[str]:
-        return sorted(feature_name(f) for f in paths[name].get("requires", []) if feature_name(f) not in have)
-
+    lacks = lacking(paths, cpu_features() if features is None else features)
     if forced != AUTO:
         if forced not in paths:
             raise ConfigError(f"pipeline.json's code_path {forced!r} is not in models.json (paths: "
                               f"{', '.join(order)})")
-        if lacks(forced):
-            raise ConfigError(f"code path {forced!r} needs {', '.join(lacks(forced))}, which this CPU lacks")
+        if forced in lacks:
+            raise ConfigError(f"code path {forced!r} needs {', '.join(lacks[forced])}, which this CPU lacks")
         return forced
     for name in order:
-        if not lacks(name):
+        if name not in lacks:
             return name
     raise ConfigError("no compiled code path runs on this CPU: " +
-                      "; ".join(f"{n} needs {', '.join(lacks(n))}" for n in order))
+                      "; ".join(f"{n} needs {', '.join(lacks[n])}" for n in order))

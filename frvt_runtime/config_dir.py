@@ -51,9 +51,10 @@ def read_manifest(config_dir: Path) -> dict:
         raise ConfigError(f"missing {path}") from None
     except (OSError, ValueError) as exc:
         raise ConfigError(f"unreadable {path}: {exc}") from None
-    if not isinstance(manifest, dict) or manifest.get("format") != MANIFEST_FORMAT:
-        raise ConfigError(f"{path}: written by an earlier build (format {manifest.get('format', 1) if isinstance(manifest, dict) else '?'}, "
-                          f"this library reads {MANIFEST_FORMAT}): compile again")
+    written = manifest.get("format", 1) if isinstance(manifest, dict) else "?"
+    if written != MANIFEST_FORMAT:
+        raise ConfigError(f"{path}: written by an earlier build (format {written}, this library reads "
+                          f"{MANIFEST_FORMAT}): compile again")
     paths, order = manifest.get("paths"), manifest.get("order")
     if not isinstance(paths, dict) or not isinstance(order, list) or not order or sorted(order) != sorted(paths):
         raise ConfigError(f"{path}: needs \"paths\" and an \"order\" listing each of them once")
@@ -170,7 +171,7 @@ def load_config_dir(pipeline_cls, config_dir: Path, runtime_dir: Path | None):
         raise ConfigError(f"config directory not found: {config_dir}")
     settings = load_runtime(config_dir / PIPELINE_FILE)
     manifest = read_manifest(config_dir)
-    path = choose_path(manifest["paths"], path_names(manifest), settings.pipeline.code_path)
+    path = running_path(config_dir, manifest, settings.pipeline.code_path)
     det = settings.detector
     names = {size: det.model_name(size) for size in det.sizes()}
     missing = [n for n in names.values() if n not in path_entries(manifest, path)]

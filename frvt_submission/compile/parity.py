@@ -56,7 +56,8 @@ def check_parity(settings: Settings, config_dir: Path, images: list[Path], code_
                 crop = ref_rec.align(image, a.landmarks)  # same crop for both: isolates the network
                 cosines.append(float(np.dot(ref_rec.embed_aligned(crop), tvm_rec.embed_aligned(crop))))
     result = {
-        "path": code_path, "cpu": manifest["paths"][code_path]["cpu"], "images": len(images), "sizes": [list(s) for s in det_s.sizes()], "faces": faces_seen,
+        "path": code_path, "cpu": manifest["paths"][code_path]["cpu"], "images": len(images),
+        "sizes": [list(s) for s in det_s.sizes()], "faces": faces_seen,
         "min_cosine": min(cosines) if cosines else None,
         "max_box_px": max(box_px) if box_px else None,
         "max_landmark_px": max(kps_px) if kps_px else None,

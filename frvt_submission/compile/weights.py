@@ -66,14 +66,19 @@ def weights_file(so: Path) -> Path:
     return Path(so).with_suffix(".weights.npz")
 
 
-def save_weights(so: Path, values: list[np.ndarray]) -> Path:
-    """values as weights_file(so), keyed by position."""
-    path = weights_file(so)
+def write_npz(path: Path, arrays: dict[str, np.ndarray]) -> Path:
+    """arrays as an .npz at path, whole or not at all (written beside, then renamed); stored, not
+    compressed: the tarball's gzip compresses config/ once."""
     tmp = path.with_name(path.name + ".part")
     with open(tmp, "wb") as f:
-        np.savez(f, **{str(i): v for i, v in enumerate(values)})
+        np.savez(f, **arrays)
     tmp.replace(path)
     return path
+
+
+def save_weights(so: Path, values: list[np.ndarray]) -> Path:
+    """values as weights_file(so), keyed by position."""
+    return write_npz(weights_file(so), {str(i): v for i, v in enumerate(values)})
 
 
 def read_weights(so: Path) -> list[np.ndarray]:

@@ -12,7 +12,7 @@ from frvt_runtime.config_dir import (BUILD_FACTS, KERNELS, KERNELS_FILE, MANIFES
                                      PIPELINE_FILE, WEIGHTS_FILE, model_file, sha256_of)
 
 from ..config import Settings, runtime_dict
-from .weights import content_key, read_weights
+from .weights import content_key, read_weights, write_npz
 
 
 def write_config_dir(settings: Settings, compiled: dict[str, dict], config_dir: Path) -> None:
@@ -42,10 +42,7 @@ def write_config_dir(settings: Settings, compiled: dict[str, dict], config_dir: 
             entries[name] = entry
         paths[path] = {"cpu": built["cpu"], "isa_class": built["isa_class"], "requires": built["requires"],
                        "models": entries}
-    tmp = config_dir / (WEIGHTS_FILE + ".part")
-    with open(tmp, "wb") as f:  # stored, not compressed: the tarball's gzip compresses it once
-        np.savez(f, **weights)
-    tmp.replace(config_dir / WEIGHTS_FILE)
+    write_npz(config_dir / WEIGHTS_FILE, weights)
     manifest = {"format": MANIFEST_FORMAT, "order": list(compiled), "paths": paths,
                 "weights": {"file": WEIGHTS_FILE, "sha256": sha256_of(config_dir / WEIGHTS_FILE),
                             "count": len(weights), "mb": round(sum(a.nbytes for a in weights.values()) / 1e6, 2)}}

@@ -23,15 +23,10 @@ from frvt_runtime.config_dir import path_names, read_manifest
 def unrunnable(config_dir: Path) -> dict[str, list[str]]:
     """code path -> the vector features its code uses and this CPU lacks, for each path this CPU
     cannot run (the library runs another; none left: config/ cannot run here)."""
+    from frvt_runtime.code_paths import lacking
     from ..compile.isa_class import host_features
 
-    manifest = read_manifest(config_dir)
-    found = {}
-    for path in path_names(manifest):
-        missing = sorted(set(manifest["paths"][path].get("requires", [])) - host_features())
-        if missing:
-            found[path] = missing
-    return found
+    return lacking(read_manifest(config_dir)["paths"], host_features())
 
 
 def cannot_run(config_dir: Path) -> list[str]:
