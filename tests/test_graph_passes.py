@@ -170,19 +170,51 @@ def test_compile_runs_the_passes_its_records_were_tuned_with(tmp_path):
         records_graph_passes(db)
 
 
-def test_tuning_again_keeps_the_kernels_listed_as_computing_wrong_values(tmp_path):
-    """tune rewrites model.json; the kernels whose tuned schedules were found wrong stay listed, so that
-    neither compile nor a later `tune --new-only` gives them a tuned schedule again."""
-    from frvt_submission.config import ModelSettings
-    from frvt_submission.compile.tvm_build import WRONG_SCHEDULES, wrong_schedules, write_records_model
+def _strided_residual(path):
+    """dlib's residual_down at toy size: a 3x3 stride-2 conv (4x4 out) with a per-channel affine,
+    zero-padded to its 2x2-pooled shortcut's 5x5, the shortcut zero-padded to the conv's 8
+    channels, added, ReLU."""
+    from onnx import TensorProto, helper, numpy_helper
 
-    db = tmp_path / "records"
-    spec = ModelSettings(name="m", input_size=(8, 8), sha256="ab")
-    write_records_model(db, spec)
-    assert wrong_schedules(db) == {}
-    facts = json.loads((db / "model.json").read_text())
-    facts[WRONG_SCHEDULES] = {"fused_conv2d7_pad31": "parity 0.98"}
-    (db / "model.json").write_text(json.dumps(facts))
-    write_records_model(db, ModelSettings(name="m", input_size=(8, 8), sha256="ab", layout="NHWC"))
-    assert wrong_schedules(db) == {"fused_conv2d7_pad31": "parity 0.98"}
-    assert json.loads((db / "model.json").read_text())["layout"] == "NHWC"
+    rng = np.random.default_rng(11)
+    inits = {"w": rng.standard_normal((8, 3, 3, 3)), "g": rng.standard_normal((1, 8, 1, 1)),
+             "pad_conv": np.array([0, 0, 0, 0, 0, 0, 1, 1]), "pad_short": np.array([0, 0, 0, 0, 0, 5, 0, 0])}
+    nodes = [helper.make_node("Conv", ["x", "w"], ["c"], strides=[2, 2]),
+             helper.make_node("Mul", ["c", "g"], ["a"]),
+             helper.make_node("Pad", ["a", "pad_conv"], ["ap"]),
+             helper.make_node("AveragePool", ["x"], ["s"], kernel_shape=[2, 2], strides=[2, 2]),
+             helper.make_node("Pad", ["s", "pad_short"], ["sp"]),
+             helper.make_node("Add", ["ap", "sp"], ["sum"]),
+             helper.make_node("Relu", ["sum"], ["y"])]
+    graph = helper.make_graph(nodes, "residual_down", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 10, 10])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 8, 5, 5])],
+                              [numpy_helper.from_array(v.astype(np.int64 if k.startswith("pad") else np.float32), k)
+                               for k, v in inits.items()])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    onnx.save(model, str(path))
+    return path
+
+
+def test_a_conv_outputs_pad_gets_a_kernel_of_its_own(tmp_path):
+    """Fused into the conv's kernel, the pad of a conv's output made MetaSchedule's tuned schedules
+    compute wrong values (dlib's ResNet, tuning/README.md); with output_pads_apart the conv's kernel
+    holds no pad, the shortcut's channel pad stays fused, and the result is onnxruntime's."""
+    from frvt_submission.config import ModelSettings
+    from frvt_submission.compile.tvm_build import import_onnx, prepare, resolve_target
+    from frvt_submission.reference import to_tensor
+
+    path = _strided_residual(tmp_path / "residual.onnx")
+    spec = ModelSettings(name="residual", input_size=(10, 10), colour="RGB", layout="NCHW")
+    target = resolve_target("host")
+    apart = prepare(import_onnx(path, spec, None, ("output_pads_apart",)), target, "NCHW", ("output_pads_apart",))
+    fused = prepare(import_onnx(path, spec, None, ()), target, "NCHW", ())
+    conv_kernels = [k for k in _kernels(apart) if "conv2d" in k]
+    assert conv_kernels and not any("pad" in k for k in conv_kernels), _kernels(apart)
+    assert "pad_apart" in _kernels(apart) and any("avg_pool2d_pad" in k for k in _kernels(apart)), _kernels(apart)
+    assert any("conv2d" in k and "pad" in k for k in _kernels(fused)), _kernels(fused)  # what it prevents
+
+    image = np.random.default_rng(12).integers(0, 256, (10, 10, 3), dtype=np.uint8)
+    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    expected = sess.run(None, {"x": to_tensor(image, "RGB", spec.mean, spec.scale)})[0]
+    np.testing.assert_allclose(_run(apart, target, image), expected, rtol=1e-5, atol=1e-5 * np.abs(expected).max())

@@ -15,6 +15,11 @@ kernel is a plain uint8 -> float cast.
 `dense_reads_nhwc`: the int8 dense layer reads the NHWC feature map it flattens
 in place, without a transpose kernel to NCHW first.
 
+`output_pads_apart`: a zero pad of a conv's output (dlib's ResNet pads a strided
+conv's output to its shortcut's size before adding them) becomes a kernel of its
+own. Fused into the conv's kernel, MetaSchedule's tuned schedules of it computed
+wrong values (tuning/README.md); apart, the conv kernel is an ordinary one.
+
 `fuse_dw_units`: each 1x1 conv -> 3x3 depthwise conv unit (+ ReLU, + 2x2 max
 pool) becomes one hand-written kernel (dw_units.py) that keeps the maps between
 them in a ring of rows; the first takes in the image's first conv and its cast
@@ -41,7 +46,8 @@ import numpy as np
 
 # The passes tune uses, in order. Records whose model.json has no "graph_passes" entry were
 # tuned without any, and compile runs none for them (tvm_build.records_graph_passes).
-GRAPH_PASSES = ("bgr_conv_weights", "cancel_permutes", "fuse_dw_units", "flat_image_cast", "dense_reads_nhwc")
+GRAPH_PASSES = ("bgr_conv_weights", "cancel_permutes", "fuse_dw_units", "flat_image_cast", "dense_reads_nhwc",
+                "output_pads_apart")
 
 
 def mutator_pass(mutator_class, name: str):
@@ -194,6 +200,44 @@ def _dense_reads_nhwc():
             return self.builder_.call_te(_dense_blockwise, y, q3, zero, scale, k, primfunc_name_hint=DENSE_NAME)
 
     return [mutator_pass(Reads, "DenseReadsNHWC"), relax.transform.DeadCodeElimination()]
+
+
+def _output_pads_apart():
+    """call_tir(pad*, y) where y is a conv2d's output (through its per-channel adds and
+    multiplies, or a ReLU) -> the same pad as an opaque kernel, which FuseOps leaves alone."""
+    import tvm
+    from tvm import relax
+    from tvm.relax.expr_functor import PyExprMutator, mutator
+
+    call_tir, conv = tvm.ir.Op.get("relax.call_tir"), tvm.ir.Op.get("relax.nn.conv2d")
+    epilogue = {tvm.ir.Op.get(f"relax.{n}") for n in ("add", "multiply", "nn.relu")}
+
+    @mutator
+    class Apart(PyExprMutator):
+        def __init__(self, mod):
+            super().__init__(mod)
+            self.mod, self.opaque = mod, {}
+
+        def of_conv(self, x) -> bool:
+            value = self.lookup_binding(x) if isinstance(x, relax.Var) else None
+            while isinstance(value, relax.Call) and value.op in epilogue:
+                x = value.args[0]
+                value = self.lookup_binding(x) if isinstance(x, relax.Var) else None
+            return isinstance(value, relax.Call) and value.op == conv
+
+        def visit_call_(self, call):
+            call = super().visit_call_(call)
+            if (call.op != call_tir or not call.args[0].name_hint.startswith("pad")
+                    or not isinstance(call.args[1], relax.Tuple) or len(call.args[1].fields) != 1
+                    or not self.of_conv(call.args[1].fields[0])):
+                return call
+            name = call.args[0].name_hint
+            if name not in self.opaque:
+                func = self.mod[call.args[0]].with_attr("op_pattern", _OPAQUE)
+                self.opaque[name] = self.builder_.add_func(func, name + "_apart")
+            return relax.call_tir(self.opaque[name], call.args[1], call.ty_args[0])
+
+    return [mutator_pass(Apart, "OutputPadsApart"), relax.transform.DeadCodeElimination()]
 
 
 def _bindings(func) -> tuple[dict, dict]:
@@ -375,7 +419,8 @@ def _fuse_dw_units():
 # bgr_conv_weights is applied to the ONNX graph on import (image_input.with_image_input:
 # the first convs' weights reversed instead of the image's channels); no Relax pass.
 _PASSES = {"bgr_conv_weights": list, "cancel_permutes": _cancel_permutes, "flat_image_cast": _flat_image_cast,
-           "dense_reads_nhwc": _dense_reads_nhwc, "fuse_dw_units": _fuse_dw_units}
+           "dense_reads_nhwc": _dense_reads_nhwc, "fuse_dw_units": _fuse_dw_units,
+           "output_pads_apart": _output_pads_apart}
 
 
 def check_names(names) -> None:

@@ -11,8 +11,7 @@ from pathlib import Path
 from ..config import ModelSettings
 from .builder import reusing_builder
 from .graph_passes import GRAPH_PASSES
-from .tvm_build import (RECORDS_FILE, WORKLOADS_FILE, import_onnx, prepare, target_tag, write_records_model,
-                         wrong_schedules)
+from .tvm_build import RECORDS_FILE, WORKLOADS_FILE, import_onnx, prepare, target_tag, write_records_model
 
 # Each fresh builder worker imports tvm.s_tir.tensor_intrin (~28 s here), which
 # the stock 30 s timeout kills: every build then fails with only "Build errors".
@@ -196,11 +195,6 @@ def tune_model(onnx_path: Path, spec: ModelSettings, target, db_dir: Path, trial
     # The tasks are handed to MetaSchedule as extracted here: tune_relax would extract them
     # again and select by op_names as substrings ("reshape" also picks "reshape1").
     tasks = tunable_tasks(mod, target)
-    wrong = wrong_schedules(db_dir)
-    if wrong:
-        log(f"[{spec.name}] leaving out the kernels whose tuned schedules computed wrong values "
-            f"({db_dir / 'model.json'}): {', '.join(sorted(wrong))}")
-        tasks = [t for t in tasks if t.task_name not in wrong]
     if new_only:
         tasks = without_records(tasks, database)
     if not tasks:

@@ -44,29 +44,11 @@ def tvm_step(what: str):
         raise CompileError(f"{what} failed: {type(exc).__name__}: {detail}") from None
 
 
-# model.json's kernels (by name) whose tuned schedules computed wrong values in the compiled model
-# (found by compile's parity check): they keep TVM's default schedule, and tune leaves them out.
-WRONG_SCHEDULES = "wrong_schedules"
-
-
 def write_records_model(db_dir: Path, spec: ModelSettings, passes=GRAPH_PASSES) -> None:
-    """Record which model, and which graph passes, a records folder was tuned with (tune writes it);
-    the kernels listed as computing wrong values when tuned stay listed."""
+    """Record which model, and which graph passes, a records folder was tuned with (tune writes it)."""
     db_dir.mkdir(parents=True, exist_ok=True)
     facts = {"sha256": spec.sha256, "layout": spec.layout, "graph_passes": list(passes)}
-    wrong = wrong_schedules(db_dir)
-    if wrong:
-        facts[WRONG_SCHEDULES] = wrong
     (db_dir / MODEL_FILE).write_text(json.dumps(facts, indent=1) + "\n")
-
-
-def wrong_schedules(db_dir: Path | None) -> dict[str, str]:
-    """Kernel name -> why, for the kernels a records folder says must keep TVM's default schedule."""
-    try:
-        found = json.loads((Path(db_dir) / MODEL_FILE).read_text()).get(WRONG_SCHEDULES, {}) if db_dir else {}
-    except (OSError, ValueError, AttributeError):
-        return {}
-    return {str(k): str(v) for k, v in found.items()} if isinstance(found, dict) else {}
 
 
 def records_graph_passes(db_dir: Path | None) -> tuple[str, ...]:
@@ -257,12 +239,7 @@ def compile_model(onnx_path: Path, spec: ModelSettings, target, out_so: Path,
     mod = prepare(mod, target, spec.layout, graph)
     mod, applied = apply_records(mod, target, db_dir)
     log(f"[{spec.name}] tuning records {'applied from ' + str(db_dir) if applied else 'absent: untuned build'}")
-    wrong = wrong_schedules(db_dir) if applied else {}
-    kept_default = [k for k in kernels_without_records(mod) if k in wrong]
-    missing = [k for k in kernels_without_records(mod) if k not in wrong]
-    if kept_default:
-        log(f"[{spec.name}] {len(kept_default)} kernel(s) keep TVM's default schedule on purpose, their tuned "
-            f"schedules having computed wrong values ({db_dir / MODEL_FILE}): {', '.join(kept_default)}")
+    missing = kernels_without_records(mod)
     tuned_for = records_model(db_dir) if applied else None
     same_model = applied and bool(spec.sha256) and tuned_for == spec.sha256
     if applied and not same_model:
@@ -287,9 +264,9 @@ def compile_model(onnx_path: Path, spec: ModelSettings, target, out_so: Path,
     facts = {
         "model": spec.name, "onnx": onnx_path.name, "target": str(target), "cpu": target_tag(target),
         # Tuned means every kernel was scheduled by a record of this very model, or by hand.
-        "tuned": bool(same_model and not missing and not kept_default), "records_applied": applied,
+        "tuned": bool(same_model and not missing), "records_applied": applied,
         "records_model": tuned_for, "graph_passes": list(graph),
-        "kernels_without_records": len(missing) + len(kept_default), "unscheduled": missing + kept_default,
+        "kernels_without_records": len(missing), "unscheduled": missing,
         "hand_scheduled": hand, "weights": len(weights), "weights_mb": round(sum(w.nbytes for w in weights) / 1e6, 2),
         "seconds": round(time.perf_counter() - t0, 2),
     }
