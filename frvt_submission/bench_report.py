@@ -32,7 +32,8 @@ def report_markdown(r: dict, command: str, pair: str = "") -> str:
              f"Peak: {r['peak']:.1f} GFLOP/s, measured by independent FMA chains on {r['lanes']}-lane vectors "
              f"(`cpp_api/tools/fma_peak.c`, built with -march=native); single-thread OpenBLAS SGEMM "
              f"(1536^3) reaches {r['sgemm']:.1f}. "
-             f"GFLOP per inference: " + ", ".join(f"{k} {v:.3f}" for k, v in r["gflop"].items()) + ".",
+             f"GFLOP per inference: " + ", ".join(f"{k} {v:.3f}" for k, v in r["gflop"].items()) + "."
+             + (f" {r['peers_isa']}" if r.get("peers_isa") else ""),
              build_line(build),
              f"Produced by `{command}` ({time.strftime('%Y-%m-%d')}).", ""]
     lines += ["Per model, every engine is timed from the uint8 image to the network's outputs: the TVM "

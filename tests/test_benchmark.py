@@ -190,3 +190,22 @@ def test_build_line_gives_version_txt_facts_and_says_untuned_has_the_hand_kernel
     line = build_line(build)
     assert "detector tuned False (records avx2, class avx2); 1 kernel(s) without records: conv2d3;" in line
     assert "by hand" not in line and "untuned" not in line
+
+
+def test_peers_are_capped_at_the_class_benchmarked_when_the_host_is_wider(monkeypatch):
+    """avx2 on an AVX-512 host: OpenVINO's oneDNN is capped at AVX2 (and the report says which peers
+    could not be); the host's own class, or a class wider than the host, caps nothing."""
+    import os
+
+    from frvt_submission.commands.bench import capped_peers
+
+    monkeypatch.delenv("ONEDNN_MAX_CPU_ISA", raising=False)
+    assert capped_peers("avx512", "avx512") == "" and capped_peers(None, "avx512") == ""
+    assert capped_peers("avx512", "avx2") == "" and capped_peers("avx2", None) == ""
+    assert "ONEDNN_MAX_CPU_ISA" not in os.environ
+    note = capped_peers("avx2", "avx512")
+    assert os.environ["ONEDNN_MAX_CPU_ISA"] == "AVX2"
+    assert "OpenVINO's oneDNN kernels capped at avx2" in note and "onnxruntime" in note
+    r = {"peak": 100.0, "lanes": 16, "sgemm": 80.0, "cpu": "test cpu", "images": 1, "gflop": {"recognizer": 1.0},
+         "models": [["recognizer", "onnxruntime", 20.0, 50.0, 0.5]], "e2e": [["onnxruntime", 60.0]], "notes": [], "peers_isa": note}
+    assert note in report_markdown(r, "make bench BENCH_ISA=avx2")

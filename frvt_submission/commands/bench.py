@@ -11,6 +11,25 @@ from ..compile.isa_class import CLASSES
 from .common import add_command, count, log, settings
 
 
+# oneDNN's names (its ONEDNN_MAX_CPU_ISA) for our classes: OpenVINO's convolutions are oneDNN's.
+ONEDNN_ISA = {"avx2": "AVX2", "avx512": "AVX512_CORE"}
+
+
+def capped_peers(isa: str | None, host_class: str | None) -> str:
+    """When the benchmark is of a class narrower than this host's, cap OpenVINO's oneDNN kernels at
+    it (ONEDNN_MAX_CPU_ISA, read once, at oneDNN's first use: set before OpenVINO loads) and say so
+    for the report; the other peers have no such switch and use what the host has. '' otherwise."""
+    import os
+
+    order = list(CLASSES)  # narrowest first
+    if isa not in order or host_class not in order or order.index(isa) >= order.index(host_class):
+        return ""
+    os.environ["ONEDNN_MAX_CPU_ISA"] = ONEDNN_ISA[isa]
+    return (f"Peers on this {host_class} host, for the {isa} class: OpenVINO's oneDNN kernels capped at {isa} "
+            f"(`ONEDNN_MAX_CPU_ISA={ONEDNN_ISA[isa]}`); onnxruntime, OpenCV DNN and MNN have no such switch "
+            f"and use this host's {host_class} instructions.")
+
+
 def cmd_bench(args) -> int:
     import subprocess
 
@@ -41,7 +60,11 @@ def cmd_bench(args) -> int:
     if paths.SHARED_DATA.is_dir():
         meds = sorted((paths.SHARED_DATA / "meds_openmpf").rglob("*.jpg"))[:: 10]
         images += [read_image(p) for p in meds]
+    peers_note = capped_peers(args.isa, class_of_features(host_features()))
+    if peers_note:
+        log(peers_note)
     r = run_benchmark(s, onnx_paths, bench, images[: args.images], args.runs, log, args.rounds)
+    r["peers_isa"] = peers_note
     first = manifest["paths"][path_names(manifest)[0]]
     r["build"] = {"cpu": first["cpu"], "isa_class": first.get("isa_class"), "models": model_entries(manifest)}
     r["host_class"] = class_of_features(host_features())
