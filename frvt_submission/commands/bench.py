@@ -46,7 +46,8 @@ def cmd_bench(args) -> int:
     s = settings(args)
     bench = args.outputs.bench
     # One path, the class asked for or this host's: the table is of the code that ran.
-    cpu = ["--cpu", class_cpu(args.isa or class_of_features(host_features()))]
+    host_class = class_of_features(host_features())
+    cpu = ["--cpu", class_cpu(args.isa or host_class)]
     if not args.no_compile:  # compile in child processes: the compiler and runtime do not share a process
         for variant, extra in (("untuned", ["--no-records"]), ("tuned", [])):
             rc = subprocess.call([sys.executable, "-m", "frvt_submission", "--settings", args.settings, "compile",
@@ -60,14 +61,14 @@ def cmd_bench(args) -> int:
     if paths.SHARED_DATA.is_dir():
         meds = sorted((paths.SHARED_DATA / "meds_openmpf").rglob("*.jpg"))[:: 10]
         images += [read_image(p) for p in meds]
-    peers_note = capped_peers(args.isa, class_of_features(host_features()))
+    peers_note = capped_peers(args.isa, host_class)
     if peers_note:
         log(peers_note)
     r = run_benchmark(s, onnx_paths, bench, images[: args.images], args.runs, log, args.rounds)
     r["peers_isa"] = peers_note
     first = manifest["paths"][path_names(manifest)[0]]
     r["build"] = {"cpu": first["cpu"], "isa_class": first.get("isa_class"), "models": model_entries(manifest)}
-    r["host_class"] = class_of_features(host_features())
+    r["host_class"] = host_class
     # One document for every pair: a profile's section is keyed by its name and its class.
     pair = "" if args.outputs.is_default else Path(args.settings).stem
     command = "make bench" + (f" SETTINGS={Path(args.settings).relative_to(paths.ROOT)}" if pair else "") + \

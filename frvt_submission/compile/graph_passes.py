@@ -238,14 +238,15 @@ def _output_pads_apart():
     return [mutator_pass(Apart, "OutputPadsApart"), relax.transform.DeadCodeElimination()]
 
 
-# bgr_conv_weights is applied to the ONNX graph on import (image_input.with_image_input:
-# the first convs' weights reversed instead of the image's channels); no Relax pass.
 def _fuse_dw_units():
+    """fuse_dw_units (dw_unit_pass.py), imported when asked for."""
     from .dw_unit_pass import fuse_dw_units
 
     return fuse_dw_units()
 
 
+# bgr_conv_weights is applied to the ONNX graph on import (image_input.with_image_input:
+# the first convs' weights reversed instead of the image's channels); no Relax pass.
 _PASSES = {"bgr_conv_weights": list, "cancel_permutes": _cancel_permutes, "flat_image_cast": _flat_image_cast,
            "dense_reads_nhwc": _dense_reads_nhwc, "fuse_dw_units": _fuse_dw_units,
            "output_pads_apart": _output_pads_apart}
