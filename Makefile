@@ -29,7 +29,7 @@ SET    := $(OUT)build/settings
 # What each step reads (besides its settings and the step before it); tests/conftest.py reads
 # COMPILE_SRC and BUILD_SRC from here (make -pnq) to decide whether config/ and lib/ are stale.
 sources = $(shell find $(1) -type f -not -path '*/__pycache__/*' -not -name '*.pyc' 2>/dev/null)
-COMPILE_SRC  := $(call sources,frvt_submission/compile frvt_submission/models frvt_runtime/decoders tuning) \
+COMPILE_SRC  := $(call sources,frvt_submission/compile frvt_submission/models frvt_runtime/decoders tuning quantization) \
                 frvt_submission/config.py frvt_runtime/config.py frvt_runtime/config_dir.py \
                 frvt_runtime/code_paths.py frvt_runtime/resample_kernels.py
 BUILD_SRC    := $(call sources,cpp_api/src cpp_api/bridge cpp_api/include frvt_runtime frvt_submission/bridge) \

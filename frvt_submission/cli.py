@@ -19,7 +19,7 @@ Typical order: fetch -> compile -> (tune) -> build -> validate -> time -> packag
 
 # The subcommands in the order `frvt --help` lists them; each is frvt_submission/commands/<name>.py
 # (a hyphen in the command is an underscore in the module), whose register() adds its parser.
-COMMANDS = ("config", "scale", "stamps", "status", "fetch", "compile", "build", "tune", "validate",
+COMMANDS = ("config", "scale", "stamps", "status", "fetch", "calibrate", "compile", "build", "tune", "validate",
             "nist-validate", "time", "bench", "package", "parity", "embed", "compare", "eval", "report",
             "measurements")
 

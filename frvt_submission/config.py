@@ -49,6 +49,7 @@ class ModelSettings(ModelSpec):
     path: str = ""
     sha256: str = ""
     convert: str = ""  # models/converters.py: the source (wheel member or path) is converted to ONNX
+    int8: bool = False  # 1x1 convs in int8, with quantization/<model>.json's calibration (models/quantize.py)
 
 
 # Bases in this order put the fields every model has (ModelSettings') before the kind's own, the
@@ -90,6 +91,10 @@ def _check_build(spec: ModelSettings, section: str) -> None:
             raise ConfigError(f"[{section}] convert: {exc}") from None
     if spec.sha256 and not re.fullmatch(r"[0-9a-f]{64}", spec.sha256):
         raise ConfigError(f"[{section}] sha256 must be 64 lowercase hex digits")
+    if not isinstance(spec.int8, bool):
+        raise ConfigError(f"[{section}] int8 must be true or false, got {spec.int8!r}")
+    if spec.int8 and spec.layout != "NHWC":  # the dot-product kernels read 4 channels at a time
+        raise ConfigError(f"[{section}] int8 = true needs layout = \"NHWC\" (got {spec.layout!r})")
 
 
 def _validate(s: Settings) -> Settings:

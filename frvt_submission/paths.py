@@ -19,6 +19,7 @@ BUILD = ROOT / "build"
 MODEL_CACHE = BUILD / "models"          # downloaded wheels, extracted + cleaned ONNX (keyed by SHA-256)
 TEST_IMAGES = BUILD / "test_images"     # registry-obtained images (face_recognition sdist)
 TUNING_DB = ROOT / "tuning"             # committed MetaSchedule records, per target and model
+QUANTIZATION = ROOT / "quantization"    # committed int8 calibrations, per model (models/quantize.py)
 SHARED_DATA = ROOT.parent / "shared" / "data"
 SHARED_NIST = ROOT.parent / "shared" / "nist-frvt"  # a copy of NIST's validation package (11/, common/)
 PROFILES = ROOT / "profiles"            # ready-made settings files, one per model pair

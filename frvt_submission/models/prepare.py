@@ -14,6 +14,28 @@ from .sources import fetch_model
 
 
 def cleaned_onnx(spec: ModelSettings, log=lambda msg: None) -> Path:
+    """The model every build step runs: the cleaned fp32 copy (clean_fp32_onnx), and with int8 = true
+    its QDQ form over quantization/<model>.json (models/quantize.py)."""
+    path = clean_fp32_onnx(spec, log)
+    if not spec.int8:
+        return path
+    from .quantize import calibration_digest, calibration_file, quantized_model, read_calibration
+
+    original = fetch_model(spec)
+    digest = sha256_of(original)
+    cal_path = calibration_file(original.stem)
+    cal = read_calibration(cal_path, digest)
+    out = path.with_name(f"{path.stem}_int8.onnx")
+    stamp, source = out.with_suffix(".source-sha256"), f"{digest} {calibration_digest(cal_path)} {sha256_of(path)}"
+    if not (out.is_file() and stamp.is_file() and stamp.read_text().strip() == source):
+        stamp.unlink(missing_ok=True)
+        quantized_model(path, cal, out)
+        stamp.write_text(source + "\n")
+        log(f"[{spec.name}] {len(cal['layers'])} 1x1 convs quantized to int8 ({cal_path.name}): {out.name}")
+    return out
+
+
+def clean_fp32_onnx(spec: ModelSettings, log=lambda msg: None) -> Path:
     """Fetch + verify the original, then write (once per original hash) its cleaned fp32 copy."""
     original = fetch_model(spec)
     check_input_facts(spec, original)
