@@ -31,7 +31,8 @@ KERNELS_FILE = "resample.so"
 # tuned: every kernel scheduled by a record of this very model, or written out by hand
 # (hand_scheduled: compile/dw_units.py) (compile/tvm_build).
 BUILD_FACTS = {"cpu": "", "isa_class": None, "tuned": False, "records": "", "records_class": None,
-               "kernels_without_records": 0, "unscheduled": [], "hand_scheduled": [], "graph_passes": []}
+               "kernels_without_records": 0, "unscheduled": [], "hand_scheduled": [], "graph_passes": [],
+               "int8_convs": 0}
 
 
 def sha256_of(path: Path) -> str:

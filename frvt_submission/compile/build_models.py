@@ -109,7 +109,7 @@ def compile_path(settings: Settings, compiled_dir: Path, cpu: str, log=print, us
                                "records": db.parent.name if facts["records_applied"] else "",
                                "records_class": records_class if facts["records_applied"] else None,
                                **{k: facts[k] for k in ("tuned", "records_model", "kernels_without_records",
-                                                        "unscheduled", "hand_scheduled", "graph_passes")}}
+                                                        "unscheduled", "hand_scheduled", "graph_passes", "int8_convs")}}
     out = compiled_dir / tag / KERNELS_FILE
     compiled[KERNELS] = {"so": out, "cpu": tag, "isa_class": target_class(target),
                          **build_resample_kernels(target, out, log)}

@@ -81,6 +81,25 @@ def _seed_best(database, tasks) -> dict[int, float]:
     return {i: ms for i, ms in known.items() if ms is not None}
 
 
+def tune_contexts(tasks, target, work_dir: str, strategy) -> tuple[list, list]:
+    """MetaSchedule's contexts for tasks: the int8 kernels' search space tiles with the target's
+    dot-product intrinsic (int8_intrin.py), every other kernel's is MetaSchedule's default."""
+    from tvm.s_tir.meta_schedule.relax_integration import extracted_tasks_to_tune_contexts
+
+    from .int8_convs import GEMM_NAME
+    from .int8_intrin import space
+
+    contexts, weights = [], []
+    for int8 in (False, True):
+        group = [t for t in tasks if (GEMM_NAME in t.task_name) == int8]
+        if group:
+            c, w = extracted_tasks_to_tune_contexts(group, work_dir, strategy=strategy,
+                                                    space=space(target) if int8 else "post-order-apply")
+            contexts += list(c)
+            weights += list(w)
+    return contexts, weights
+
+
 def tunable_tasks(mod, target) -> list:
     """The model's MetaSchedule tasks, without the hand-scheduled kernels (dw_units.py):
     MetaSchedule extracts those too, but has no block structure in them to search over."""
@@ -177,7 +196,6 @@ def tune_model(onnx_path: Path, spec: ModelSettings, target, db_dir: Path, trial
     runner: where candidates are measured (default: this machine; see rpc.rpc_runner).
     passes: the graph passes the kernels are made with, recorded in model.json for compile."""
     from tvm.s_tir import meta_schedule as ms
-    from tvm.s_tir.meta_schedule.relax_integration import extracted_tasks_to_tune_contexts
 
     write_records_model(db_dir, spec, passes)
     mod = prepare(import_onnx(onnx_path, spec, original, passes), target, spec.layout, passes)
@@ -207,8 +225,7 @@ def tune_model(onnx_path: Path, spec: ModelSettings, target, db_dir: Path, trial
     _unnamed_log_handlers_dropped()
     try:
         work_dir = str(db_dir / "logs")
-        contexts, weights = extracted_tasks_to_tune_contexts(tasks, work_dir, space="post-order-apply",
-                                                              strategy=strategy)
+        contexts, weights = tune_contexts(tasks, target, work_dir, strategy)
         # tune_relax's defaults for the rest (xgb cost model, gradient task scheduler).
         ms.tune_tasks(tasks=contexts, task_weights=weights, work_dir=work_dir, max_trials_global=trials,
                       max_trials_per_task=per_task, num_trials_per_iter=per_iter, builder=builder,

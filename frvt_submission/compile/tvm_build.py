@@ -131,6 +131,7 @@ def import_onnx(onnx_path: Path, spec: ModelSettings, original: Path | None = No
     from tvm.relax.transform import FoldConstant
 
     from .image_input import IMAGE_INPUT, with_image_input
+    from .int8_convs import use_int8_convs
     from .int8_dense import blockwise_gemm_weights, use_int8_dense
 
     model = onnx.load(str(onnx_path))
@@ -142,6 +143,7 @@ def import_onnx(onnx_path: Path, spec: ModelSettings, original: Path | None = No
                              bgr_weights="bgr_conv_weights" in graph_pass_names)
     with tvm_step(f"{onnx_path}: TVM ONNX import"):
         mod = from_onnx(model, shape_dict={IMAGE_INPUT: [1, h, w, 3]}, keep_params_in_input=False)
+    mod, _ = use_int8_convs(mod)  # before FoldConstant turns the int8 weights into float ones
     if original is None:
         return mod
     # Folded first so that each transposed Gemm weight is one constant to compare.
@@ -155,6 +157,7 @@ def pre_tuning_passes(layout: str = "NCHW", graph_pass_names=()):
     from tvm.relax import transform
 
     from .graph_passes import graph_passes
+    from .int8_convs import int8_gemm_passes
     from .layout import layout_passes
 
     passes = [
@@ -165,6 +168,7 @@ def pre_tuning_passes(layout: str = "NCHW", graph_pass_names=()):
         transform.DecomposeOpsForInference(),
         transform.CanonicalizeBindings(),
         *layout_passes(layout),
+        *int8_gemm_passes(),  # only the int8 model's convs (int8_convs.py): no kernel of another changes
         *graph_passes(graph_pass_names),
         relax.get_pipeline("zero"),
     ]
@@ -199,12 +203,33 @@ def apply_records(mod, target, db_dir: Path | None):
 
     if not has_records(db_dir):
         return mod, False
+    from .int8_intrin import register
+
+    register()  # the int8 kernels' records tensorize with it
     # The passes read the target when they are constructed.
     with target, tvm_step(f"applying the tuning records in {db_dir}"):
         post = [transform.MetaScheduleApplyDatabase(str(db_dir))]
         if WEIGHT_PREPACK:
             post += [transform.SplitLayoutRewritePreproc()]
         return tvm.transform.Sequential(post)(mod), True
+
+
+def int8_kernels(mod) -> int:
+    """How many 1x1 convs the module computes in int8 (calls of int8_convs' kernels, fused or not):
+    a fact of the build, not of the settings."""
+    import tvm
+    from tvm import relax
+
+    from .int8_convs import GEMM_NAME
+
+    call_tir, found = tvm.ir.Op.get("relax.call_tir"), [0]
+
+    def visit(node):
+        if isinstance(node, relax.Call) and node.op == call_tir and GEMM_NAME in node.args[0].name_hint:
+            found[0] += 1
+
+    relax.analysis.post_order_visit(mod["main"].body, visit)
+    return found[0]
 
 
 def kernels_without_records(mod) -> list[str]:
@@ -237,6 +262,7 @@ def compile_model(onnx_path: Path, spec: ModelSettings, target, out_so: Path,
     mod = import_onnx(onnx_path, spec, original, graph)
     log(f"[{spec.name}] legalize + fuse for {target_tag(target)} (graph passes: {', '.join(graph) or 'none'})")
     mod = prepare(mod, target, spec.layout, graph)
+    int8 = int8_kernels(mod)  # (before the records split each kernel's weight pre-packing out)
     mod, applied = apply_records(mod, target, db_dir)
     log(f"[{spec.name}] tuning records {'applied from ' + str(db_dir) if applied else 'absent: untuned build'}")
     missing = kernels_without_records(mod)
@@ -267,7 +293,7 @@ def compile_model(onnx_path: Path, spec: ModelSettings, target, out_so: Path,
         "tuned": bool(same_model and not missing), "records_applied": applied,
         "records_model": tuned_for, "graph_passes": list(graph),
         "kernels_without_records": len(missing), "unscheduled": missing,
-        "hand_scheduled": hand, "weights": len(weights), "weights_mb": round(sum(w.nbytes for w in weights) / 1e6, 2),
+        "hand_scheduled": hand, "int8_convs": int8, "weights": len(weights), "weights_mb": round(sum(w.nbytes for w in weights) / 1e6, 2),
         "seconds": round(time.perf_counter() - t0, 2),
     }
     out_so.with_suffix(".json").write_text(json.dumps(facts, indent=1))

@@ -20,10 +20,10 @@ from frvt_runtime.config_dir import PIPELINE_FILE, model_entries, path_entries, 
 from frvt_runtime.template import decode
 
 from ..compile.isa_class import NIST_CPU, rank
+from ..compile.parity import MIN_COSINE, min_cosine
 from .isa import evex_instructions, foreign_instructions
 from .logs import read_log
 
-MIN_COSINE = 0.9999  # the same embedding but for float summation order
 MAX_EYE_PX = 1.0
 
 
@@ -93,9 +93,11 @@ def forced_root(root: Path, path: str, folder: Path) -> Path:
     return folder
 
 
-def template_parity(main_log: Path, main_templates: Path, other_log: Path, other_templates: Path) -> dict:
+def template_parity(main_log: Path, main_templates: Path, other_log: Path, other_templates: Path,
+                    bound: float = MIN_COSINE) -> dict:
     """The same images' templates from two paths: worst embedding cosine and eye distance, and the
-    images whose enrolment differs (one path found a face, the other not)."""
+    images whose enrolment differs (one path found a face, the other not); ok when the worst
+    cosine reaches bound (compile.parity.min_cosine)."""
     main = {r["id"]: r for r in read_log(main_log, "template")}
     other = {r["id"]: r for r in read_log(other_log, "template")}
     cosines, eye_px, differ = [], [], []
@@ -115,7 +117,7 @@ def template_parity(main_log: Path, main_templates: Path, other_log: Path, other
             eye_px.append(max(abs(float(a[k]) - float(b[k])) for k in ("xleft", "yleft", "xright", "yright")))
     return {"templates": len(main), "compared": len(cosines), "differ": differ,
             "min_cosine": min(cosines) if cosines else None, "max_eye_px": max(eye_px) if eye_px else None,
-            "ok": bool(cosines) and not differ and min(cosines) >= MIN_COSINE and max(eye_px or [0]) <= MAX_EYE_PX}
+            "ok": bool(cosines) and not differ and min(cosines) >= bound and max(eye_px or [0]) <= MAX_EYE_PX}
 
 
 
@@ -148,7 +150,7 @@ def run_other_paths(runner_for, root: Path, out: Path, enroll_list: Path, main_p
             facts["run"] = "failed"
             continue
         par = template_parity(out / "enroll_1proc.log", out / "templates", pout / "enroll_1proc.log",
-                              pout / "templates")
+                              pout / "templates", min_cosine(model_entries(read_manifest(root / "config"), path)))
         timing = time_path(forced, pout)
         facts.update(run="forced run and timing", parity=par, median_ms=timing.get("median_ms"))
         errors.extend(f"code path {path}: {e}" for e in timing.get("errors", []))

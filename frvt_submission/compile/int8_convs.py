@@ -1,0 +1,153 @@
+"""The QDQ model's 1x1 convs (models/quantize.py) as integer kernels: u8 x s8 -> int32 sums, then scale.
+
+On import (NCHW), conv2d(dequantize(quantize(x)), dequantize(q)) becomes
+    xq  = uint8(clip(round(x / s) + z, 0, 255))        elementwise: fused into x's kernel
+    acc = conv2d(xq, q, out_dtype=int32)                the integer sums
+    y   = float32(acc - z * sum_k q[o, k]) * s * s_w[o] exact in int32, one rounding
+which is what the QDQ model means (onnxruntime's reference computes it in
+float, TVM in integers). Layout conversion then makes the conv NHWC, and
+int8_gemm_passes turns it into a matrix product over channels whose weights
+are packed as [O/16][K/4][16][4]: the operand layout of the dot-product
+instructions MetaSchedule tensorizes it with (int8_intrin.py).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import CompileError
+
+LANES, DEPTH = 16, 4  # the dot-product intrinsic: 16 int32 sums, each over 4 u8 x s8 products
+GEMM_NAME = "int8_pointwise"
+
+
+def _const(builder_mutator, x):
+    """The numpy value of a Constant, or of a Var bound to one; None otherwise."""
+    import tvm
+    from tvm import relax
+
+    if isinstance(x, relax.Var):
+        x = builder_mutator.lookup_binding(x)
+    return x.value.numpy() if isinstance(x, tvm.ir.expr.Constant) else None
+
+
+def use_int8_convs(mod):
+    """Rewrite the QDQ 1x1 convs as above; (module, number rewritten)."""
+    import tvm
+    from tvm import relax
+    from tvm.relax.expr_functor import PyExprMutator, mutator
+
+    ops = {n: tvm.ir.Op.get(f"relax.{n}") for n in ("quantize", "dequantize", "nn.conv2d")}
+
+    @mutator
+    class Rewrite(PyExprMutator):
+        def __init__(self, module):
+            super().__init__(module)
+            self.module, self.count = module, 0
+
+        def bound(self, x, op):
+            value = self.lookup_binding(x) if isinstance(x, relax.Var) else None
+            return value if isinstance(value, relax.Call) and value.op == ops[op] else None
+
+        def visit_call_(self, call):
+            call = super().visit_call_(call)
+            if call.op != ops["nn.conv2d"]:
+                return call
+            dq_x, dq_w = self.bound(call.args[0], "dequantize"), self.bound(call.args[1], "dequantize")
+            q_x = None if dq_x is None else self.bound(dq_x.args[0], "quantize")
+            if q_x is None or dq_w is None:
+                return call
+            s, z = _const(self, q_x.args[1]), _const(self, q_x.args[2])
+            wq, ws, wz = (_const(self, a) for a in dq_w.args)
+            if any(v is None for v in (s, z, wq, ws, wz)) or s.size != 1 or z.size != 1 \
+                    or wq.dtype != np.int8 or np.any(wz != 0) or z.dtype != np.uint8:
+                return call
+            a = call.attrs
+            if a.groups != 1 or str(a.data_layout) != "NCHW" or tuple(int(d) for d in wq.shape[2:]) != (1, 1):
+                return call
+            self.count += 1
+            bb, x = self.builder_, q_x.args[0]
+            s_f, z_f = float(s.reshape(())), float(z.reshape(()))
+            # minimum/maximum, not clip: ConvertLayout carries a layout through those, but not clip.
+            # s and z as 1x1x1x1 tensors, not scalars: a kernel's scalars are part of its tuning
+            # workload, so a new calibration would leave these kernels without records.
+            level = relax.op.add(relax.op.round(relax.op.divide(x, relax.const(np.full((1, 1, 1, 1), s_f, np.float32)))),
+                                 relax.const(np.full((1, 1, 1, 1), z_f, np.float32)))
+            xq = bb.emit(relax.op.astype(relax.op.maximum(relax.op.minimum(level, relax.const(255.0, "float32")),
+                                                          relax.const(0.0, "float32")), "uint8"))
+            acc = bb.emit(relax.op.nn.conv2d(xq, relax.const(wq), strides=a.strides, padding=a.padding,
+                                             dilation=a.dilation, groups=1, data_layout="NCHW",
+                                             kernel_layout="OIHW", out_dtype="int32"))
+            o = wq.shape[0]
+            corr = (int(z.reshape(())) * wq.reshape(o, -1).astype(np.int64).sum(axis=1)).astype(np.int32)
+            scale = (np.float32(s_f) * ws.reshape(o).astype(np.float32)).astype(np.float32)
+            shifted = bb.emit(relax.op.subtract(acc, relax.const(corr.reshape(1, o, 1, 1))))
+            return relax.op.multiply(relax.op.astype(shifted, "float32"), relax.const(scale.reshape(1, o, 1, 1)))
+
+        def run(self):
+            for gv, func in self.module.functions_items():
+                if isinstance(func, relax.Function):
+                    self.builder_.update_func(gv, self.visit_expr(func))
+            return self.builder_.get()
+
+    rewrite = Rewrite(mod)
+    out = rewrite.run()
+    return relax.transform.DeadCodeElimination()(out), rewrite.count
+
+
+def packed_weights(w_ohwi: np.ndarray) -> np.ndarray:
+    """O x 1 x 1 x K int8 -> [O/16][K/4][16][4], zero-padded to whole blocks."""
+    o, k = w_ohwi.shape[0], w_ohwi.shape[-1]
+    ob, kb = -(-o // LANES), -(-k // DEPTH)
+    w = np.zeros((ob * LANES, kb * DEPTH), np.int8)
+    w[:o, :k] = w_ohwi.reshape(o, k)
+    return np.ascontiguousarray(w.reshape(ob, LANES, kb, DEPTH).transpose(0, 2, 1, 3))
+
+
+def _gemm(x, wp, o_n: int):
+    """acc[0, h, w, o] = sum_k x[0, h, w, k] * W[o, k] over the packed weights (K padded with zeros
+    is read as x = 0 past K)."""
+    from tvm import te, tirx
+
+    _, h, w, k_n = (int(d) for d in x.shape)
+    kp = int(wp.shape[1]) * DEPTH
+    k = te.reduce_axis((0, kp), name="k")
+
+    def xk(n, i, j, kk):
+        if kp == k_n:
+            return x[n, i, j, kk].astype("int32")
+        return tirx.if_then_else(kk < k_n, x[n, i, j, tirx.min(kk, k_n - 1)].astype("int32"), 0)
+
+    return te.compute((1, h, w, o_n), lambda n, i, j, o: te.sum(
+        xk(n, i, j, k) * wp[o // LANES, k // DEPTH, o % LANES, k % DEPTH].astype("int32"), axis=k),
+        name=GEMM_NAME)
+
+
+def int8_gemm_passes() -> list:
+    """conv2d(uint8 NHWC, int8 constant OHWI 1x1, out int32) -> the packed matrix product."""
+    import tvm
+    from tvm import relax
+    from tvm.relax.expr_functor import PyExprMutator, mutator
+
+    from .graph_passes import mutator_pass
+
+    conv = tvm.ir.Op.get("relax.nn.conv2d")
+
+    @mutator
+    class Gemm(PyExprMutator):
+        def visit_call_(self, call):
+            call = super().visit_call_(call)
+            if call.op != conv or str(call.attrs.out_dtype) != "int32":
+                return call
+            w = _const(self, call.args[1])
+            a = call.attrs
+            if w is None or w.dtype != np.int8 or str(call.args[0].ty.dtype) != "uint8":
+                return call
+            if str(a.data_layout) != "NHWC" or str(a.kernel_layout) != "OHWI" or w.shape[1:3] != (1, 1):
+                raise CompileError("an int8 1x1 conv was left in NCHW: int8 = true needs layout = \"NHWC\"")
+            if any(int(v) != 1 for v in list(a.strides) + list(a.dilation)) or any(int(v) for v in a.padding):
+                return call
+            return self.builder_.call_te(_gemm, call.args[0], relax.const(packed_weights(w)), int(w.shape[0]),
+                                         primfunc_name_hint=GEMM_NAME)
+
+    return [mutator_pass(Gemm, "Int8PointwiseGemm"), relax.transform.DeadCodeElimination()]
