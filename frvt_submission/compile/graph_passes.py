@@ -51,17 +51,43 @@ GRAPH_PASSES = ("bgr_conv_weights", "cancel_permutes", "fuse_dw_units", "flat_im
 def mutator_pass(mutator_class, name: str):
     """A module pass running a relax PyExprMutator class over every Relax function."""
     import tvm
-    from tvm import relax
 
     @tvm.ir.transform.module_pass(opt_level=0, name=name)
     def run(mod, _ctx):
-        mutator = mutator_class(mod)
-        for gv, func in mod.functions_items():
-            if isinstance(func, relax.Function):
-                mutator.builder_.update_func(gv, mutator.visit_expr(func))
-        return mutator.builder_.get()
+        return rewrite_module(mutator_class(mod), mod)
 
     return run
+
+
+def rewrite_module(mutator, mod):
+    """mod with mutator (a relax PyExprMutator built over mod) run over every Relax function."""
+    from tvm import relax
+
+    for gv, func in mod.functions_items():
+        if isinstance(func, relax.Function):
+            mutator.builder_.update_func(gv, mutator.visit_expr(func))
+    return mutator.builder_.get()
+
+
+def rewrite_calls(mod, op, replace):
+    """(mod with each call of op that replace(mutator, call) gives an expression for replaced by it,
+    how many were). replace returns None to keep a call; mutator.builder_ emits helper bindings."""
+    from tvm.relax.expr_functor import PyExprMutator, mutator
+
+    @mutator
+    class Rewrite(PyExprMutator):
+        def __init__(self, module):
+            super().__init__(module)
+            self.count = 0
+
+        def visit_call_(self, call):
+            call = super().visit_call_(call)
+            new = replace(self, call) if call.op == op else None
+            self.count += new is not None
+            return call if new is None else new
+
+    rewrite = Rewrite(mod)
+    return rewrite_module(rewrite, mod), rewrite.count
 
 
 def bound_call(mutator, expr, op):

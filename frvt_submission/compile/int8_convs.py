@@ -35,64 +35,44 @@ def use_int8_convs(mod):
     """Rewrite the QDQ 1x1 convs as above; (module, number rewritten)."""
     import tvm
     from tvm import relax
-    from tvm.relax.expr_functor import PyExprMutator, mutator
+
+    from .graph_passes import bound_call, rewrite_calls
 
     ops = {n: tvm.ir.Op.get(f"relax.{n}") for n in ("quantize", "dequantize", "nn.conv2d")}
 
-    @mutator
-    class Rewrite(PyExprMutator):
-        def __init__(self, module):
-            super().__init__(module)
-            self.module, self.count = module, 0
+    def replace(m, call):
+        dq_x, dq_w = (bound_call(m, a, ops["dequantize"]) for a in call.args[:2])
+        q_x = None if dq_x is None else bound_call(m, dq_x.args[0], ops["quantize"])
+        if q_x is None or dq_w is None:
+            return None
+        s, z = _const(m, q_x.args[1]), _const(m, q_x.args[2])
+        wq, ws, wz = (_const(m, a) for a in dq_w.args)
+        if any(v is None for v in (s, z, wq, ws, wz)) or s.size != 1 or z.size != 1 \
+                or wq.dtype != np.int8 or np.any(wz != 0) or z.dtype != np.uint8:
+            return None
+        a = call.attrs
+        if a.groups != 1 or str(a.data_layout) != "NCHW" or tuple(int(d) for d in wq.shape[2:]) != (1, 1):
+            return None
+        bb, x = m.builder_, q_x.args[0]
+        s_f, z_f = float(s.reshape(())), float(z.reshape(()))
+        # minimum/maximum, not clip: ConvertLayout carries a layout through those, but not clip.
+        # s and z as 1x1x1x1 tensors, not scalars: a kernel's scalars are part of its tuning
+        # workload, so a new calibration would leave these kernels without records.
+        level = relax.op.add(relax.op.round(relax.op.divide(x, relax.const(np.full((1, 1, 1, 1), s_f, np.float32)))),
+                             relax.const(np.full((1, 1, 1, 1), z_f, np.float32)))
+        xq = bb.emit(relax.op.astype(relax.op.maximum(relax.op.minimum(level, relax.const(255.0, "float32")),
+                                                      relax.const(0.0, "float32")), "uint8"))
+        acc = bb.emit(relax.op.nn.conv2d(xq, relax.const(wq), strides=a.strides, padding=a.padding,
+                                         dilation=a.dilation, groups=1, data_layout="NCHW",
+                                         kernel_layout="OIHW", out_dtype="int32"))
+        o = wq.shape[0]
+        corr = (int(z.reshape(())) * wq.reshape(o, -1).astype(np.int64).sum(axis=1)).astype(np.int32)
+        scale = (np.float32(s_f) * ws.reshape(o).astype(np.float32)).astype(np.float32)
+        shifted = bb.emit(relax.op.subtract(acc, relax.const(corr.reshape(1, o, 1, 1))))
+        return relax.op.multiply(relax.op.astype(shifted, "float32"), relax.const(scale.reshape(1, o, 1, 1)))
 
-        def bound(self, x, op):
-            value = self.lookup_binding(x) if isinstance(x, relax.Var) else None
-            return value if isinstance(value, relax.Call) and value.op == ops[op] else None
-
-        def visit_call_(self, call):
-            call = super().visit_call_(call)
-            if call.op != ops["nn.conv2d"]:
-                return call
-            dq_x, dq_w = self.bound(call.args[0], "dequantize"), self.bound(call.args[1], "dequantize")
-            q_x = None if dq_x is None else self.bound(dq_x.args[0], "quantize")
-            if q_x is None or dq_w is None:
-                return call
-            s, z = _const(self, q_x.args[1]), _const(self, q_x.args[2])
-            wq, ws, wz = (_const(self, a) for a in dq_w.args)
-            if any(v is None for v in (s, z, wq, ws, wz)) or s.size != 1 or z.size != 1 \
-                    or wq.dtype != np.int8 or np.any(wz != 0) or z.dtype != np.uint8:
-                return call
-            a = call.attrs
-            if a.groups != 1 or str(a.data_layout) != "NCHW" or tuple(int(d) for d in wq.shape[2:]) != (1, 1):
-                return call
-            self.count += 1
-            bb, x = self.builder_, q_x.args[0]
-            s_f, z_f = float(s.reshape(())), float(z.reshape(()))
-            # minimum/maximum, not clip: ConvertLayout carries a layout through those, but not clip.
-            # s and z as 1x1x1x1 tensors, not scalars: a kernel's scalars are part of its tuning
-            # workload, so a new calibration would leave these kernels without records.
-            level = relax.op.add(relax.op.round(relax.op.divide(x, relax.const(np.full((1, 1, 1, 1), s_f, np.float32)))),
-                                 relax.const(np.full((1, 1, 1, 1), z_f, np.float32)))
-            xq = bb.emit(relax.op.astype(relax.op.maximum(relax.op.minimum(level, relax.const(255.0, "float32")),
-                                                          relax.const(0.0, "float32")), "uint8"))
-            acc = bb.emit(relax.op.nn.conv2d(xq, relax.const(wq), strides=a.strides, padding=a.padding,
-                                             dilation=a.dilation, groups=1, data_layout="NCHW",
-                                             kernel_layout="OIHW", out_dtype="int32"))
-            o = wq.shape[0]
-            corr = (int(z.reshape(())) * wq.reshape(o, -1).astype(np.int64).sum(axis=1)).astype(np.int32)
-            scale = (np.float32(s_f) * ws.reshape(o).astype(np.float32)).astype(np.float32)
-            shifted = bb.emit(relax.op.subtract(acc, relax.const(corr.reshape(1, o, 1, 1))))
-            return relax.op.multiply(relax.op.astype(shifted, "float32"), relax.const(scale.reshape(1, o, 1, 1)))
-
-        def run(self):
-            for gv, func in self.module.functions_items():
-                if isinstance(func, relax.Function):
-                    self.builder_.update_func(gv, self.visit_expr(func))
-            return self.builder_.get()
-
-    rewrite = Rewrite(mod)
-    out = rewrite.run()
-    return relax.transform.DeadCodeElimination()(out), rewrite.count
+    out, count = rewrite_calls(mod, ops["nn.conv2d"], replace)
+    return relax.transform.DeadCodeElimination()(out), count
 
 
 def packed_weights(w_ohwi: np.ndarray) -> np.ndarray:

@@ -112,37 +112,21 @@ def use_int8_dense(mod, weights: list[BlockwiseWeight]):
     return (module, number of layers rewritten)."""
     import tvm
     from tvm import relax
-    from tvm.relax.expr_functor import PyExprMutator, mutator
+
+    from .graph_passes import rewrite_calls
 
     if not weights:
         return mod, 0
-    matmul = tvm.ir.Op.get("relax.matmul")
 
-    @mutator
-    class Rewrite(PyExprMutator):
-        def __init__(self, module):
-            super().__init__(module)
-            self.module, self.count = module, 0
+    def replace(m, call):
+        if not isinstance(call.args[1], tvm.ir.expr.Constant):
+            return None
+        const = call.args[1].value.numpy()
+        for w in weights:
+            if const.shape == w.dense.T.shape and np.array_equal(const, w.dense.T):
+                return m.builder_.call_te(_dense_blockwise, call.args[0], relax.const(_blocks(w)),
+                                          relax.const(w.zero), relax.const(w.scale), w.q.shape[1],
+                                          primfunc_name_hint=DENSE_NAME)
+        return None
 
-        def visit_call_(self, call):
-            call = super().visit_call_(call)
-            if call.op != matmul or not isinstance(call.args[1], tvm.ir.expr.Constant):
-                return call
-            const = call.args[1].value.numpy()
-            for w in weights:
-                if const.shape == w.dense.T.shape and np.array_equal(const, w.dense.T):
-                    self.count += 1
-                    return self.builder_.call_te(_dense_blockwise, call.args[0], relax.const(_blocks(w)),
-                                                 relax.const(w.zero), relax.const(w.scale), w.q.shape[1],
-                                                 primfunc_name_hint=DENSE_NAME)
-            return call
-
-        def run(self):
-            for gv, func in self.module.functions_items():
-                if isinstance(func, relax.Function):
-                    self.builder_.update_func(gv, self.visit_expr(func))
-            return self.builder_.get()
-
-    rewrite = Rewrite(mod)
-    out = rewrite.run()
-    return out, rewrite.count
+    return rewrite_calls(mod, tvm.ir.Op.get("relax.matmul"), replace)
