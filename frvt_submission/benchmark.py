@@ -130,6 +130,24 @@ def round_ratios(ms: dict[str, list[list[float]]]) -> list[float]:
             for r in range(len(ms["TVM tuned"]))]
 
 
+# An engine whose outputs are further than this from the reference's (cosine over all outputs) is
+# timed for nothing: seen, MNN ran the int8 QDQ SFace in 0.24 ms with wrong outputs. Peers of an
+# int8 model differ from the reference by quantizer rounding flips (compile.parity: 0.999).
+MIN_OUTPUT_COSINE = 0.99
+
+
+def output_cosine(got: dict[str, np.ndarray], want: dict[str, np.ndarray]) -> float:
+    """Cosine between two engines' outputs on one input, all outputs in order as one vector; -1
+    when they differ in number or size (an engine that dropped or reshaped an output)."""
+    a, b = list(got.values()), list(want.values())
+    if len(a) != len(b) or any(np.size(x) != np.size(y) for x, y in zip(a, b)):
+        return -1.0
+    a = np.concatenate([np.asarray(x, np.float64).ravel() for x in a])
+    b = np.concatenate([np.asarray(y, np.float64).ravel() for y in b])
+    denom = float(np.linalg.norm(a) * np.linalg.norm(b))
+    return float(a @ b / denom) if denom > 0 and np.isfinite(denom) else -1.0
+
+
 def median_ms(engine: Engine, x: np.ndarray, warmup: int = 3, runs: int = 15) -> float:
     for _ in range(warmup):
         engine(x)
@@ -293,7 +311,18 @@ def run_benchmark(settings: Settings, onnx_paths: dict[str, Path], bench_dir: Pa
                 notes.append(f"{engine_name} / {spec.name}: {type(exc).__name__}: {str(exc)[:160]}")
                 log(f"  {spec.name:10s} {engine_name:12s} failed: {str(exc)[:120]}")
                 continue
-            engines[engine_name] = loaded[(engine_name, spec.name)] = eng
+            engines[engine_name] = eng
+        reference = engines.get("onnxruntime") or engines.get("TVM tuned")
+        want = reference(x) if reference else None
+        for engine_name, eng in list(engines.items()):
+            cos = output_cosine(eng(x), want) if want is not None else 1.0
+            if cos < MIN_OUTPUT_COSINE:  # a wrong answer fast is no figure: dropped, and said so
+                notes.append(f"{engine_name} / {spec.name}: outputs differ from the reference's (cosine "
+                             f"{cos:.3f} < {MIN_OUTPUT_COSINE}): not timed")
+                log(f"  {spec.name:10s} {engine_name:12s} wrong outputs (cosine {cos:.3f}): not timed")
+                del engines[engine_name]
+                continue
+            loaded[(engine_name, spec.name)] = eng
         for engine_name, ms in interleaved_ms(engines, x, runs).items():
             log(f"  {spec.name:16s} {engine_name:12s} {ms:8.2f} ms")
             model_rows.append([spec.name, engine_name, ms, gflop / (ms / 1e3), gflop / (ms / 1e3) / peak])

@@ -209,3 +209,17 @@ def test_peers_are_capped_at_the_class_benchmarked_when_the_host_is_wider(monkey
     r = {"peak": 100.0, "lanes": 16, "sgemm": 80.0, "cpu": "test cpu", "images": 1, "gflop": {"recognizer": 1.0},
          "models": [["recognizer", "onnxruntime", 20.0, 50.0, 0.5]], "e2e": [["onnxruntime", 60.0]], "notes": [], "peers_isa": note}
     assert note in report_markdown(r, "make bench BENCH_ISA=avx2")
+
+
+def test_an_engine_with_wrong_outputs_is_not_timed():
+    """output_cosine: the same outputs (up to rounding) pass, others and missing ones do not. Seen:
+    MNN ran the int8 QDQ SFace in 0.24 ms with wrong outputs, and the table listed it."""
+    from frvt_submission.benchmark import MIN_OUTPUT_COSINE, output_cosine
+
+    rng = np.random.default_rng(2)
+    want = {"a": rng.standard_normal((1, 128)).astype(np.float32), "b": rng.standard_normal((3, 4))}
+    close = {k: v * 1.01 + 1e-4 for k, v in want.items()}
+    assert output_cosine(close, want) >= MIN_OUTPUT_COSINE
+    assert output_cosine({k: rng.standard_normal(v.shape) for k, v in want.items()}, want) < MIN_OUTPUT_COSINE
+    assert output_cosine({"a": want["a"]}, want) == -1.0  # an output missing
+    assert output_cosine({k: np.zeros_like(v) for k, v in want.items()}, want) == -1.0
