@@ -21,6 +21,17 @@ def build_line(build: dict) -> str:
                if hand else ""))
 
 
+def arithmetic_text(build: dict) -> str:
+    """The arithmetic the engines ran, from the build's facts (models.json's int8_convs)."""
+    text = "fp32 arithmetic (TVM's dense layer reads the model's int8 weights and computes in fp32)"
+    int8 = {name: e["int8_convs"] for name, e in build.get("models", {}).items() if e.get("int8_convs")}
+    if not int8:
+        return text
+    return (text + ", but for " + ", ".join(f"the {name}'s {n} 1x1 convs" for name, n in int8.items())
+            + ": in int8 in TVM (u8 x s8 summed in int32), and the peers run the same QDQ model, each with the "
+              "arithmetic it picks for it")
+
+
 def report_markdown(r: dict, command: str, pair: str = "") -> str:
     """One CPU class's section of docs/benchmark.md (see merge_section); pair: the settings file's
     name when it is not the project's (a profile's model pair)."""
@@ -28,7 +39,7 @@ def report_markdown(r: dict, command: str, pair: str = "") -> str:
 
     build = r.get("build", {})
     lines = [f"## {pair + ': ' if pair else ''}{build.get('isa_class', 'unknown')} class: {r['cpu']}", "",
-             f"CPU: {r['cpu']} (ISA features: {r.get('host_class', 'unknown')}), one pinned core (`taskset -c 0`), every engine at 1 thread, fp32 arithmetic (TVM's dense layer reads the model's int8 weights and computes in fp32). "
+             f"CPU: {r['cpu']} (ISA features: {r.get('host_class', 'unknown')}), one pinned core (`taskset -c 0`), every engine at 1 thread, {arithmetic_text(build)}. "
              f"Peak: {r['peak']:.1f} GFLOP/s, measured by independent FMA chains on {r['lanes']}-lane vectors "
              f"(`cpp_api/tools/fma_peak.c`, built with -march=native); single-thread OpenBLAS SGEMM "
              f"(1536^3) reaches {r['sgemm']:.1f}. "

@@ -223,3 +223,12 @@ def test_an_engine_with_wrong_outputs_is_not_timed():
     assert output_cosine({k: rng.standard_normal(v.shape) for k, v in want.items()}, want) < MIN_OUTPUT_COSINE
     assert output_cosine({"a": want["a"]}, want) == -1.0  # an output missing
     assert output_cosine({k: np.zeros_like(v) for k, v in want.items()}, want) == -1.0
+
+
+def test_the_report_says_which_convs_ran_in_int8():
+    from frvt_submission.bench_report import arithmetic_text
+
+    fp32 = {"models": {"detector": {"int8_convs": 0}, "recognizer": {"int8_convs": 0}}}
+    assert "int8 in TVM" not in arithmetic_text(fp32) and arithmetic_text({}).startswith("fp32 arithmetic")
+    int8 = {"models": {"detector": {"int8_convs": 0}, "recognizer": {"int8_convs": 13}}}
+    assert "the recognizer's 13 1x1 convs: in int8 in TVM" in arithmetic_text(int8)
