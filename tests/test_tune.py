@@ -270,3 +270,22 @@ def test_rpc_errors_are_clear():
         rpc_runner(f"127.0.0.1:{_free_port()}", "frvt")
     assert time.monotonic() - t0 < 30  # TVM's own connect retried for 72 s, printing each retry
 
+
+
+def test_new_only_keeps_a_records_folders_own_graph_passes(tmp_path):
+    """Seen: `tune --new-only` on SFace's records wrote GRAPH_PASSES into model.json, adding
+    fuse_dw_units and output_pads_apart that its records were tuned without."""
+    import json
+
+    from frvt_submission.commands.tune import passes_for_new_only
+    from frvt_submission.compile.tvm_build import MODEL_FILE, RECORDS_FILE, WORKLOADS_FILE
+
+    db = tmp_path / "records"
+    assert passes_for_new_only(db, []) is None  # no records: a full run's passes
+    db.mkdir()
+    (db / WORKLOADS_FILE).write_text("[]\n")
+    (db / RECORDS_FILE).write_text("[0, []]\n")
+    (db / MODEL_FILE).write_text(json.dumps({"graph_passes": ["bgr_conv_weights", "cancel_permutes",
+                                                              "dense_reads_nhwc"]}))
+    assert passes_for_new_only(db, []) == ("bgr_conv_weights", "cancel_permutes", "dense_reads_nhwc")
+    assert passes_for_new_only(db, ["cancel_permutes"]) == ("bgr_conv_weights", "dense_reads_nhwc")

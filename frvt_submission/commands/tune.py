@@ -53,11 +53,26 @@ def cmd_tune(args) -> int:
                             f"{target_class(target)} machine, or measure there with --rpc HOST:PORT --key KEY")
     for name in args.models or list(specs):
         spec = specs[name]
-        tune_model(cleaned_onnx(spec, log), spec, target, records_dir(folder, records_name(spec)), args.trials,
+        db = records_dir(folder, records_name(spec))
+        own = passes_for_new_only(db, args.skip_pass) if args.new_only else None
+        if own is not None and own != passes:
+            log(f"[{name}] --new-only: the records' own graph passes, {', '.join(own) or 'none'}")
+        tune_model(cleaned_onnx(spec, log), spec, target, db, args.trials,
                    args.per_task, log, args.population, args.per_iter, args.minutes, args.new_only,
-                   original=fetch_model(spec), runner=runner, passes=passes)
+                   original=fetch_model(spec), runner=runner, passes=passes if own is None else own)
     log("records kept in tuning/; run `compile` to apply them")
     return 0
+
+
+def passes_for_new_only(db, skip) -> tuple[str, ...] | None:
+    """The graph passes `--new-only` adds to a records folder with: the folder's own (less those
+    skipped), so its new kernels match its old ones and model.json keeps its list; None for a
+    folder without records (GRAPH_PASSES then, as for a full run)."""
+    from ..compile.tvm_build import has_records, records_graph_passes
+
+    if not has_records(db):
+        return None
+    return tuple(p for p in records_graph_passes(db) if p not in skip)
 
 
 def register(sub) -> None:
@@ -93,5 +108,6 @@ def register(sub) -> None:
                    help="time cap per model, checked once the first round over all tasks is measured "
                         "(default: none, --trials ends the run)")
     p.add_argument("--new-only", action="store_true",
-                   help="tune only kernels without a record yet (after a change to the graph or passes); "
-                        "quick, and leaves curve.csv alone")
+                   help="tune only kernels without a record yet (after a change to the graph or passes), "
+                        "with the graph passes the folder's records were tuned with; quick, and leaves "
+                        "curve.csv alone")
