@@ -1,4 +1,4 @@
-"""From settings to a verified, cleaned fp32 ONNX file per model (cached under build/models)."""
+"""From settings to a verified, cleaned ONNX file per model: fp32, or its int8 QDQ form (cached under build/models)."""
 
 from __future__ import annotations
 
