@@ -62,3 +62,11 @@ def test_the_stamp_says_dirty_when_a_tracked_file_differs_and_names_each_models_
     stamp = measurement_stamp(config)
     assert stamp["isa_class"] == "avx512" and stamp["records"] == {
         "detector": {"folder": "znver5", "class": "avx512"}, "recognizer": {"folder": "avx512", "class": "avx512"}}
+
+
+def test_the_tuning_line_says_how_many_convs_run_in_int8():
+    from frvt_submission.docs import tuning_summary
+
+    entry = {"tuned": True, "records": "avx2", "records_class": "avx2", "graph_passes": ["cancel_permutes"]}
+    assert "int8" not in tuning_summary(entry) and "int8" not in tuning_summary({**entry, "int8_convs": 0})
+    assert "; 13 1x1 conv(s) in int8; graph passes cancel_permutes" in tuning_summary({**entry, "int8_convs": 13})
