@@ -16,17 +16,15 @@ from .sources import fetch_model
 def cleaned_onnx(spec: ModelSettings, log=lambda msg: None) -> Path:
     """The model every build step runs: the cleaned fp32 copy (clean_fp32_onnx), and with int8 = true
     its QDQ form over quantization/<model>.json (models/quantize.py)."""
-    path = clean_fp32_onnx(spec, log)
+    path, original, digest = _fetched_and_cleaned(spec, log)
     if not spec.int8:
         return path
-    from .quantize import calibration_digest, calibration_file, quantized_model, read_calibration
+    from .quantize import calibration_file, quantized_model, read_calibration
 
-    original = fetch_model(spec)
-    digest = sha256_of(original)
     cal_path = calibration_file(original.stem)
     cal = read_calibration(cal_path, digest)
     out = path.with_name(f"{path.stem}_int8.onnx")
-    stamp, source = out.with_suffix(".source-sha256"), f"{digest} {calibration_digest(cal_path)} {sha256_of(path)}"
+    stamp, source = out.with_suffix(".source-sha256"), f"{digest} {sha256_of(cal_path)} {sha256_of(path)}"
     if not (out.is_file() and stamp.is_file() and stamp.read_text().strip() == source):
         stamp.unlink(missing_ok=True)
         quantized_model(path, cal, out)
@@ -37,6 +35,11 @@ def cleaned_onnx(spec: ModelSettings, log=lambda msg: None) -> Path:
 
 def clean_fp32_onnx(spec: ModelSettings, log=lambda msg: None) -> Path:
     """Fetch + verify the original, then write (once per original hash) its cleaned fp32 copy."""
+    return _fetched_and_cleaned(spec, log)[0]
+
+
+def _fetched_and_cleaned(spec: ModelSettings, log) -> tuple[Path, Path, str]:
+    """(the cleaned fp32 copy at the model's input size, the original, the original's SHA-256)."""
     original = fetch_model(spec)
     check_input_facts(spec, original)
     digest = sha256_of(original)
@@ -54,7 +57,7 @@ def clean_fp32_onnx(spec: ModelSettings, log=lambda msg: None) -> Path:
             changes["same_outputs"] = check_cleaned(original, out, spec, images)
         stamp.write_text(digest + "\n")
         log(f"[{spec.name}] cleaned {original.name}: {changes}")
-    return at_input_size(out, spec.input_size, digest, spec.name, log)
+    return at_input_size(out, spec.input_size, digest, spec.name, log), original, digest
 
 
 # Written beside a resized copy with its source's hash: a copy made by an older at_input_size is

@@ -20,7 +20,6 @@ computes the same integer sums (compile/int8_convs.py).
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 
@@ -224,7 +223,3 @@ def _live(nodes: list, outputs: set[str]) -> list:
         if len(kept) == len(nodes):
             return kept
         nodes = kept
-
-
-def calibration_digest(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
