@@ -157,6 +157,57 @@ def test_tvm_computes_the_qdq_models_sums_in_integer_kernels(toy):
         np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4 * np.abs(want).max())
 
 
+def test_rounding_moves_the_convs_outputs_less_than_nearest_rounding():
+    """GPTQ rounding: on correlated input channels, each rounding error pushed onto the channels not
+    yet rounded leaves the outputs closer to the float conv's than rounding each weight alone."""
+    from frvt_submission.models.quantize import WEIGHT_MAX, _gptq, weight_steps
+
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(4000, 48)) @ rng.normal(size=(48, 48))
+    w = rng.normal(size=(32, 48))
+    q, scale = _gptq(w, x.T @ x)
+    nearest, nearest_scale = weight_steps(w)
+    assert q.dtype == np.int8 and np.abs(q).max() == WEIGHT_MAX and np.array_equal(scale, nearest_scale)
+
+    def error(weights):
+        return np.linalg.norm(x @ (weights * scale[:, None] - w).T)
+
+    assert error(q) < 0.8 * error(nearest)
+
+
+def test_activation_range_clips_rare_outliers_for_finer_steps():
+    from frvt_submission.models.quantize import _least_error_range, activation_step
+
+    rng = np.random.default_rng(2)
+    v = np.concatenate([rng.normal(0, 1, 200_000), rng.normal(0, 30, 20)])
+
+    def error(lo, hi):
+        step, zero = activation_step(lo, hi)
+        return np.mean(((np.clip(np.round(v / step) + zero, 0, 255) - zero) * step - v) ** 2)
+
+    lo, hi = _least_error_range(v)
+    assert v.min() < lo < 0 < hi < v.max()
+    assert error(lo, hi) < 0.75 * error(v.min(), v.max())
+
+
+def test_a_calibration_and_its_weights_are_read_as_written(toy, tmp_path):
+    from frvt_submission.models.quantize import (calibrate, read_calibration, weights_file,
+                                                 write_calibration)
+
+    fp32, _, inputs = toy
+    cal = calibrate(fp32, inputs, "c" * 64, log=lambda m: None)
+    path = tmp_path / "toy.json"
+    write_calibration(cal, path)
+    back = read_calibration(path, "c" * 64)
+    assert [layer["conv"] for layer in back["layers"]] == ["conv1", "conv2"]
+    for conv, arrays in cal["weights"].items():
+        assert np.array_equal(back["weights"][conv]["q"], arrays["q"])
+        assert np.array_equal(back["weights"][conv]["scale"], arrays["scale"])
+    np.savez(weights_file(path), **{"conv1/q": np.zeros((32, 16), np.int8)})  # another file's weights
+    with pytest.raises(ConfigError, match="weights file"):
+        read_calibration(path, "c" * 64)
+
+
 def test_a_calibration_is_for_one_model(tmp_path):
     from frvt_submission.models.quantize import FORMAT, read_calibration
 

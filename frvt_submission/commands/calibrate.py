@@ -1,9 +1,8 @@
-"""`frvt calibrate`: the recognizer's int8 calibration (quantization/<model>.json) from real faces."""
+"""`frvt calibrate`: the recognizer's int8 calibration (quantization/<model>.json, .weights.npz) from real faces."""
 
 from __future__ import annotations
 
 import dataclasses
-import json
 from pathlib import Path
 
 from .common import add_command, log, progress, settings
@@ -53,7 +52,7 @@ def cmd_calibrate(args) -> int:
     from frvt_runtime.config_dir import sha256_of
     from frvt_runtime.errors import ConfigError
     from ..models.prepare import clean_fp32_onnx
-    from ..models.quantize import calibrate, calibration_file
+    from ..models.quantize import calibrate, calibration_file, weights_file, write_calibration
     from ..models.sources import fetch_model
     from ..reference import to_tensor
 
@@ -72,14 +71,15 @@ def cmd_calibrate(args) -> int:
     cal["images"] = sorted({str(d.name) for d in dirs})
     out = calibration_file(original.stem)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(cal, indent=1) + "\n")
-    log(f"wrote {out}; with int8 = true under [recognizer], `tune --new-only` then `compile` use it")
+    write_calibration(cal, out)
+    log(f"wrote {out} and {weights_file(out).name}; with int8 = true under [recognizer], `tune --new-only` then `compile` use it")
     return 0
 
 
 def register(sub) -> None:
     p = add_command(sub, "calibrate", cmd_calibrate,
-                    "int8 calibration of the recognizer's 1x1 convs from real faces (quantization/<model>.json)")
+                    "int8 calibration of the recognizer's 1x1 convs from real faces (quantization/<model>.json and "
+                    ".weights.npz)")
     p.add_argument("--images", nargs="+", metavar="DIR", default=None,
                    help="folders of face photos (searched recursively); default: the registry test images, "
                         "and ../shared/data/deepface_tests when present. Keep the images you measure "
