@@ -81,7 +81,8 @@ def test_compiled_int8_dense_matches_onnxruntime(models, tmp_path):
     original, cleaned, size = models
     spec = ModelSettings(name="q", input_size=size)
     out = tmp_path / "q.so"
-    compile_model(cleaned, spec, resolve_target("host"), out, None, log=lambda msg: None, original=original)
+    facts = compile_model(cleaned, spec, resolve_target("host"), out, None, log=lambda msg: None, original=original)
+    assert [k for k in facts["hand_scheduled"] if k.startswith("dense_int8_blockwise")], facts["hand_scheduled"]
     image = np.random.default_rng(2).integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)
     x = to_tensor(image, spec.colour, spec.mean, spec.scale)
     want = ort.InferenceSession(str(cleaned), providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]

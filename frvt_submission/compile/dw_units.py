@@ -40,6 +40,13 @@ def is_hand_scheduled(func) -> bool:
     return bool(func.attrs and func.attrs.get(HAND_SCHEDULED))
 
 
+def hand_scheduled(func):
+    """func (a PrimFunc whose loops are written out) as such a kernel: opaque to FuseOps (nothing
+    is fused into it), and left alone by MetaSchedule and tune."""
+    return (func.without_attr("global_symbol").with_attr("op_pattern", 8).with_attr("tirx.is_scheduled", True)
+            .with_attr(HAND_SCHEDULED, True))
+
+
 def _divisor(n: int, choices) -> int:
     """The first of choices that divides n (choices end with 1)."""
     return next(c for c in choices if n % c == 0)
@@ -204,7 +211,4 @@ def dw_unit(h: int, w: int, ci: int, co: int, relu: bool, pool: bool, stem: str 
             with T.sblock("unit"):
                 unit_rows(x, image, w0, b0, rows, acc0, w1, b1, w2, b2, out, ring, pair, acc1, acc2, True)
 
-    # Opaque to FuseOps (nothing is fused into it), and left alone by MetaSchedule.
-    func = stem_unit if has_stem else unit
-    return (func.without_attr("global_symbol").with_attr("op_pattern", 8).with_attr("tirx.is_scheduled", True)
-            .with_attr(HAND_SCHEDULED, True))
+    return hand_scheduled(stem_unit if has_stem else unit)

@@ -195,13 +195,13 @@ def _flat_image_cast():
 
 def _dense_reads_nhwc():
     """dense_int8_blockwise(reshape(permute_dims(y, NHWC -> NCHW), 1 x K)) -> the same kernel reading y
-    (int8_dense._dense_blockwise). After the NHWC conversion, SFace would otherwise flatten its last
+    (int8_dense.dense_kernel). After the NHWC conversion, SFace would otherwise flatten its last
     feature map through a transpose kernel of its own (7x7x1024: about 0.2 ms a call)."""
     import tvm
     from tvm import relax
     from tvm.relax.expr_functor import PyExprMutator, mutator
 
-    from .int8_dense import DENSE_NAME, _dense_blockwise
+    from .int8_dense import DENSE_NAME, dense_call
 
     call_tir, permute, reshape = (tvm.ir.Op.get(f"relax.{n}") for n in ("call_tir", "permute_dims", "reshape"))
 
@@ -221,7 +221,7 @@ def _dense_reads_nhwc():
             k = int(np.prod([int(d) for d in list(y.ty.shape)[1:]]))
             if int(y.ty.shape[0]) != 1 or [int(d) for d in x.ty.shape] != [1, k]:  # one image, whole map
                 return call
-            return self.builder_.call_te(_dense_blockwise, y, q3, zero, scale, k, primfunc_name_hint=DENSE_NAME)
+            return dense_call(self.builder_, y, q3, zero, scale, k)
 
     return [mutator_pass(Reads, "DenseReadsNHWC"), relax.transform.DeadCodeElimination()]
 

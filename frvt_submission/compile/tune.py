@@ -203,6 +203,9 @@ def tune_model(onnx_path: Path, spec: ModelSettings, target, db_dir: Path, trial
     log(f"[{spec.name}] tuning {trials} trials for {target_tag(target)} into {db_dir}")
     builder = reusing_builder(BUILDER_TIMEOUT_S)
     runner = runner or ms.runner.LocalRunner(timeout_sec=60.0)
+    from .int8_intrin import register
+
+    register()  # a folder's int8 records name the dot intrinsics: loading them needs them, fp32 model or not
     database = ms.database.JSONDatabase(path_workload=str(db_dir / WORKLOADS_FILE),
                                         path_tuning_record=str(db_dir / RECORDS_FILE),
                                         allow_missing=True)
