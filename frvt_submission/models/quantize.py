@@ -173,8 +173,7 @@ def _gptq(w: np.ndarray, gram: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(int8 [O, K], float32 scale [O]) for the float weights w [O, K], whose inputs have the Gram
     matrix gram [K, K]: each input channel rounded in turn, its error spread over the later ones
     through the inverse Gram matrix's Cholesky factor."""
-    top = np.abs(w).max(axis=1)
-    scale = np.where(top > 0, top / WEIGHT_MAX, 1.0).astype(np.float32)
+    scale = channel_scales(w)
     step = scale.astype(np.float64)
     gram = gram + DAMPING * max(float(np.mean(np.diag(gram))), 1e-12) * np.eye(len(gram))
     u = np.linalg.cholesky(np.linalg.inv(gram)).T  # upper triangular
@@ -242,10 +241,15 @@ def activation_step(lo: float, hi: float) -> tuple[float, int]:
     return scale, int(np.clip(round(-lo / scale), 0, ACTIVATION_LEVELS))
 
 
-def weight_steps(w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(int8 weights, float32 scale per output channel): symmetric, |q| <= WEIGHT_MAX."""
+def channel_scales(w: np.ndarray) -> np.ndarray:
+    """The float32 step of each output channel's weights: symmetric, the largest |w| at WEIGHT_MAX."""
     top = np.abs(w.reshape(w.shape[0], -1)).max(axis=1)
-    scale = np.where(top > 0, top / WEIGHT_MAX, 1.0).astype(np.float32)
+    return np.where(top > 0, top / WEIGHT_MAX, 1.0).astype(np.float32)
+
+
+def weight_steps(w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(int8 weights, float32 scale per output channel), each weight rounded to its nearest step."""
+    scale = channel_scales(w)
     q = np.clip(np.round(w / scale.reshape(-1, *([1] * (w.ndim - 1)))), -WEIGHT_MAX, WEIGHT_MAX)
     return q.astype(np.int8), scale
 
