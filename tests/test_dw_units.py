@@ -2,6 +2,8 @@
 puts it in place of YuNet-like units (and leaves other graphs alone), outputs against
 onnxruntime, build facts that name it, and tuning that leaves it out."""
 
+import unittest.mock
+
 import numpy as np
 import pytest
 
@@ -143,6 +145,66 @@ def test_units_become_one_kernel_each_and_match_onnxruntime(tmp_path, extra_outp
     got = compiled_model(out, names)(image)
     for name, expected in zip(names, want):
         np.testing.assert_allclose(got[name], expected, rtol=1e-4, atol=1e-5 * float(np.abs(expected).max()))
+
+
+def _heads_model(path):
+    """YuNet's heads at toy size: after the stem and a unit, four units read the same map. Three
+    have no ReLU (1, 4 and 10 channels, as YuNet's class, box and landmark heads), one has."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(12)
+    shapes = {"w0": (8, 3, 3, 3), "b0": (8,), "p1": (16, 8, 1, 1), "pb1": (16,), "d1": (16, 1, 3, 3), "db1": (16,)}
+    nodes = [helper.make_node("Conv", ["x", "w0", "b0"], ["c0"], pads=[1] * 4, strides=[2, 2]),
+             helper.make_node("Relu", ["c0"], ["r0"]),
+             helper.make_node("Conv", ["r0", "p1", "pb1"], ["u1"]),
+             helper.make_node("Conv", ["u1", "d1", "db1"], ["v1"], pads=[1] * 4, group=16),
+             helper.make_node("Relu", ["v1"], ["r1"])]
+    outputs = []
+    for name, co, relu in (("cls", 1, False), ("box", 4, False), ("kps", 10, False), ("act", 2, True)):
+        shapes.update({f"{name}_p": (co, 16, 1, 1), f"{name}_pb": (co,), f"{name}_d": (co, 1, 3, 3), f"{name}_db": (co,)})
+        nodes += [helper.make_node("Conv", ["r1", f"{name}_p", f"{name}_pb"], [f"{name}_u"]),
+                  helper.make_node("Conv", [f"{name}_u", f"{name}_d", f"{name}_db"], [f"{name}_v" if relu else name],
+                                   pads=[1] * 4, group=co)]
+        if relu:
+            nodes.append(helper.make_node("Relu", [f"{name}_v"], [name]))
+        outputs.append(helper.make_tensor_value_info(name, TensorProto.FLOAT, [1, co, 6, 10]))
+    inits = [numpy_helper.from_array(rng.standard_normal(s).astype(np.float32), k) for k, s in shapes.items()]
+    graph = helper.make_graph(nodes, "heads", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 12, 20])],
+                              outputs, inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.save(model, str(path))
+    return path, (20, 12), [o.name for o in outputs]
+
+
+def test_units_reading_one_map_become_one_wide_unit(tmp_path):
+    """merge_shared_units: the three heads without ReLU that read one map become one unit (15
+    channels, padded to 16; the one with ReLU stays its own), and every head's output is the one they computed apart,
+    bit for bit, and onnxruntime's."""
+    from frvt_submission.config import ModelSettings
+    from frvt_submission.compile.weights import compiled_model
+    from frvt_submission.compile.graph_passes import GRAPH_PASSES
+    from frvt_submission.compile.tvm_build import compile_model, resolve_target
+    from frvt_submission.reference import to_tensor
+
+    path, (w, h), names = _heads_model(tmp_path / "heads.onnx")
+    spec = ModelSettings(name="heads", input_size=(w, h), layout="NHWC")
+    target = resolve_target("host")
+    image = np.random.default_rng(6).integers(0, 256, (h, w, 3), dtype=np.uint8)
+    got = {}
+    for merge in (False, True):
+        passes = tuple(p for p in GRAPH_PASSES if merge or p != "merge_shared_units")
+        out = tmp_path / f"heads_{merge}.so"
+        with unittest.mock.patch("frvt_submission.compile.tvm_build.records_graph_passes", lambda db: passes):
+            facts = compile_model(path, spec, target, out, None, log=lambda msg: None)
+        assert len(facts["hand_scheduled"]) == (3 if merge else 5), facts["hand_scheduled"]
+        got[merge] = compiled_model(out, names)(image)
+    want = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(
+        names, {"x": to_tensor(image, spec.colour, spec.mean, spec.scale)})
+    for name, expected in zip(names, want):
+        assert got[True][name].shape == expected.shape
+        np.testing.assert_array_equal(got[True][name], got[False][name], err_msg=name)
+        np.testing.assert_allclose(got[True][name], expected, rtol=1e-4, atol=1e-5 * float(np.abs(expected).max()))
 
 
 def _relax_unit(stride: int = 1, pool_size: int = 2, height: int = 6):

@@ -289,3 +289,6 @@ def test_new_only_keeps_a_records_folders_own_graph_passes(tmp_path):
                                                               "dense_reads_nhwc"]}))
     assert passes_for_new_only(db, []) == ("bgr_conv_weights", "cancel_permutes", "dense_reads_nhwc")
     assert passes_for_new_only(db, ["cancel_permutes"]) == ("bgr_conv_weights", "dense_reads_nhwc")
+    # --add-pass: a pass the records predate joins the folder's own, in GRAPH_PASSES' order
+    assert passes_for_new_only(db, [], ["merge_shared_units", "fuse_dw_units"]) == (
+        "bgr_conv_weights", "cancel_permutes", "merge_shared_units", "fuse_dw_units", "dense_reads_nhwc")

@@ -20,6 +20,8 @@ def cmd_tune(args) -> int:
     # Options that would be ignored are refused: a run of hours on the wrong settings is costly.
     if args.cpu and args.isa:
         raise FrvtError("give --isa (a class, tuned for its own CPU) or --cpu (one CPU), not both")
+    if args.add_pass and not args.new_only:
+        raise FrvtError("--add-pass adds a graph pass to a folder's own (--new-only); a full run uses every pass")
     if args.key and not args.rpc:
         raise FrvtError("--key names the machines of an RPC tracker: it needs --rpc HOST:PORT")
     s = settings(args)
@@ -54,7 +56,7 @@ def cmd_tune(args) -> int:
     for name in args.models or list(specs):
         spec = specs[name]
         db = records_dir(folder, records_name(spec))
-        own = passes_for_new_only(db, args.skip_pass) if args.new_only else None
+        own = passes_for_new_only(db, args.skip_pass, args.add_pass) if args.new_only else None
         if own is not None and own != passes:
             log(f"[{name}] --new-only: the records' own graph passes, {', '.join(own) or 'none'}")
         tune_model(cleaned_onnx(spec, log), spec, target, db, args.trials,
@@ -64,15 +66,17 @@ def cmd_tune(args) -> int:
     return 0
 
 
-def passes_for_new_only(db, skip) -> tuple[str, ...] | None:
+def passes_for_new_only(db, skip, add=()) -> tuple[str, ...] | None:
     """The graph passes `--new-only` adds to a records folder with: the folder's own (less those
-    skipped), so its new kernels match its old ones and model.json keeps its list; None for a
-    folder without records (GRAPH_PASSES then, as for a full run)."""
+    skipped, plus those added, in GRAPH_PASSES' order), so its new kernels match its old ones and
+    model.json lists what they were made with; None for a folder without records (GRAPH_PASSES
+    then, as for a full run)."""
     from ..compile.tvm_build import has_records, records_graph_passes
 
     if not has_records(db):
         return None
-    return tuple(p for p in records_graph_passes(db) if p not in skip)
+    own = set(records_graph_passes(db)) | set(add)
+    return tuple(p for p in GRAPH_PASSES if p in own and p not in skip)
 
 
 def register(sub) -> None:
@@ -93,6 +97,10 @@ def register(sub) -> None:
                         "records the passes, and compile then builds without them too. E.g. fuse_dw_units, "
                         "to let MetaSchedule schedule YuNet's units on a CPU class the hand-written kernels "
                         "were not measured on")
+    p.add_argument("--add-pass", nargs="+", default=[], choices=GRAPH_PASSES, metavar="PASS",
+                   help="with --new-only: add these graph passes to the folder's own and tune the kernels they "
+                        "make (e.g. merge_shared_units, on records tuned before it existed); model.json then "
+                        "lists them, and compile builds with them")
     p.add_argument("--key", default=None, help="with --rpc: the tracker key of the measuring machines (default: frvt)")
     p.add_argument("--models", nargs="+", default=None, metavar="MODEL",
                    help="which models to tune, one after the other: recognizer, detector (at input_size) and "
