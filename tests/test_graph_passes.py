@@ -3,6 +3,7 @@ onnxruntime's, and compile runs the passes its records were tuned with."""
 
 import json
 import re
+import unittest.mock
 
 import numpy as np
 import pytest
@@ -218,3 +219,66 @@ def test_a_conv_outputs_pad_gets_a_kernel_of_its_own(tmp_path):
     sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     expected = sess.run(None, {"x": to_tensor(image, "RGB", spec.mean, spec.scale)})[0]
     np.testing.assert_allclose(_run(apart, target, image), expected, rtol=1e-5, atol=1e-5 * np.abs(expected).max())
+
+
+def _twice_computed(path):
+    """RetinaFace's SSH at toy size: one conv + LeakyReLU of the same map written twice, the second
+    with an Identity of the first's weights (as its export has it), each feeding its own conv."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(13)
+    inits = [numpy_helper.from_array(rng.standard_normal(s).astype(np.float32), k)
+             for k, s in (("w", (4, 3, 3, 3)), ("b", (4,)), ("w1", (2, 4, 3, 3)), ("w2", (5, 4, 3, 3)))]
+    nodes = [helper.make_node("Identity", ["w"], ["w_again"]),
+             helper.make_node("Identity", ["b"], ["b_again"]),
+             helper.make_node("Conv", ["x", "w", "b"], ["c"], pads=[1] * 4),
+             helper.make_node("LeakyRelu", ["c"], ["a"], alpha=0.1),
+             helper.make_node("Conv", ["x", "w_again", "b_again"], ["c_again"], pads=[1] * 4),
+             helper.make_node("LeakyRelu", ["c_again"], ["a_again"], alpha=0.1),
+             helper.make_node("Conv", ["a", "w1"], ["y1"], pads=[1] * 4),
+             helper.make_node("Conv", ["a_again", "w2"], ["y2"], pads=[1] * 4)]
+    graph = helper.make_graph(nodes, "ssh", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 6, 8])],
+                              [helper.make_tensor_value_info("y1", TensorProto.FLOAT, [1, 2, 6, 8]),
+                               helper.make_tensor_value_info("y2", TensorProto.FLOAT, [1, 5, 6, 8])], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    onnx.save(model, str(path))
+    return path
+
+
+def test_a_computation_written_twice_runs_once(tmp_path):
+    """common_subexpressions: the second conv + LeakyReLU is gone (one kernel call fewer), and both
+    branches still give onnxruntime's outputs."""
+    import tvm
+    from tvm import relax
+
+    from frvt_submission.config import ModelSettings
+    from frvt_submission.compile.weights import compiled_model
+    from frvt_submission.compile.tvm_build import compile_model, import_onnx, prepare, resolve_target
+    from frvt_submission.reference import to_tensor
+
+    path = _twice_computed(tmp_path / "ssh.onnx")
+    spec = ModelSettings(name="ssh", input_size=(8, 6), colour="RGB", layout="NHWC")
+    target = resolve_target("host")
+    call_tir = tvm.ir.Op.get("relax.call_tir")
+
+    def kernel_calls(passes) -> int:
+        mod = prepare(import_onnx(path, spec, None, passes), target, spec.layout, passes)
+        found = []
+        relax.analysis.post_order_visit(mod["main"].body, lambda e: found.append(
+            isinstance(e, relax.Call) and e.op == call_tir and "conv2d" in e.args[0].name_hint))
+        return sum(found)
+
+    assert kernel_calls(()) == 4
+    assert kernel_calls(("common_subexpressions",)) == 3
+
+    out = tmp_path / "ssh.so"
+    with unittest.mock.patch("frvt_submission.compile.tvm_build.records_graph_passes",
+                             lambda db: ("common_subexpressions",)):
+        compile_model(path, spec, target, out, None, log=lambda msg: None)
+    image = np.random.default_rng(14).integers(0, 256, (6, 8, 3), dtype=np.uint8)
+    want = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(
+        ["y1", "y2"], {"x": to_tensor(image, spec.colour, spec.mean, spec.scale)})
+    got = compiled_model(out, ["y1", "y2"])(image)
+    for name, expected in zip(["y1", "y2"], want):
+        np.testing.assert_allclose(got[name], expected, rtol=1e-4, atol=1e-5 * float(np.abs(expected).max()))

@@ -20,6 +20,12 @@ conv's output to its shortcut's size before adding them) becomes a kernel of its
 own. Fused into the conv's kernel, MetaSchedule's tuned schedules of it computed
 wrong values (tuning/README.md); apart, the conv kernel is an ordinary one.
 
+`common_subexpressions`: a computation written twice runs once (Relax's
+EliminateCommonSubexpr). RetinaFace's export computes each SSH module's
+`conv5X5_1` twice, on the same map with the same weights (an Identity of them):
+three convs, 8% of the 480x640 detector's FLOPs, that onnxruntime's own graph
+optimiser removes too.
+
 `merge_shared_units`: units (below) that read the same map become one unit with
 their channels side by side, then a channel slice each. YuNet's heads read each
 scale's map four times with 1, 1, 4 and 10 channels, too few for a vector
@@ -50,8 +56,8 @@ import numpy as np
 
 # The passes tune uses, in order. Records whose model.json has no "graph_passes" entry were
 # tuned without any, and compile runs none for them (tvm_build.records_graph_passes).
-GRAPH_PASSES = ("bgr_conv_weights", "cancel_permutes", "merge_shared_units", "fuse_dw_units", "flat_image_cast",
-                "dense_reads_nhwc", "output_pads_apart")
+GRAPH_PASSES = ("bgr_conv_weights", "cancel_permutes", "common_subexpressions", "merge_shared_units", "fuse_dw_units",
+                "flat_image_cast", "dense_reads_nhwc", "output_pads_apart")
 
 
 def mutator_pass(mutator_class, name: str):
@@ -270,6 +276,13 @@ def _output_pads_apart():
     return [mutator_pass(Apart, "OutputPadsApart"), relax.transform.DeadCodeElimination()]
 
 
+def _common_subexpressions():
+    """common_subexpressions: Relax's own pass, then the dead bindings it leaves dropped."""
+    from tvm import relax
+
+    return [relax.transform.EliminateCommonSubexpr(), relax.transform.DeadCodeElimination()]
+
+
 def _merge_shared_units():
     """merge_shared_units (dw_unit_pass.py), imported when asked for."""
     from .dw_unit_pass import merge_shared_units
@@ -288,7 +301,7 @@ def _fuse_dw_units():
 # the first convs' weights reversed instead of the image's channels); no Relax pass.
 _PASSES = {"bgr_conv_weights": list, "cancel_permutes": _cancel_permutes, "flat_image_cast": _flat_image_cast,
            "dense_reads_nhwc": _dense_reads_nhwc, "fuse_dw_units": _fuse_dw_units,
-           "merge_shared_units": _merge_shared_units,
+           "merge_shared_units": _merge_shared_units, "common_subexpressions": _common_subexpressions,
            "output_pads_apart": _output_pads_apart}
 
 
