@@ -84,6 +84,18 @@ def test_unit_kernel_with_the_stem_matches_numpy(h, w, ci, co, relu, pool, dtype
     np.testing.assert_allclose(out.numpy(), want, rtol=1e-5, atol=1e-5 * np.abs(want).max())
 
 
+def _saved(path, name, nodes, outputs, inits):
+    """The graph of nodes on a 1x3x12x20 image x saved as an ONNX model at path: (path, (w, h), output names)."""
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph(nodes, name, [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 12, 20])],
+                              outputs, inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.save(model, str(path))
+    return path, (20, 12), [o.name for o in outputs]
+
+
 def _units_model(path, extra_output: bool):
     """YuNet's backbone at toy size: a 3x3 stride-2 conv + ReLU, a unit (1x1 conv, depthwise 3x3,
     ReLU, 2x2 max pool), a unit without ReLU or pool. extra_output: the second unit's 1x1 conv
@@ -105,12 +117,7 @@ def _units_model(path, extra_output: bool):
     outputs = [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 8, 3, 5])]
     if extra_output:
         outputs.append(helper.make_tensor_value_info("u2", TensorProto.FLOAT, [1, 8, 3, 5]))
-    graph = helper.make_graph(nodes, "units", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 12, 20])],
-                              outputs, inits)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 8
-    onnx.save(model, str(path))
-    return path, (20, 12), [o.name for o in outputs]
+    return _saved(path, "units", nodes, outputs, inits)
 
 
 @pytest.mark.parametrize("extra_output, units", [(False, 2), (True, 1)])
@@ -169,12 +176,7 @@ def _heads_model(path):
             nodes.append(helper.make_node("Relu", [f"{name}_v"], [name]))
         outputs.append(helper.make_tensor_value_info(name, TensorProto.FLOAT, [1, co, 6, 10]))
     inits = [numpy_helper.from_array(rng.standard_normal(s).astype(np.float32), k) for k, s in shapes.items()]
-    graph = helper.make_graph(nodes, "heads", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 12, 20])],
-                              outputs, inits)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 8
-    onnx.save(model, str(path))
-    return path, (20, 12), [o.name for o in outputs]
+    return _saved(path, "heads", nodes, outputs, inits)
 
 
 def test_units_reading_one_map_become_one_wide_unit(tmp_path):
