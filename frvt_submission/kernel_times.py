@@ -130,6 +130,9 @@ def main(argv=None) -> int:
     ap.add_argument("--config-dir", type=Path, default=paths.DEFAULT_OUTPUTS.config, help="a compiled config/ (default: %(default)s)")
     ap.add_argument("--models", nargs="+", default=list(MODEL_FILES), metavar="MODEL",
                     help="models of config/'s models.json, e.g. detector_320x320 (default: %(default)s)")
+    ap.add_argument("--code-path", default=None, metavar="PATH",
+                    help="the config's code path to time, e.g. avx2 on an AVX-512 host (default: the one the "
+                         "library runs here)")
     ap.add_argument("--runs", type=int, default=20, help="model runs timed (default: %(default)s)")
     ap.add_argument("--top", type=int, default=15, help="kernels listed, slowest first (default: %(default)s)")
     args = ap.parse_args(argv)
@@ -144,7 +147,7 @@ def main(argv=None) -> int:
     try:
         settings = load_runtime(args.config_dir / PIPELINE_FILE)
         manifest = read_manifest(args.config_dir)
-        entries = model_entries(manifest, running_path(args.config_dir, manifest))
+        entries = model_entries(manifest, running_path(args.config_dir, manifest, args.code_path))
         weights = load_weights(args.config_dir, manifest)
         specs = {settings.detector.model_name(size): settings.detector.at_size(size)
                  for size in settings.detector.sizes()}

@@ -21,3 +21,11 @@ def test_lists_the_models_kernels_with_both_times(built, capsys):
 def test_names_a_missing_config(tmp_path, capsys):
     assert kernel_times.main(["--config-dir", str(tmp_path), "--runs", "1"]) == 1
     assert str(tmp_path / "pipeline.json") in capsys.readouterr().out
+
+
+def test_times_the_code_path_asked_for(built, capsys):
+    """--code-path: the avx2 path's code (haswell) even on an AVX-512 host; a path the config lacks is named."""
+    assert kernel_times.main(["--models", "recognizer", "--runs", "1", "--top", "1", "--code-path", "avx2"]) == 0
+    assert "recognizer (recognizer.so, cpu haswell," in capsys.readouterr().out
+    assert kernel_times.main(["--models", "recognizer", "--runs", "1", "--code-path", "sse2"]) == 1
+    assert "sse2" in capsys.readouterr().out
