@@ -64,6 +64,19 @@ def _newer_source(target, sources) -> str | None:
     return None
 
 
+def onnx_model(name: str, nodes, x_shape, outputs, inits, opset: int = 17):
+    """A toy ONNX model: nodes on one float32 input x of x_shape; outputs [(name, shape)] of float32;
+    inits the initializer tensors (IR version 8, which the pinned onnxruntime reads)."""
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph(nodes, name, [helper.make_tensor_value_info("x", TensorProto.FLOAT, list(x_shape))],
+                              [helper.make_tensor_value_info(n, TensorProto.FLOAT, list(s)) for n, s in outputs],
+                              inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+    model.ir_version = 8
+    return model
+
+
 def prepared_kernels(onnx_path, spec, passes, original=None) -> list[str]:
     """The kernels of a model prepared for this host with the named graph passes."""
     from frvt_submission.compile.tvm_build import import_onnx, prepare, resolve_target

@@ -9,6 +9,8 @@ import pytest
 
 from frvt_submission.compile.parity import min_cosine
 
+from conftest import onnx_model
+
 
 @pytest.fixture(scope="module")
 def compiled_dir(tmp_path_factory, test_images):
@@ -94,19 +96,15 @@ def test_a_corrupt_records_database_is_a_compile_error_naming_the_folder(tmp_pat
     database) come out as one CompileError that names the step and the folder, not a
     traceback from inside TVM."""
     import onnx
-    from onnx import TensorProto, helper, numpy_helper
+    from onnx import helper, numpy_helper
 
     from frvt_submission.config import ModelSettings
     from frvt_submission.errors import CompileError
     from frvt_submission.compile.tvm_build import compile_model, resolve_target
 
     w = numpy_helper.from_array(np.ones((4, 3, 3, 3), np.float32), "w")
-    graph = helper.make_graph([helper.make_node("Conv", ["x", "w"], ["y"])], "probe",
-                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 8, 8])],
-                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4, 6, 6])], [w])
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 8
-    onnx.save(model, str(tmp_path / "probe.onnx"))
+    probe = onnx_model("probe", [helper.make_node("Conv", ["x", "w"], ["y"])], [1, 3, 8, 8], [("y", [1, 4, 6, 6])], [w])
+    onnx.save(probe, str(tmp_path / "probe.onnx"))
     db = tmp_path / "records"
     db.mkdir()
     (db / "database_workload.json").write_text(workloads + "\n")

@@ -10,7 +10,7 @@ import pytest
 import onnx
 import onnxruntime as ort
 
-from conftest import prepared_kernels
+from conftest import onnx_model, prepared_kernels
 
 
 def _unit_numpy(x, w1, b1, w2, b2, relu, pool):
@@ -86,21 +86,15 @@ def test_unit_kernel_with_the_stem_matches_numpy(h, w, ci, co, relu, pool, dtype
 
 def _saved(path, name, nodes, outputs, inits):
     """The graph of nodes on a 1x3x12x20 image x saved as an ONNX model at path: (path, (w, h), output names)."""
-    from onnx import TensorProto, helper
-
-    graph = helper.make_graph(nodes, name, [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 12, 20])],
-                              outputs, inits)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 8
-    onnx.save(model, str(path))
-    return path, (20, 12), [o.name for o in outputs]
+    onnx.save(onnx_model(name, nodes, [1, 3, 12, 20], outputs, inits), str(path))
+    return path, (20, 12), [n for n, _ in outputs]
 
 
 def _units_model(path, extra_output: bool):
     """YuNet's backbone at toy size: a 3x3 stride-2 conv + ReLU, a unit (1x1 conv, depthwise 3x3,
     ReLU, 2x2 max pool), a unit without ReLU or pool. extra_output: the second unit's 1x1 conv
     is an output too, so its map must be written and that unit stays apart."""
-    from onnx import TensorProto, helper, numpy_helper
+    from onnx import helper, numpy_helper
 
     rng = np.random.default_rng(11)
     shapes = {"w0": (8, 3, 3, 3), "b0": (8,), "p1": (16, 8, 1, 1), "pb1": (16,), "d1": (16, 1, 3, 3), "db1": (16,),
@@ -114,9 +108,9 @@ def _units_model(path, extra_output: bool):
              helper.make_node("MaxPool", ["r1"], ["m1"], kernel_shape=[2, 2], strides=[2, 2]),
              helper.make_node("Conv", ["m1", "p2", "pb2"], ["u2"]),
              helper.make_node("Conv", ["u2", "d2", "db2"], ["y"], pads=[1] * 4, group=8)]
-    outputs = [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 8, 3, 5])]
+    outputs = [("y", [1, 8, 3, 5])]
     if extra_output:
-        outputs.append(helper.make_tensor_value_info("u2", TensorProto.FLOAT, [1, 8, 3, 5]))
+        outputs.append(("u2", [1, 8, 3, 5]))
     return _saved(path, "units", nodes, outputs, inits)
 
 
@@ -157,7 +151,7 @@ def test_units_become_one_kernel_each_and_match_onnxruntime(tmp_path, extra_outp
 def _heads_model(path):
     """YuNet's heads at toy size: after the stem and a unit, four units read the same map. Three
     have no ReLU (1, 4 and 10 channels, as YuNet's class, box and landmark heads), one has."""
-    from onnx import TensorProto, helper, numpy_helper
+    from onnx import helper, numpy_helper
 
     rng = np.random.default_rng(12)
     shapes = {"w0": (8, 3, 3, 3), "b0": (8,), "p1": (16, 8, 1, 1), "pb1": (16,), "d1": (16, 1, 3, 3), "db1": (16,)}
@@ -174,7 +168,7 @@ def _heads_model(path):
                                    pads=[1] * 4, group=co)]
         if relu:
             nodes.append(helper.make_node("Relu", [f"{name}_v"], [name]))
-        outputs.append(helper.make_tensor_value_info(name, TensorProto.FLOAT, [1, co, 6, 10]))
+        outputs.append((name, [1, co, 6, 10]))
     inits = [numpy_helper.from_array(rng.standard_normal(s).astype(np.float32), k) for k, s in shapes.items()]
     return _saved(path, "heads", nodes, outputs, inits)
 

@@ -11,10 +11,12 @@ import pytest
 import onnx
 import onnxruntime as ort
 
+from conftest import onnx_model
+
 
 def _stem(path, h=20, w=26, relu=True):
     """YuNet's first layer at toy size: a 3x3 stride-2 conv with bias (+ ReLU), then a 1x1 conv."""
-    from onnx import TensorProto, helper, numpy_helper
+    from onnx import helper, numpy_helper
 
     rng = np.random.default_rng(7)
     inits = {"w": rng.standard_normal((4, 3, 3, 3)), "b": rng.standard_normal(4), "w2": rng.standard_normal((5, 4, 1, 1))}
@@ -22,12 +24,8 @@ def _stem(path, h=20, w=26, relu=True):
     nodes.append(helper.make_node("Relu", ["c"], ["r"]) if relu else helper.make_node("Identity", ["c"], ["r"]))
     nodes.append(helper.make_node("Conv", ["r", "w2"], ["y"]))
     out = [1, 5, (h + 1) // 2, (w + 1) // 2]
-    graph = helper.make_graph(nodes, "stem", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, h, w])],
-                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, out)],
-                              [numpy_helper.from_array(v.astype(np.float32), k) for k, v in inits.items()])
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 8
-    onnx.save(model, str(path))
+    onnx.save(onnx_model("stem", nodes, [1, 3, h, w], [("y", out)],
+                         [numpy_helper.from_array(v.astype(np.float32), k) for k, v in inits.items()]), str(path))
     return path, (w, h)
 
 
@@ -175,7 +173,7 @@ def _strided_residual(path):
     """dlib's residual_down at toy size: a 3x3 stride-2 conv (4x4 out) with a per-channel affine,
     zero-padded to its 2x2-pooled shortcut's 5x5, the shortcut zero-padded to the conv's 8
     channels, added, ReLU."""
-    from onnx import TensorProto, helper, numpy_helper
+    from onnx import helper, numpy_helper
 
     rng = np.random.default_rng(11)
     inits = {"w": rng.standard_normal((8, 3, 3, 3)), "g": rng.standard_normal((1, 8, 1, 1)),
@@ -187,13 +185,9 @@ def _strided_residual(path):
              helper.make_node("Pad", ["s", "pad_short"], ["sp"]),
              helper.make_node("Add", ["ap", "sp"], ["sum"]),
              helper.make_node("Relu", ["sum"], ["y"])]
-    graph = helper.make_graph(nodes, "residual_down", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 10, 10])],
-                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 8, 5, 5])],
-                              [numpy_helper.from_array(v.astype(np.int64 if k.startswith("pad") else np.float32), k)
-                               for k, v in inits.items()])
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
-    model.ir_version = 8
-    onnx.save(model, str(path))
+    onnx.save(onnx_model("residual_down", nodes, [1, 3, 10, 10], [("y", [1, 8, 5, 5])],
+                         [numpy_helper.from_array(v.astype(np.int64 if k.startswith("pad") else np.float32), k)
+                          for k, v in inits.items()], opset=13), str(path))
     return path
 
 
@@ -224,7 +218,7 @@ def test_a_conv_outputs_pad_gets_a_kernel_of_its_own(tmp_path):
 def _twice_computed(path):
     """RetinaFace's SSH at toy size: one conv + LeakyReLU of the same map written twice, the second
     with an Identity of the first's weights (as its export has it), each feeding its own conv."""
-    from onnx import TensorProto, helper, numpy_helper
+    from onnx import helper, numpy_helper
 
     rng = np.random.default_rng(13)
     inits = [numpy_helper.from_array(rng.standard_normal(s).astype(np.float32), k)
@@ -237,12 +231,8 @@ def _twice_computed(path):
              helper.make_node("LeakyRelu", ["c_again"], ["a_again"], alpha=0.1),
              helper.make_node("Conv", ["a", "w1"], ["y1"], pads=[1] * 4),
              helper.make_node("Conv", ["a_again", "w2"], ["y2"], pads=[1] * 4)]
-    graph = helper.make_graph(nodes, "ssh", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 6, 8])],
-                              [helper.make_tensor_value_info("y1", TensorProto.FLOAT, [1, 2, 6, 8]),
-                               helper.make_tensor_value_info("y2", TensorProto.FLOAT, [1, 5, 6, 8])], inits)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
-    model.ir_version = 8
-    onnx.save(model, str(path))
+    onnx.save(onnx_model("ssh", nodes, [1, 3, 6, 8], [("y1", [1, 2, 6, 8]), ("y2", [1, 5, 6, 8])], inits, opset=13),
+              str(path))
     return path
 
 

@@ -6,20 +6,18 @@ import pytest
 import onnx
 import onnxruntime as ort
 
+from conftest import onnx_model
+
 CASES = [("BGR", (0.0, 0.0, 0.0), (1.0, 1.0, 1.0)), ("RGB", (127.5, 120.0, 3.0), (1 / 128, 0.5, 2.0))]
 
 
 def _identity_like(path, h=24, w=40):
     """A 1x1 conv with distinct per-channel weights: any channel mix-up or layout error shows."""
-    from onnx import TensorProto, helper, numpy_helper
+    from onnx import helper, numpy_helper
 
     weight = numpy_helper.from_array(np.diag([1.0, 10.0, 100.0]).astype(np.float32).reshape(3, 3, 1, 1), "w")
-    graph = helper.make_graph([helper.make_node("Conv", ["x", "w"], ["y"])], "probe",
-                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, h, w])],
-                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 3, h, w])], [weight])
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 8
-    onnx.save(model, str(path))
+    onnx.save(onnx_model("probe", [helper.make_node("Conv", ["x", "w"], ["y"])], [1, 3, h, w], [("y", [1, 3, h, w])],
+                         [weight]), str(path))
     return path, (w, h)
 
 
@@ -67,7 +65,7 @@ def test_bgr_reverses_conv_weights_or_slices_the_image(tmp_path, shared):
     """A BGR model whose input feeds only convs gets their weights' channels reversed (a Slice of
     the weights, folded at compile time); any other consumer (here a Sum over channels beside the
     conv) keeps the reversing Slice of the image."""
-    from onnx import TensorProto, helper, numpy_helper
+    from onnx import helper, numpy_helper
 
     from frvt_submission.compile.image_input import IMAGE_INPUT, with_image_input
     from frvt_submission.reference import to_tensor
@@ -77,11 +75,8 @@ def test_bgr_reverses_conv_weights_or_slices_the_image(tmp_path, shared):
     nodes = [helper.make_node("Conv", ["x", "w"], ["y"], pads=[1, 1, 1, 1])]
     if shared:
         nodes += [helper.make_node("ReduceSum", ["x"], ["s"], keepdims=1), helper.make_node("Add", ["y", "s"], ["z"])]
-    graph = helper.make_graph(nodes, "bgr", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, h, w])],
-                              [helper.make_tensor_value_info("z" if shared else "y", TensorProto.FLOAT, [1, 4, h, w])],
-                              [numpy_helper.from_array(weight, "w")])
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 8
+    model = onnx_model("bgr", nodes, [1, 3, h, w], [("z" if shared else "y", [1, 4, h, w])],
+                       [numpy_helper.from_array(weight, "w")])
     mean, scale = (10.0, 20.0, 30.0), (0.5, 1.0, 2.0)  # BGR order: must follow the channels
     adapted = with_image_input(model, "BGR", mean, scale, (w, h))
     slices = [n for n in adapted.graph.node if n.op_type == "Slice"]

@@ -7,11 +7,13 @@ import pytest
 import onnx
 import onnxruntime as ort
 
+from conftest import onnx_model
+
 
 def _mobile_block(path, c=8, h=12, w=10):
     """The ops SFace is made of, at toy size; BatchNormalization twice (after a conv, which
     folds, and after a PReLU, which stays) and Dropout (a tuple-valued op in Relax)."""
-    from onnx import TensorProto, helper, numpy_helper
+    from onnx import helper, numpy_helper
 
     rng = np.random.default_rng(3)
     inits = {
@@ -33,12 +35,8 @@ def _mobile_block(path, c=8, h=12, w=10):
         helper.make_node("Flatten", ["d3"], ["f"]),
         helper.make_node("Gemm", ["f", "fc"], ["y"], transB=1),
     ]
-    graph = helper.make_graph(nodes, "block", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, h, w])],
-                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])],
-                              [numpy_helper.from_array(v.astype(np.float32), k) for k, v in inits.items()])
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 8
-    onnx.save(model, str(path))
+    onnx.save(onnx_model("block", nodes, [1, 3, h, w], [("y", [1, 4])],
+                         [numpy_helper.from_array(v.astype(np.float32), k) for k, v in inits.items()]), str(path))
     return path, (w, h)
 
 

@@ -10,10 +10,12 @@ import pytest
 import onnx
 import xgboost  # noqa: F401  (MetaSchedule's cost model: pinned, so a failed import is an error)
 
+from conftest import onnx_model
+
 
 def _tiny_cnn(path):
     """conv -> relu -> maxpool -> conv: a few distinct TIR tasks, seconds to tune."""
-    from onnx import TensorProto, helper, numpy_helper
+    from onnx import helper, numpy_helper
 
     rng = np.random.default_rng(0)
     w1 = numpy_helper.from_array(rng.standard_normal((8, 3, 3, 3)).astype(np.float32), "w1")
@@ -22,11 +24,7 @@ def _tiny_cnn(path):
              helper.make_node("Relu", ["c1"], ["r1"]),
              helper.make_node("MaxPool", ["r1"], ["p1"], kernel_shape=[2, 2], strides=[2, 2]),
              helper.make_node("Conv", ["p1", "w2"], ["y"], pads=[1, 1, 1, 1])]
-    graph = helper.make_graph(nodes, "tiny", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 32, 32])],
-                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 16, 16, 16])], [w1, w2])
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 8
-    onnx.save(model, str(path))
+    onnx.save(onnx_model("tiny", nodes, [1, 3, 32, 32], [("y", [1, 16, 16, 16])], [w1, w2]), str(path))
     return path
 
 
