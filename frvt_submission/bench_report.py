@@ -43,7 +43,8 @@ def report_markdown(r: dict, command: str, pair: str = "") -> str:
              f"Peak: {r['peak']:.1f} GFLOP/s, measured by independent FMA chains on {r['lanes']}-lane vectors "
              f"(`cpp_api/tools/fma_peak.c`, built with -march=native); single-thread OpenBLAS SGEMM "
              f"(1536^3) reaches {r['sgemm']:.1f}. "
-             f"GFLOP per inference: " + ", ".join(f"{k} {v:.3f}" for k, v in r["gflop"].items()) + "."
+             f"GFLOP per inference: " + ", ".join(f"{k} {'unknown' if v is None else f'{v:.3f}'}"
+                                                  for k, v in r["gflop"].items()) + "."
              + (f" {r['peers_isa']}" if r.get("peers_isa") else ""),
              build_line(build),
              f"Produced by `{command}` ({time.strftime('%Y-%m-%d')}).", ""]
@@ -55,7 +56,8 @@ def report_markdown(r: dict, command: str, pair: str = "") -> str:
     for model in r["gflop"]:  # the detector at each compiled size, then the recognizer
         rows = [row for row in r["models"] if row[0] == model]
         best_peer = min((row[2] for row in rows if row[1] in PEERS), default=None)
-        table = [[row[1], f"{row[2]:.2f}", f"{row[3]:.1f}", f"{100 * row[4]:.1f}%",
+        table = [[row[1], f"{row[2]:.2f}", "n/a" if row[3] is None else f"{row[3]:.1f}",
+                  "n/a" if row[4] is None else f"{100 * row[4]:.1f}%",
                   f"{row[2] / best_peer:.2f}" if best_peer else "n/a"] for row in rows]
         lines += [f"### {model}", "", tabulate(table, headers=["engine", "median ms", "GFLOP/s", "of peak",
                                                               "ratio to fastest peer"], tablefmt="github"), ""]

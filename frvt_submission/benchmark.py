@@ -28,11 +28,14 @@ TensorRun = Callable[[np.ndarray], dict[str, np.ndarray]]  # a peer over the flo
 
 # -- work and peak ---------------------------------------------------------------
 def model_gflop(onnx_path: Path) -> float:
-    """2 x multiply-accumulates of Conv/Gemm/MatMul, from ONNX shape inference."""
+    """2 x multiply-accumulates of Conv/Gemm/MatMul, from ONNX shape inference; ValueError when an
+    operand's shape stays unknown (a count that skipped it would be silently low)."""
     import onnx
     from onnx import numpy_helper, shape_inference
 
-    m = shape_inference.infer_shapes(onnx.load(str(onnx_path)))
+    # data_prop: shapes computed in the graph (RetinaFace's Resize sizes come from Shape -> Concat)
+    # are followed through; without it every conv after them had an unknown batch and counted 0.
+    m = shape_inference.infer_shapes(onnx.load(str(onnx_path)), data_prop=True)
     shapes = {v.name: [d.dim_value for d in v.type.tensor_type.shape.dim]
               for v in list(m.graph.value_info) + list(m.graph.output) + list(m.graph.input)}
     inits = {i.name: numpy_helper.to_array(i).shape for i in m.graph.initializer}
@@ -41,15 +44,18 @@ def model_gflop(onnx_path: Path) -> float:
 
     macs = 0
     for n in m.graph.node:
-        out, w = shapes.get(n.output[0]), shape(n.input[1]) if len(n.input) > 1 else None
-        if not out or not w:
+        if n.op_type not in ("Conv", "Gemm", "MatMul"):
             continue
+        out, w = shapes.get(n.output[0]), shape(n.input[1])
+        if not out or not w or not all(d > 0 for d in out + w):
+            raise ValueError(f"{Path(onnx_path).name}: {n.op_type} {n.name or n.output[0]!r} has no known "
+                             f"shape (output {out}, weight {w})")
         if n.op_type == "Conv":
             macs += int(np.prod(out)) * int(np.prod(w[1:]))
         elif n.op_type == "Gemm":
             trans_b = any(a.name == "transB" and a.i for a in n.attribute)
             macs += int(np.prod(out)) * int(w[1] if trans_b else w[0])
-        elif n.op_type == "MatMul":
+        else:
             macs += int(np.prod(out)) * int(w[-2])
     return 2 * macs / 1e9
 
@@ -299,7 +305,13 @@ def run_benchmark(settings: Settings, onnx_paths: dict[str, Path], bench_dir: Pa
     from .compile.build_models import compiled_specs
 
     for spec in compiled_specs(settings):  # the detector at each of its sizes, then the recognizer
-        gflop = gflops[spec.name] = model_gflop(onnx_paths[spec.name])
+        try:
+            gflop = model_gflop(onnx_paths[spec.name])
+        except ValueError as exc:  # no work figure rather than a wrong one: GFLOP/s and of peak read n/a
+            gflop = None
+            notes.append(f"GFLOP of {spec.name} unknown: {exc}")
+            log(f"  {spec.name}: GFLOP unknown ({exc})")
+        gflops[spec.name] = gflop
         w, h = spec.input_size
         x = np.random.default_rng(0).integers(0, 256, (h, w, 3), dtype=np.uint8)
         engines = {}
@@ -325,7 +337,8 @@ def run_benchmark(settings: Settings, onnx_paths: dict[str, Path], bench_dir: Pa
             loaded[(engine_name, spec.name)] = eng
         for engine_name, ms in interleaved_ms(engines, x, runs).items():
             log(f"  {spec.name:16s} {engine_name:12s} {ms:8.2f} ms")
-            model_rows.append([spec.name, engine_name, ms, gflop / (ms / 1e3), gflop / (ms / 1e3) / peak])
+            rate = None if gflop is None else gflop / (ms / 1e3)
+            model_rows.append([spec.name, engine_name, ms, rate, None if rate is None else rate / peak])
     # Every engine's pipeline resamples as the library does: with the tuned build's compiled kernels.
     use_build_kernels(bench_dir / "tuned")
     pipelines = {}
