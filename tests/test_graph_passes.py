@@ -272,3 +272,54 @@ def test_a_computation_written_twice_runs_once(tmp_path):
     got = compiled_model(out, ["y1", "y2"])(image)
     for name, expected in zip(["y1", "y2"], want):
         np.testing.assert_allclose(got[name], expected, rtol=1e-4, atol=1e-5 * float(np.abs(expected).max()))
+
+
+def _fpn(path):
+    """RetinaFace's FPN at toy size: conv + LeakyReLU at two scales, the coarse map resized (nearest)
+    to the fine one and added to it, then a conv."""
+    from onnx import helper, numpy_helper
+
+    rng = np.random.default_rng(17)
+    inits = [numpy_helper.from_array(rng.standard_normal(s).astype(np.float32), k)
+             for k, s in (("w1", (4, 3, 3, 3)), ("b1", (4,)), ("w2", (4, 4, 3, 3)), ("b2", (4,)), ("w3", (5, 4, 3, 3)))]
+    inits.append(numpy_helper.from_array(np.array([1, 1, 2, 2], np.float32), "scales"))
+    nodes = [helper.make_node("Conv", ["x", "w1", "b1"], ["c1"], pads=[1] * 4),
+             helper.make_node("LeakyRelu", ["c1"], ["a1"], alpha=0.1),
+             helper.make_node("Conv", ["a1", "w2", "b2"], ["c2"], pads=[1] * 4, strides=[2, 2]),
+             helper.make_node("LeakyRelu", ["c2"], ["a2"], alpha=0.1),
+             helper.make_node("Resize", ["a2", "", "scales"], ["up"], mode="nearest"),
+             helper.make_node("Add", ["a1", "up"], ["s"]),
+             helper.make_node("Conv", ["s", "w3"], ["y"], pads=[1] * 4)]
+    onnx.save(onnx_model("fpn", nodes, [1, 3, 8, 12], [("y", [1, 5, 8, 12])], inits, opset=13), str(path))
+    return path
+
+
+def test_leaky_relu_resize_and_add_stay_in_the_conv_layout(tmp_path):
+    """layout_leftovers: ConvertLayout leaves LeakyReLU and the resize in NCHW, each between two
+    transposes (RetinaFace's 38 LeakyReLUs: transpose kernels of their own); with the pass only the
+    NCHW output's transpose is left, each LeakyReLU is fused into its conv's kernel, and the outputs
+    are the same."""
+    from frvt_submission.config import ModelSettings
+    from frvt_submission.compile.tvm_build import import_onnx, prepare, resolve_target
+    from frvt_submission.reference import to_tensor
+
+    path = _fpn(tmp_path / "fpn.onnx")
+    spec = ModelSettings(name="fpn", input_size=(12, 8), colour="RGB", layout="NHWC")
+    target = resolve_target("host")
+    image = np.random.default_rng(18).integers(0, 256, (8, 12, 3), dtype=np.uint8)
+
+    def prepared(passes):
+        return prepare(import_onnx(path, spec, None, passes), target, spec.layout, passes)
+
+    before, after = prepared(("cancel_permutes",)), prepared(("layout_leftovers", "cancel_permutes"))
+    assert len([k for k in _kernels(before) if "transpose" in k]) == 4
+    assert [k for k in _kernels(after) if "transpose" in k] == ["transpose"]  # the NCHW output's
+    leaky = [k for k in _kernels(after) if "leaky_relu" in k]
+    assert len(leaky) == 2 and all("conv2d" in k for k in leaky)
+
+    want = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(
+        ["y"], {"x": to_tensor(image, spec.colour, spec.mean, spec.scale)})[0]
+    got = _run(after, target, image)
+    np.testing.assert_allclose(got.transpose(0, 3, 1, 2) if got.shape != want.shape else got, want,
+                               rtol=1e-4, atol=1e-5 * float(np.abs(want).max()))
+    np.testing.assert_array_equal(got, _run(before, target, image))

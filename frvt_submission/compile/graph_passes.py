@@ -56,7 +56,7 @@ import numpy as np
 
 # The passes tune uses, in order. Records whose model.json has no "graph_passes" entry were
 # tuned without any, and compile runs none for them (tvm_build.records_graph_passes).
-GRAPH_PASSES = ("bgr_conv_weights", "cancel_permutes", "common_subexpressions", "merge_shared_units", "fuse_dw_units",
+GRAPH_PASSES = ("bgr_conv_weights", "layout_leftovers", "cancel_permutes", "common_subexpressions", "merge_shared_units", "fuse_dw_units",
                 "flat_image_cast", "dense_reads_nhwc", "output_pads_apart")
 
 
@@ -136,6 +136,46 @@ def _cancel_permutes():
     # The cancelled pair leaves an alias binding (y = x) and an unused transpose behind.
     return [mutator_pass(Cancel, "CancelPermutes"), relax.transform.CanonicalizeBindings(),
             relax.transform.DeadCodeElimination()]
+
+
+def _layout_leftovers():
+    """leakyrelu(permute_dims(x, p)) -> permute_dims(leakyrelu(x), p), and likewise for an add of two
+    maps permuted alike and for a resize2d of an NHWC map permuted to NCHW (computed in NHWC): the
+    permute moves past the op, where cancel_permutes meets its inverse."""
+    import tvm
+    from tvm import relax
+    from tvm.relax.expr_functor import PyExprMutator, mutator
+
+    permute, leaky, add, resize = (tvm.ir.Op.get(f"relax.{n}")
+                                   for n in ("permute_dims", "nn.leakyrelu", "add", "image.resize2d"))
+    to_nchw = [0, 3, 1, 2]
+
+    def axes(call) -> list[int] | None:
+        return None if call is None or call.attrs.axes is None else [int(i) for i in call.attrs.axes]
+
+    @mutator
+    class Sink(PyExprMutator):
+        def visit_call_(self, call):
+            call = super().visit_call_(call)
+            args = [bound_call(self, a, permute) for a in call.args[:2]]
+            if call.op == leaky and axes(args[0]) is not None:
+                inner = relax.op.nn.leakyrelu(args[0].args[0], float(call.attrs.alpha))
+            elif call.op == add and axes(args[0]) is not None and axes(args[0]) == axes(args[1]) \
+                    and list(args[0].args[0].ty.shape) == list(args[1].args[0].ty.shape):
+                inner = relax.op.add(args[0].args[0], args[1].args[0])
+            elif call.op == resize and axes(args[0]) == to_nchw and str(call.attrs.layout) == "NCHW":
+                a = call.attrs
+                inner = relax.op.image.resize2d(
+                    args[0].args[0], call.args[1], [float(v) for v in a.roi], layout="NHWC", method=a.method,
+                    coordinate_transformation_mode=a.coordinate_transformation_mode,
+                    rounding_method=a.rounding_method, cubic_alpha=float(a.cubic_alpha),
+                    cubic_exclude=int(a.cubic_exclude), extrapolation_value=float(a.extrapolation_value),
+                    out_dtype=a.out_dtype if str(a.out_dtype) else None)
+            else:
+                return call
+            return relax.op.permute_dims(self.builder_.emit(inner), axes(args[0]))
+
+    return [mutator_pass(Sink, "LayoutLeftovers"), relax.transform.DeadCodeElimination()]
 
 
 # TVM's op pattern kinds (relax/op_attr_types): an opaque kernel is fused with nothing.
@@ -299,7 +339,7 @@ def _fuse_dw_units():
 
 # bgr_conv_weights is applied to the ONNX graph on import (image_input.with_image_input:
 # the first convs' weights reversed instead of the image's channels); no Relax pass.
-_PASSES = {"bgr_conv_weights": list, "cancel_permutes": _cancel_permutes, "flat_image_cast": _flat_image_cast,
+_PASSES = {"bgr_conv_weights": list, "layout_leftovers": _layout_leftovers, "cancel_permutes": _cancel_permutes, "flat_image_cast": _flat_image_cast,
            "dense_reads_nhwc": _dense_reads_nhwc, "fuse_dw_units": _fuse_dw_units,
            "merge_shared_units": _merge_shared_units, "common_subexpressions": _common_subexpressions,
            "output_pads_apart": _output_pads_apart}
