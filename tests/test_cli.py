@@ -126,8 +126,8 @@ def test_config_prints_every_setting_and_the_cpu_host_means(capsys):
         assert f"[{section.name}]" in out and all(any(ln.startswith(f"{k} = ") for ln in out) for k in keys)
     targets = [ln for ln in out if ln.startswith(f"# target {s.submission.target!r}: code path ")]
     if s.submission.target == "nist":  # NIST's fleet: AVX-512 Xeons and AVX2 machines
-        assert targets == [f"# target 'nist': code path avx512 compiles for skylake-avx512, avx512 class",
-                           f"# target 'nist': code path avx2 compiles for haswell, avx2 class"], targets
+        assert targets == ["# target 'nist': code path avx512 compiles for skylake-avx512, avx512 class",
+                           "# target 'nist': code path avx2 compiles for haswell, avx2 class"], targets
     elif s.submission.target == "host":
         assert len(targets) == 1 and f"compiles for {host_cpu()}," in targets[0]
 

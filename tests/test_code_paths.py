@@ -1,6 +1,5 @@
 """Which compiled code path the library runs: by the CPU's features, or forced by pipeline.json."""
 
-import json
 import shutil
 
 import numpy as np

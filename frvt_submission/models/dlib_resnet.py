@@ -32,8 +32,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from frvt_runtime.errors import ConfigError
-
 from .dlib_dat import DatReader
 
 CONVERTER_VERSION = "dlib_resnet-2"  # part of the cached conversion's stamp: bump when output bytes change
