@@ -44,17 +44,20 @@ def _run(mod, target, image):
     return vm["main"](tvm.runtime.tensor(image[None], tvm.cpu())).numpy()
 
 
-@pytest.mark.parametrize("colour, layout, mean, want, before", [
-    ("BGR", "NHWC", 0.0, ["flat_cast"], ["fused_strided_slice_cast_transpose_transpose"]),
-    ("RGB", "NHWC", 0.0, ["flat_cast"], ["fused_cast_transpose_transpose"]),
-    ("BGR", "NCHW", 0.0, ["fused_cast_transpose"], ["fused_strided_slice_cast_transpose"]),
-    ("RGB", "NHWC", 127.5, ["fused_cast_subtract"], ["fused_cast_subtract_transpose_transpose"]),
+@pytest.mark.parametrize("colour, layout, mean, scale, want, before", [
+    ("BGR", "NHWC", 0.0, 1.0, ["flat_cast"], ["fused_strided_slice_cast_transpose_transpose"]),
+    ("RGB", "NHWC", 0.0, 1.0, ["flat_cast"], ["fused_cast_transpose_transpose"]),
+    ("BGR", "NCHW", 0.0, 1.0, ["fused_cast_transpose"], ["fused_strided_slice_cast_transpose"]),
+    ("RGB", "NHWC", 127.5, 1.0, ["flat_normalise"], ["fused_cast_subtract_transpose_transpose"]),
+    ("BGR", "NHWC", (104.0, 117.0, 123.0), 1.0, ["flat_normalise"], ["fused_strided_slice_cast_subtract_transpose_transpose"]),
+    ("BGR", "NCHW", 127.5, 1.0, ["fused_cast_subtract_transpose"], ["fused_strided_slice_cast_subtract_transpose"]),
+    ("RGB", "NHWC", 127.5, 1 / 128, ["flat_normalise"], ["fused_cast_subtract_multiply_transpose_transpose"]),
 ])
-def test_image_input_kernel(tmp_path, colour, layout, mean, want, before):
+def test_image_input_kernel(tmp_path, colour, layout, mean, scale, want, before):
     """Without the passes, the input kernel reversed BGR channels and, in NHWC, transposed
     the image to NCHW and back. With them no kernel reverses channels (a BGR model's first
     conv has reversed weights), a model whose image goes straight into convs gets a flat
-    cast kernel, with arithmetic (mean) the cast stays fused into it, and NCHW keeps its
+    cast kernel, or with arithmetic (mean) a flat normalise kernel, and NCHW keeps its
     one transpose."""
     from frvt_submission.config import ModelSettings
     from frvt_submission.compile.graph_passes import GRAPH_PASSES
@@ -62,11 +65,12 @@ def test_image_input_kernel(tmp_path, colour, layout, mean, want, before):
     from frvt_submission.reference import to_tensor
 
     path, size = _stem(tmp_path / "stem.onnx", relu=layout == "NHWC")
-    spec = ModelSettings(name="stem", input_size=size, colour=colour, layout=layout, mean=(mean,) * 3)
+    spec = ModelSettings(name="stem", input_size=size, colour=colour, layout=layout,
+                         mean=mean if isinstance(mean, tuple) else (mean,) * 3, scale=(scale,) * 3)
     target = resolve_target("host")
     plain = prepare(import_onnx(path, spec, None, ()), target, layout, ())
     passed = prepare(import_onnx(path, spec, None, GRAPH_PASSES), target, layout, GRAPH_PASSES)
-    assert [k for k in _kernels(passed) if "cast" in k] == want, _kernels(passed)
+    assert [k for k in _kernels(passed) if "cast" in k or "normalise" in k] == want, _kernels(passed)
     assert [k for k in _kernels(plain) if "cast" in k] == before, _kernels(plain)
 
     image = np.random.default_rng(8).integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)
