@@ -7,22 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .graph_passes import mutator_pass
-
-
-def _bindings(func) -> tuple[dict, dict]:
-    """({var: bound value}, {var: number of uses}) over func's bindings and its result."""
-    from tvm import relax
-
-    bound, uses = {}, {}
-    for block in func.body.blocks:
-        for binding in block.bindings:
-            bound[binding.var] = binding.value
-            for var in relax.analysis.used_vars(binding.value):
-                uses[var] = uses.get(var, 0) + 1
-    for var in relax.analysis.used_vars(func.body.body):
-        uses[var] = uses.get(var, 0) + 1
-    return bound, uses
+from .graph_passes import bindings_and_users, found_calls_pass, mutator_pass
 
 
 @dataclass
@@ -53,7 +38,8 @@ def _dw_units(func) -> dict:
 
     conv, add, relu, pool, astype = (tvm.ir.Op.get(f"relax.{n}")
                                      for n in ("nn.conv2d", "add", "nn.relu", "nn.max_pool2d", "astype"))
-    bound, uses = _bindings(func)
+    bound, users = bindings_and_users(func)
+    uses = {var: len(ops) for var, ops in users.items()}
 
     def ints(values) -> list[int]:
         return [int(v) for v in values]
@@ -150,40 +136,26 @@ def _dw_units(func) -> dict:
 def fuse_dw_units():
     """A pointwise + depthwise conv unit (_dw_units) -> the dw_units kernel."""
     from tvm import relax
-    from tvm.relax.expr_functor import PyExprMutator, mutator
 
     from .dw_units import UNIT_NAME, dw_unit
 
-    @mutator
-    class Fuse(PyExprMutator):
-        def __init__(self, mod):
-            super().__init__(mod)
-            # One kernel per shape, parsed from TVMScript once: YuNet's 26 units have 17.
-            self.units, self.kernels = {}, {}
-            for _, f in mod.functions_items():
-                if isinstance(f, relax.Function):
-                    self.units.update(_dw_units(f))
+    def kernel_call(m, u: DwUnit):
+        _, h, w, ci = (int(d) for d in u.x.ty.shape)
+        co = u.w1.shape[1]
+        key = (h, w, ci, co, u.relu, u.pool, None if u.image is None else str(u.image.ty.dtype))
+        if key not in m.kernels:  # one kernel per shape: YuNet's 26 units have 17
+            m.kernels[key] = m.builder_.add_func(dw_unit(*key), UNIT_NAME)
+        out = [1, h // 2, w // 2, co] if u.pool else [1, h, w, co]
+        if u.image is None:
+            args = [m.visit_expr(u.x)]
+        else:  # the image's rows flat (a view), and the stem's constants
+            args = [m.builder_.emit(relax.op.reshape(m.visit_expr(u.image), [1, 2 * h, 6 * w])), u.w0, u.b0]
+        args += [u.w1, u.b1, u.w2, u.b2]
+        args = [relax.const(np.ascontiguousarray(a, dtype=np.float32)) if isinstance(a, np.ndarray) else a
+                for a in args]
+        return relax.call_tir(m.kernels[key], args, relax.TensorType(out, "float32"))
 
-        def visit_call_(self, call):
-            u = next((u for end, u in self.units.items() if call.same_as(end)), None)
-            if u is None:
-                return super().visit_call_(call)
-            _, h, w, ci = (int(d) for d in u.x.ty.shape)
-            co = u.w1.shape[1]
-            key = (h, w, ci, co, u.relu, u.pool, None if u.image is None else str(u.image.ty.dtype))
-            if key not in self.kernels:
-                self.kernels[key] = self.builder_.add_func(dw_unit(*key), UNIT_NAME)
-            out = [1, h // 2, w // 2, co] if u.pool else [1, h, w, co]
-            if u.image is None:
-                args = [self.visit_expr(u.x)]
-            else:  # the image's rows flat (a view), and the stem's constants
-                args = [self.builder_.emit(relax.op.reshape(self.visit_expr(u.image), [1, 2 * h, 6 * w])), u.w0, u.b0]
-            args += [u.w1, u.b1, u.w2, u.b2]
-            args = [relax.const(np.ascontiguousarray(a, dtype=np.float32)) if isinstance(a, np.ndarray) else a
-                    for a in args]
-            return relax.call_tir(self.kernels[key], args, relax.TensorType(out, "float32"))
-
-    return [mutator_pass(Fuse, "FuseDwUnits"), relax.transform.DeadCodeElimination()]
+    return found_calls_pass(_dw_units, kernel_call, "FuseDwUnits")
 
 
 def merge_shared_units():

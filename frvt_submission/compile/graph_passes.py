@@ -149,6 +149,49 @@ def _cancel_permutes():
             relax.transform.DeadCodeElimination()]
 
 
+def bindings_and_users(func) -> tuple[dict, dict]:
+    """({var: its bound value}, {var: the op of each call using it directly as an argument, None
+    for any other use: inside a tuple, a non-call binding, func's result}) over func's bindings."""
+    from tvm import relax
+
+    bound, users = {}, {}
+    for block in func.body.blocks:
+        for binding in block.bindings:
+            value = bound[binding.var] = binding.value
+            parts = value.args if isinstance(value, relax.Call) else [value]
+            for part in parts:
+                op = value.op if isinstance(value, relax.Call) and isinstance(part, relax.Var) else None
+                for var in relax.analysis.used_vars(part):
+                    users.setdefault(var, []).append(op)
+    for var in relax.analysis.used_vars(func.body.body):
+        users.setdefault(var, []).append(None)
+    return bound, users
+
+
+def found_calls_pass(find, build, name: str) -> list:
+    """Passes rewriting calls found beforehand: find(func) gives {call: info} for every Relax
+    function of the module as it is, and each such call becomes build(mutator, info) (the mutator's
+    builder_ emits helper bindings; its dict `kernels` keeps kernels added once per module); then
+    the bindings left unused are dropped."""
+    from tvm import relax
+    from tvm.relax.expr_functor import PyExprMutator, mutator
+
+    @mutator
+    class Replace(PyExprMutator):
+        def __init__(self, mod):
+            super().__init__(mod)
+            self.found, self.kernels = {}, {}
+            for _, f in mod.functions_items():
+                if isinstance(f, relax.Function):
+                    self.found.update(find(f))
+
+        def visit_call_(self, call):
+            info = next((v for c, v in self.found.items() if call.same_as(c)), None)
+            return super().visit_call_(call) if info is None else build(self, info)
+
+    return [mutator_pass(Replace, name), relax.transform.DeadCodeElimination()]
+
+
 def _layout_leftovers():
     """leakyrelu(permute_dims(x, p)) -> permute_dims(leakyrelu(x), p), and likewise for an add of two
     maps permuted alike and for a resize2d of an NHWC map permuted to NCHW (computed in NHWC): the
@@ -211,49 +254,26 @@ def _flat_image_cast():
     fuses the cast into that consumer's kernel instead."""
     import tvm
     from tvm import relax
-    from tvm.relax.expr_functor import PyExprMutator, mutator
 
     astype = tvm.ir.Op.get("relax.astype")
     conv = tvm.ir.Op.get("relax.nn.conv2d")
 
-    def flat_casts(func) -> list:
-        """The astype calls on an input of func whose every user is a conv."""
-        users, casts = {}, {}
-        for block in func.body.blocks:
-            for binding in block.bindings:
-                value = binding.value
-                if isinstance(value, relax.Call):
-                    if value.op == astype and value.args[0] in func.params:
-                        casts[binding.var] = value
-                    for arg in value.args:  # a var inside a nested tuple: a user that is no conv
-                        op = value.op if isinstance(arg, relax.Var) else None
-                        for var in relax.analysis.used_vars(arg):
-                            users.setdefault(var, []).append(op)
-                else:  # a tuple, a match_cast...: a user that is no conv
-                    for var in relax.analysis.used_vars(value):
-                        users.setdefault(var, []).append(None)
-        for var in relax.analysis.used_vars(func.body.body):  # returned
-            users.setdefault(var, []).append(None)
-        return [c for v, c in casts.items() if users.get(v) and all(op == conv for op in users[v])]
+    def flat_casts(func) -> dict:
+        """{astype call on an input of func whose every user is a conv: that call}."""
+        bound, users = bindings_and_users(func)
+        return {c: c for v, c in bound.items() if isinstance(c, relax.Call) and c.op == astype
+                and c.args[0] in func.params and users.get(v) and all(op == conv for op in users[v])}
 
-    @mutator
-    class Flatten(PyExprMutator):
-        def __init__(self, mod):
-            super().__init__(mod)
-            self.calls = [c for _, f in mod.functions_items() if isinstance(f, relax.Function) for c in flat_casts(f)]
+    def flat(m, call):
+        x, dtype = call.args[0], call.attrs.dtype
+        shape = [int(d) for d in x.ty.shape]
+        n = int(np.prod(shape))
+        gv = m.builder_.add_func(_flat_cast(n, x.ty.dtype, dtype), "flat_cast")
+        flat = m.builder_.emit(relax.op.reshape(m.visit_expr(x), [n]))
+        cast = m.builder_.emit(relax.call_tir(gv, [flat], relax.TensorType([n], dtype)))
+        return relax.op.reshape(cast, shape)
 
-        def visit_call_(self, call):
-            if not any(call.same_as(c) for c in self.calls):
-                return super().visit_call_(call)
-            x, dtype = call.args[0], call.attrs.dtype
-            shape = [int(d) for d in x.ty.shape]
-            n = int(np.prod(shape))
-            gv = self.builder_.add_func(_flat_cast(n, x.ty.dtype, dtype), "flat_cast")
-            flat = self.builder_.emit(relax.op.reshape(self.visit_expr(x), [n]))
-            cast = self.builder_.emit(relax.call_tir(gv, [flat], relax.TensorType([n], dtype)))
-            return relax.op.reshape(cast, shape)
-
-    return [mutator_pass(Flatten, "FlatImageCast"), relax.transform.DeadCodeElimination()]  # (and any kernel left unused)
+    return found_calls_pass(flat_casts, flat, "FlatImageCast")  # (DCE: and any kernel left unused)
 
 
 _PERIOD = 24  # 8 float lanes x 3 channels: a lane of a vector holds the same channel in every row
@@ -280,7 +300,6 @@ def _flat_image_normalise():
     (RetinaFace's BGR minus (104, 117, 123)); a bare cast is flat_image_cast's."""
     import tvm
     from tvm import relax
-    from tvm.relax.expr_functor import PyExprMutator, mutator
 
     astype, sub, mul, conv = (tvm.ir.Op.get(f"relax.{n}") for n in ("astype", "subtract", "multiply", "nn.conv2d"))
 
@@ -296,15 +315,7 @@ def _flat_image_normalise():
     def chains(func) -> dict:
         """{the last call of an image's cast -> subtract -> multiply: (image, mean, scale)} for those
         that only convs read."""
-        bound, users = {}, {}
-        for block in func.body.blocks:
-            for binding in block.bindings:
-                bound[binding.var] = binding.value
-                op = binding.value.op if isinstance(binding.value, relax.Call) else None
-                for var in relax.analysis.used_vars(binding.value):
-                    users.setdefault(var, []).append(op)
-        for var in relax.analysis.used_vars(func.body.body):
-            users.setdefault(var, []).append(None)
+        bound, users = bindings_and_users(func)
 
         def call_of(expr, op):
             value = bound.get(expr) if isinstance(expr, relax.Var) else None
@@ -332,30 +343,17 @@ def _flat_image_normalise():
                 found[last] = (call.args[0], mean, scale)
         return found
 
-    @mutator
-    class Flatten(PyExprMutator):
-        def __init__(self, mod):
-            super().__init__(mod)
-            self.chains = {}
-            for _, f in mod.functions_items():
-                if isinstance(f, relax.Function):
-                    self.chains.update(chains(f))
+    def flat(m, chain):
+        image, mean, scale = chain
+        shape = [int(d) for d in image.ty.shape]
+        rows = int(np.prod(shape)) // _PERIOD
+        gv = m.builder_.add_func(_flat_normalise(rows, image.ty.dtype), "flat_normalise")
+        x = m.builder_.emit(relax.op.reshape(m.visit_expr(image), [rows, _PERIOD]))
+        y = m.builder_.emit(relax.call_tir(gv, [x, relax.const(np.tile(mean, 8)), relax.const(np.tile(scale, 8))],
+                                           relax.TensorType([rows, _PERIOD], "float32")))
+        return relax.op.reshape(y, shape)
 
-        def visit_call_(self, call):
-            match = next((v for c, v in self.chains.items() if call.same_as(c)), None)
-            if match is None:
-                return super().visit_call_(call)
-            image, mean, scale = match
-            shape = [int(d) for d in image.ty.shape]
-            rows = int(np.prod(shape)) // _PERIOD
-            gv = self.builder_.add_func(_flat_normalise(rows, image.ty.dtype), "flat_normalise")
-            x = self.builder_.emit(relax.op.reshape(self.visit_expr(image), [rows, _PERIOD]))
-            y = self.builder_.emit(relax.call_tir(gv, [x, relax.const(np.tile(mean, 8)), relax.const(np.tile(scale, 8))],
-                                                  relax.TensorType([rows, _PERIOD], "float32")))
-            return relax.op.reshape(y, shape)
-
-    # The cast and subtract it replaced are left unused.
-    return [mutator_pass(Flatten, "FlatImageNormalise"), relax.transform.DeadCodeElimination()]
+    return found_calls_pass(chains, flat, "FlatImageNormalise")  # (DCE: the cast and subtract replaced)
 
 
 def _dense_reads_nhwc():
