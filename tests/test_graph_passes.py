@@ -327,3 +327,15 @@ def test_leaky_relu_resize_and_add_stay_in_the_conv_layout(tmp_path):
     np.testing.assert_allclose(got.transpose(0, 3, 1, 2) if got.shape != want.shape else got, want,
                                rtol=1e-4, atol=1e-5 * float(np.abs(want).max()))
     np.testing.assert_array_equal(got, _run(before, target, image))
+
+
+def test_image_normalise_kernel_keeps_each_lane_on_one_channel():
+    """flat_normalise is scheduled by hand: rows of 24 values, the 24 vectorized (MetaSchedule's
+    schedules fused and re-split the loops, and ran 10x slower), and left out of tuning."""
+    from frvt_submission.compile.dw_units import is_hand_scheduled
+    from frvt_submission.compile.graph_passes import _flat_normalise
+
+    func = _flat_normalise(100, "uint8")
+    assert is_hand_scheduled(func)
+    loops = [ln.strip() for ln in func.script().splitlines() if ln.strip().startswith("for ")]
+    assert loops == ["for i in range(100):", "for j in T.vectorized(24):"]

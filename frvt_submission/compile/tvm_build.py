@@ -242,7 +242,8 @@ def kernels_without_records(mod) -> list[str]:
 
 
 def hand_scheduled_kernels(mod) -> list[str]:
-    """The module's kernels whose loops are written out by hand (dw_units.py): no record schedules them."""
+    """The module's kernels whose loops are written out by hand (dw_units.py, graph_passes._flat_normalise):
+    no record schedules them."""
     from tvm.tirx import PrimFunc
 
     from .dw_units import is_hand_scheduled
