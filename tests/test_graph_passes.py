@@ -333,9 +333,9 @@ def test_image_normalise_kernel_keeps_each_lane_on_one_channel():
     """flat_normalise is scheduled by hand: rows of 24 values, the 24 vectorized (MetaSchedule's
     schedules fused and re-split the loops, and ran 10x slower), and left out of tuning."""
     from frvt_submission.compile.dw_units import is_hand_scheduled
-    from frvt_submission.compile.graph_passes import _flat_normalise
+    from frvt_submission.compile.image_kernels import flat_normalise_kernel
 
-    func = _flat_normalise(100, "uint8")
+    func = flat_normalise_kernel(100, "uint8")
     assert is_hand_scheduled(func)
     loops = [ln.strip() for ln in func.script().splitlines() if ln.strip().startswith("for ")]
     assert loops == ["for i in range(100):", "for j in T.vectorized(24):"]

@@ -242,7 +242,7 @@ def kernels_without_records(mod) -> list[str]:
 
 
 def hand_scheduled_kernels(mod) -> list[str]:
-    """The module's kernels whose loops are written out by hand (dw_units.py, graph_passes._flat_normalise):
+    """The module's kernels whose loops are written out by hand (dw_units.py, image_kernels.flat_normalise_kernel):
     no record schedules them."""
     from tvm.tirx import PrimFunc
 
