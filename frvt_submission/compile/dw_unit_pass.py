@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .graph_passes import bindings_and_users, found_calls_pass, mutator_pass
+from .graph_passes import bindings_and_users, found_calls_pass
 
 
 @dataclass
@@ -143,8 +143,8 @@ def fuse_dw_units():
         _, h, w, ci = (int(d) for d in u.x.ty.shape)
         co = u.w1.shape[1]
         key = (h, w, ci, co, u.relu, u.pool, None if u.image is None else str(u.image.ty.dtype))
-        if key not in m.kernels:  # one kernel per shape: YuNet's 26 units have 17
-            m.kernels[key] = m.builder_.add_func(dw_unit(*key), UNIT_NAME)
+        if key not in m.built:  # one kernel per shape: YuNet's 26 units have 17
+            m.built[key] = m.builder_.add_func(dw_unit(*key), UNIT_NAME)
         out = [1, h // 2, w // 2, co] if u.pool else [1, h, w, co]
         if u.image is None:
             args = [m.visit_expr(u.x)]
@@ -153,7 +153,7 @@ def fuse_dw_units():
         args += [u.w1, u.b1, u.w2, u.b2]
         args = [relax.const(np.ascontiguousarray(a, dtype=np.float32)) if isinstance(a, np.ndarray) else a
                 for a in args]
-        return relax.call_tir(m.kernels[key], args, relax.TensorType(out, "float32"))
+        return relax.call_tir(m.built[key], args, relax.TensorType(out, "float32"))
 
     return found_calls_pass(_dw_units, kernel_call, "FuseDwUnits")
 
@@ -170,51 +170,43 @@ def merge_shared_units():
     16-channel unit. Each channel's sums are the same products in the same order, so the outputs
     are bit for bit the separate units'."""
     from tvm import relax
-    from tvm.relax.expr_functor import PyExprMutator, mutator
 
-    @mutator
-    class Merge(PyExprMutator):
-        def __init__(self, mod):
-            super().__init__(mod)
-            self.groups, self.merged = {}, {}  # (x, relu) -> [(end, unit)]; (x, relu) -> merged var
-            for _, f in mod.functions_items():
-                if isinstance(f, relax.Function):
-                    for end, u in _dw_units(f).items():
-                        if not u.pool and u.image is None:
-                            self.groups.setdefault((u.x, u.relu), []).append((end, u))
-            self.groups = {k: g for k, g in self.groups.items() if len(g) > 1}
+    def groups(func) -> dict:
+        """{end call of a unit that shares its map and activation with others: (the group's key
+        (x, relu), the group [(end, unit)], the unit's place in it)}."""
+        by_key = {}
+        for end, u in _dw_units(func).items():
+            if not u.pool and u.image is None:
+                by_key.setdefault((u.x, u.relu), []).append((end, u))
+        return {end: (key, group, at) for key, group in by_key.items() if len(group) > 1
+                for at, (end, _) in enumerate(group)}
 
-        def merged_unit(self, key):
-            units = [u for _, u in self.groups[key]]
-            # Zero channels up to a multiple of 8, so that the kernel's channel blocks are vectors
-            # (dw_units.blocking); no slice reads them.
-            pad = -sum(u.w1.shape[1] for u in units) % 8
-            w1 = np.concatenate([u.w1 for u in units] + [np.zeros((units[0].w1.shape[0], pad), np.float32)], 1)
-            w2 = np.concatenate([u.w2 for u in units] + [np.zeros((3, 3, pad), np.float32)], 2)
-            b1, b2 = (np.concatenate([getattr(u, b) for u in units] + [np.zeros(pad, np.float32)]) for b in ("b1", "b2"))
-            co, ci = w1.shape[1], w1.shape[0]
+    def merged_unit(m, key, units):
+        # Zero channels up to a multiple of 8, so that the kernel's channel blocks are vectors
+        # (dw_units.blocking); no slice reads them.
+        pad = -sum(u.w1.shape[1] for u in units) % 8
+        w1 = np.concatenate([u.w1 for u in units] + [np.zeros((units[0].w1.shape[0], pad), np.float32)], 1)
+        w2 = np.concatenate([u.w2 for u in units] + [np.zeros((3, 3, pad), np.float32)], 2)
+        b1, b2 = (np.concatenate([getattr(u, b) for u in units] + [np.zeros(pad, np.float32)]) for b in ("b1", "b2"))
+        co, ci = w1.shape[1], w1.shape[0]
 
-            def const(a):
-                return relax.const(np.ascontiguousarray(a, dtype=np.float32))
+        def const(a):
+            return relax.const(np.ascontiguousarray(a, dtype=np.float32))
 
-            nn, emit = relax.op.nn, self.builder_.emit
-            y = emit(nn.conv2d(self.visit_expr(key[0]), const(w1.T.reshape(co, 1, 1, ci)), data_layout="NHWC",
-                               kernel_layout="OHWI", out_layout="NHWC"))
-            y = emit(relax.op.add(y, const(b1.reshape(1, 1, 1, co))))
-            z = emit(nn.conv2d(y, const(w2.transpose(2, 0, 1)[..., None]), padding=(1, 1, 1, 1), groups=co,
-                               data_layout="NHWC", kernel_layout="OHWI", out_layout="NHWC"))
-            z = emit(relax.op.add(z, const(b2.reshape(1, 1, 1, co))))
-            return emit(nn.relu(z)) if key[1] else z
+        nn, emit = relax.op.nn, m.builder_.emit
+        y = emit(nn.conv2d(m.visit_expr(key[0]), const(w1.T.reshape(co, 1, 1, ci)), data_layout="NHWC",
+                           kernel_layout="OHWI", out_layout="NHWC"))
+        y = emit(relax.op.add(y, const(b1.reshape(1, 1, 1, co))))
+        z = emit(nn.conv2d(y, const(w2.transpose(2, 0, 1)[..., None]), padding=(1, 1, 1, 1), groups=co,
+                           data_layout="NHWC", kernel_layout="OHWI", out_layout="NHWC"))
+        z = emit(relax.op.add(z, const(b2.reshape(1, 1, 1, co))))
+        return emit(nn.relu(z)) if key[1] else z
 
-        def visit_call_(self, call):
-            for key, group in self.groups.items():
-                at = next((i for i, (end, _) in enumerate(group) if call.same_as(end)), None)
-                if at is None:
-                    continue
-                if key not in self.merged:
-                    self.merged[key] = self.merged_unit(key)
-                first = sum(u.w1.shape[1] for _, u in group[:at])
-                return relax.op.strided_slice(self.merged[key], [3], [first], [first + group[at][1].w1.shape[1]])
-            return super().visit_call_(call)
+    def channel_slice(m, found):
+        key, group, at = found
+        if key not in m.built:  # the merged unit, emitted where its first unit was
+            m.built[key] = merged_unit(m, key, [u for _, u in group])
+        first = sum(u.w1.shape[1] for _, u in group[:at])
+        return relax.op.strided_slice(m.built[key], [3], [first], [first + group[at][1].w1.shape[1]])
 
-    return [mutator_pass(Merge, "MergeSharedUnits"), relax.transform.DeadCodeElimination()]
+    return found_calls_pass(groups, channel_slice, "MergeSharedUnits")

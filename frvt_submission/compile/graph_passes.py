@@ -67,8 +67,9 @@ import numpy as np
 
 # The passes tune uses, in order. Records whose model.json has no "graph_passes" entry were
 # tuned without any, and compile runs none for them (tvm_build.records_graph_passes).
-GRAPH_PASSES = ("bgr_conv_weights", "layout_leftovers", "cancel_permutes", "common_subexpressions", "merge_shared_units", "fuse_dw_units",
-                "flat_image_cast", "flat_image_normalise", "dense_reads_nhwc", "output_pads_apart")
+GRAPH_PASSES = ("bgr_conv_weights", "layout_leftovers", "cancel_permutes", "common_subexpressions",
+                "merge_shared_units", "fuse_dw_units", "flat_image_cast", "flat_image_normalise", "dense_reads_nhwc",
+                "output_pads_apart")
 
 
 def mutator_pass(mutator_class, name: str):
@@ -171,8 +172,8 @@ def bindings_and_users(func) -> tuple[dict, dict]:
 def found_calls_pass(find, build, name: str) -> list:
     """Passes rewriting calls found beforehand: find(func) gives {call: info} for every Relax
     function of the module as it is, and each such call becomes build(mutator, info) (the mutator's
-    builder_ emits helper bindings; its dict `kernels` keeps kernels added once per module); then
-    the bindings left unused are dropped."""
+    builder_ emits helper bindings; its dict `built` keeps what is built once per module: a kernel
+    per shape, a merged unit); then the bindings left unused are dropped."""
     from tvm import relax
     from tvm.relax.expr_functor import PyExprMutator, mutator
 
@@ -180,7 +181,7 @@ def found_calls_pass(find, build, name: str) -> list:
     class Replace(PyExprMutator):
         def __init__(self, mod):
             super().__init__(mod)
-            self.found, self.kernels = {}, {}
+            self.found, self.built = {}, {}
             for _, f in mod.functions_items():
                 if isinstance(f, relax.Function):
                     self.found.update(find(f))
@@ -344,7 +345,8 @@ def _fuse_dw_units():
 
 # bgr_conv_weights is applied to the ONNX graph on import (image_input.with_image_input:
 # the first convs' weights reversed instead of the image's channels); no Relax pass.
-_PASSES = {"bgr_conv_weights": list, "layout_leftovers": _layout_leftovers, "cancel_permutes": _cancel_permutes, "flat_image_cast": _flat_image_cast, "flat_image_normalise": _flat_image_normalise,
+_PASSES = {"bgr_conv_weights": list, "layout_leftovers": _layout_leftovers, "cancel_permutes": _cancel_permutes,
+           "flat_image_cast": _flat_image_cast, "flat_image_normalise": _flat_image_normalise,
            "dense_reads_nhwc": _dense_reads_nhwc, "fuse_dw_units": _fuse_dw_units,
            "merge_shared_units": _merge_shared_units, "common_subexpressions": _common_subexpressions,
            "output_pads_apart": _output_pads_apart}

@@ -109,8 +109,9 @@ def flat_image_normalise():
             call, mean, scale = last, np.zeros(3, np.float32), np.ones(3, np.float32)
             if call.op == mul:
                 scale = channel_values(call.args[1])
-                x = call.args[0]
-                call = call_of(x, sub) if call_of(x, sub) is not None else call_of(x, astype)
+                below = call.args[0]
+                call = call_of(below, sub)
+                call = call_of(below, astype) if call is None else call
             if call is not None and call.op == sub:
                 mean = channel_values(call.args[1])
                 call = call_of(call.args[0], astype)
