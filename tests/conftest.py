@@ -50,6 +50,18 @@ def one_path_manifest(models: dict[str, dict], path: str = "avx512", requires=()
                              "requires": list(requires), "models": entries}}}
 
 
+def edited_runtime_module(lib: Path, name: str, edit) -> None:
+    """In a copy of lib/, frvt_runtime.<name> becomes its repository source passed through edit.
+    lib/ ships byte-code only; the copy's .pyc (maybe a hard link into the real lib/) is removed,
+    never written through, and the edited .py imports in its place."""
+    text = (paths.ROOT / "frvt_runtime" / f"{name}.py").read_text()
+    edited = edit(text)
+    assert edited != text, f"the edit changed nothing in frvt_runtime/{name}.py"
+    target = next(lib.glob("python/lib/python3*/site-packages")) / "frvt_runtime" / f"{name}.py"
+    target.with_suffix(".pyc").unlink()
+    target.write_text(edited)
+
+
 def _run(cmd, **kw):
     return subprocess.run(cmd, capture_output=True, text=True, **kw)
 

@@ -15,6 +15,8 @@ import pytest
 from frvt_submission import paths
 from frvt_runtime.config_dir import MANIFEST_FILE, PIPELINE_FILE, sha256_of
 
+from conftest import edited_runtime_module
+
 CONFIG_ERROR, UNKNOWN_ERROR, MEMORY_ERROR = 2, 1, 13
 
 
@@ -305,9 +307,7 @@ def test_a_runtime_of_another_bridge_abi_in_lib_fails_initialize_naming_both(bui
 
     lib = tmp_path / "lib"
     shutil.copytree(built["lib"].parent, lib, symlinks=True)
-    service = next(lib.rglob("site-packages/frvt_runtime/service.py"))
-    text = service.read_text()
-    service.write_text(re.sub(r"^BRIDGE_ABI = \d+$", "BRIDGE_ABI = 1", text, flags=re.M))
+    edited_runtime_module(lib, "service", lambda text: re.sub(r"^BRIDGE_ABI = \d+$", "BRIDGE_ABI = 1", text, flags=re.M))
     out = tmp_path / "o"
     out.mkdir()
     (out / "list.txt").write_text(f"x {ppm_images['obama']} facemugshot\n")

@@ -43,8 +43,9 @@ std::string library_dir() {
 std::string prepare_environment(const std::string &lib_dir) {
     const std::string home = lib_dir + "/python";
     const std::string stdlib = home + "/lib/python" FRVT_PYTHON_VERSION;
-    // CPython calls exit() when it cannot find its standard library: check first.
-    if (!is_file(stdlib + "/os.py") || !is_file(stdlib + "/encodings/__init__.py"))
+    // CPython calls exit() when it cannot find its standard library: check first. lib/ ships
+    // byte-code in place of sources (bridge/bundle.py), so the landmarks are .pyc files.
+    if (!is_file(stdlib + "/os.pyc") || !is_file(stdlib + "/encodings/__init__.pyc"))
         return "bundled Python runtime not found under " + stdlib;
     ::setenv("PYTHONHOME", home.c_str(), 1);
     ::unsetenv("PYTHONPATH");
