@@ -3,6 +3,7 @@
 import json
 import subprocess
 import sys
+import zipfile
 
 import numpy as np
 import pytest
@@ -51,6 +52,10 @@ def test_compile_exports_and_reloads_with_parity(compiled_dir, settings):
     rec = [manifest["paths"][p]["models"]["recognizer"]["params"] for p in manifest["order"]]
     assert rec[0] == rec[1] and len(rec[0]) > 50
     assert manifest["weights"]["mb"] < 25 and (out / "weights.npz").stat().st_size < 25e6
+    # Deflated on disk (config/ counts unpacked against the size goal): smaller than the arrays.
+    with zipfile.ZipFile(out / "weights.npz") as z:
+        assert {i.compress_type for i in z.infolist()} == {zipfile.ZIP_DEFLATED}
+    assert (out / "weights.npz").stat().st_size < 0.9 * manifest["weights"]["mb"] * 1e6
 
 
 def test_runtime_only_load_does_not_import_the_compiler(compiled_dir, test_images):

@@ -66,12 +66,12 @@ def weights_file(so: Path) -> Path:
     return Path(so).with_suffix(".weights.npz")
 
 
-def write_npz(path: Path, arrays: dict[str, np.ndarray]) -> Path:
-    """arrays as an .npz at path, whole or not at all (written beside, then renamed); stored, not
-    compressed: the tarball's gzip compresses config/ once."""
+def write_npz(path: Path, arrays: dict[str, np.ndarray], compressed: bool = False) -> Path:
+    """arrays as an .npz at path, whole or not at all (written beside, then renamed); compressed
+    (deflate) when asked: config/'s, which counts unpacked against the size goal."""
     tmp = path.with_name(path.name + ".part")
     with open(tmp, "wb") as f:
-        np.savez(f, **arrays)
+        (np.savez_compressed if compressed else np.savez)(f, **arrays)
     tmp.replace(path)
     return path
 

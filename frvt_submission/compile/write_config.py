@@ -42,7 +42,9 @@ def write_config_dir(settings: Settings, compiled: dict[str, dict], config_dir: 
             entries[name] = entry
         paths[path] = {"cpu": built["cpu"], "isa_class": built["isa_class"], "requires": built["requires"],
                        "models": entries}
-    write_npz(config_dir / WEIGHTS_FILE, weights)
+    # Deflated: SFace's weights 20.0 -> 16.2 MB on disk, for ~90 ms more at initialize() (once,
+    # before NIST forks); the tarball's gzip gains nothing from it and loses nothing.
+    write_npz(config_dir / WEIGHTS_FILE, weights, compressed=True)
     manifest = {"format": MANIFEST_FORMAT, "order": list(compiled), "paths": paths,
                 "weights": {"file": WEIGHTS_FILE, "sha256": sha256_of(config_dir / WEIGHTS_FILE),
                             "count": len(weights), "mb": round(sum(a.nbytes for a in weights.values()) / 1e6, 2)}}
