@@ -291,3 +291,21 @@ def test_the_summary_names_no_folder_of_the_build_machine(tmp_path):
 
     assert data["validated"] == os.path.relpath(root, paths.ROOT)
     assert [s for s in strings(data) if s.startswith("/")] == []
+
+
+def test_an_unknown_error_row_fails_validation_and_a_chosen_code_only_warns(tmp_path):
+    """returnCode 1 (UnknownError) is what an exception the core did not raise on purpose becomes:
+    an error even on one image (a build whose numpy.ma failed to import on the small-face path
+    passed with two such rows as mere warnings). No face found (8) stays a warning."""
+    from frvt_submission.validation.logs import HEADERS, check_log
+
+    def log(codes):
+        rows = [f"e{i} /img/{i}.ppm {528 if c == 0 else 16} {c} 1 1 1 2 3 4" for i, c in enumerate(codes)]
+        (tmp_path / "enroll.log").write_text(HEADERS["template"] + "\n" + "\n".join(rows) + "\n")
+        return check_log(tmp_path / "enroll.log", "template", None)
+
+    c = log([0, 8, 0])
+    assert c.errors == [] and c.warnings == ["enroll.log: 1 rows with a non-zero return code"]
+    c = log([0, 8, 1, 0, 1])
+    assert len(c.errors) == 1 and c.errors[0].startswith("enroll.log: 2 rows with returnCode 1 (UnknownError")
+    assert "e2 /img/2.ppm, e4 /img/4.ppm" in c.errors[0]

@@ -7,12 +7,15 @@ from pathlib import Path
 
 import numpy as np
 
+from frvt_runtime.errors import ReturnCode
+
 HEADERS = {
     "template": "id image templateSizeBytes returnCode isLeftEyeAssigned isRightEyeAssigned xleft yleft xright yright",
     "multi": "id image templateSizeBytes returnCode numDetections detectionIndex isLeftEyeAssigned "
              "isRightEyeAssigned xleft yleft xright yright",
     "match": "enrollTempl verifTempl simScore returnCode",
 }
+UNKNOWN_ERROR = str(int(ReturnCode.UnknownError))
 
 
 @dataclass
@@ -53,6 +56,14 @@ def check_log(path: Path, kind: str, input_list: Path | None, exact_rows: bool =
     c.nonzero = sum(r.get("returnCode") != "0" for r in rows)
     if c.nonzero:
         c.warnings.append(f"{path.name}: {c.nonzero} rows with a non-zero return code")
+    # A chosen outcome has its own code (no face: FaceDetectionError); UnknownError is what an
+    # exception the core did not raise on purpose becomes (frvt_runtime.service.error_status), or
+    # a C++ one: a bug, however few images it hits.
+    unknown = [r for r in rows if r.get("returnCode") == UNKNOWN_ERROR]
+    if unknown:
+        first = ", ".join(" ".join(list(r.values())[:2]) for r in unknown[:3])
+        c.errors.append(f"{path.name}: {len(unknown)} rows with returnCode {UNKNOWN_ERROR} (UnknownError: an exception "
+                        f"inside the library, not an outcome it chose), e.g. {first}")
     if kind == "match" and rows:
         scores = [r["simScore"] for r in rows]
         distinct = sum(a != b for a, b in zip(scores, scores[1:])) + 1
