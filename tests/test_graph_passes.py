@@ -339,3 +339,71 @@ def test_image_normalise_kernel_keeps_each_lane_on_one_channel():
     assert is_hand_scheduled(func)
     loops = [ln.strip() for ln in func.script().splitlines() if ln.strip().startswith("for ")]
     assert loops == ["for i in range(100):", "for j in T.vectorized(24):"]
+
+
+def _calls(mod) -> list[str]:
+    """The kernels main calls, in order, once per call."""
+    import tvm
+    from tvm import relax
+
+    call_tir, names = tvm.ir.Op.get("relax.call_tir"), []
+    relax.analysis.post_order_visit(mod["main"].body, lambda n: names.append(n.args[0].name_hint) if (
+        isinstance(n, relax.Call) and n.op == call_tir) else None)
+    return names
+
+
+def _ssh_heads(path):
+    """RetinaFace's SSH output and heads at toy size: three conv branches of 8, 4 and 4 channels,
+    relu(concat) over channels, read by 1x1 head convs of 4, 8 and 20 channels (with bias)."""
+    from onnx import helper, numpy_helper
+
+    rng = np.random.default_rng(27)
+    shapes = [("wa", (8, 3, 3, 3)), ("ba", (8,)), ("wb", (4, 3, 3, 3)), ("bb", (4,)), ("wc", (4, 3, 3, 3)), ("bc", (4,)),
+              ("h1", (4, 16, 1, 1)), ("c1", (4,)), ("h2", (8, 16, 1, 1)), ("c2", (8,)), ("h3", (20, 16, 1, 1)), ("c3", (20,))]
+    inits = [numpy_helper.from_array(rng.standard_normal(s).astype(np.float32), k) for k, s in shapes]
+    nodes = [helper.make_node("Conv", ["x", f"w{b}", f"b{b}"], [b], pads=[1] * 4) for b in "abc"]
+    nodes += [helper.make_node("Concat", ["a", "b", "c"], ["cat"], axis=1), helper.make_node("Relu", ["cat"], ["r"])]
+    nodes += [helper.make_node("Conv", ["r", f"h{i}", f"c{i}"], [f"y{i}"]) for i in (1, 2, 3)]
+    outs = [(f"y{i}", [1, n, 6, 10]) for i, n in ((1, 4), (2, 8), (3, 20))]
+    onnx.save(onnx_model("ssh_heads", nodes, [1, 3, 6, 10], outs, inits, opset=13), str(path))
+    return path
+
+
+def test_heads_read_the_branches_not_their_concat(tmp_path):
+    """heads_read_branches: the relu(concat) copy kernel goes, the ReLU moves into each branch's conv,
+    the three heads become one 32-channel conv per branch (their sum added in a conv's epilogue) and
+    the outputs stay onnxruntime's, within float rounding of the build without the pass."""
+    from frvt_submission.config import ModelSettings
+    from frvt_submission.compile.tvm_build import import_onnx, prepare, resolve_target
+    from frvt_submission.reference import to_tensor
+
+    path = _ssh_heads(tmp_path / "ssh.onnx")
+    spec = ModelSettings(name="ssh", input_size=(10, 6), colour="RGB", layout="NHWC")
+    target = resolve_target("host")
+    image = np.random.default_rng(28).integers(0, 256, (6, 10, 3), dtype=np.uint8)
+    base = ("layout_leftovers", "cancel_permutes")
+    before = prepare(import_onnx(path, spec, None, base), target, spec.layout, base)
+    passes = base + ("heads_read_branches",)
+    after = prepare(import_onnx(path, spec, None, passes), target, spec.layout, passes)
+    assert any("concatenate" in k for k in _kernels(before))
+    assert not any("concatenate" in k for k in _kernels(after))
+    heads = [k for k in _calls(after) if "conv2d" in k and "relu" not in k]  # the branches' convs take the ReLU
+    assert len(heads) == 3 and any("add" in k for k in heads)  # the sum in an epilogue, not a kernel of its own
+    assert not any(k.startswith("add") for k in _calls(after))
+    assert sum("relu" in k for k in _calls(after)) == 3
+
+    def outputs(mod):
+        import tvm
+        from tvm import relax
+
+        vm = relax.VirtualMachine(relax.build(mod, target=target), tvm.cpu())
+        return [t.numpy() for t in vm["main"](tvm.runtime.tensor(image[None], tvm.cpu()))]
+
+    want = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(
+        None, {"x": to_tensor(image, spec.colour, spec.mean, spec.scale)})
+    for got, ref, expected in zip(outputs(after), outputs(before), want):
+        got = got.transpose(0, 3, 1, 2) if got.shape != expected.shape else got
+        ref = ref.transpose(0, 3, 1, 2) if ref.shape != expected.shape else ref
+        scale = float(np.abs(expected).max())
+        np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-5 * scale)
+        np.testing.assert_allclose(got, ref, rtol=0, atol=1e-6 * scale)

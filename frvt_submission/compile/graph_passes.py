@@ -37,6 +37,11 @@ EliminateCommonSubexpr). RetinaFace's export computes each SSH module's
 three convs, 8% of the 480x640 detector's FLOPs, that onnxruntime's own graph
 optimiser removes too.
 
+`heads_read_branches`: 1x1 head convs reading relu(concat(branches)) over channels
+(RetinaFace's SSH outputs) become one conv per branch, summed in their epilogues,
+and a channel slice per head: no concat copy kernel, and 32 output channels per
+conv instead of 4, 8 and 20 (branch_heads.py).
+
 `merge_shared_units`: units (below) that read the same map become one unit with
 their channels side by side, then a channel slice each. YuNet's heads read each
 scale's map four times with 1, 1, 4 and 10 channels, too few for a vector
@@ -68,7 +73,7 @@ import numpy as np
 # The passes tune uses, in order. Records whose model.json has no "graph_passes" entry were
 # tuned without any, and compile runs none for them (tvm_build.records_graph_passes).
 GRAPH_PASSES = ("bgr_conv_weights", "layout_leftovers", "cancel_permutes", "common_subexpressions",
-                "merge_shared_units", "fuse_dw_units", "flat_image_cast", "flat_image_normalise", "dense_reads_nhwc",
+                "heads_read_branches", "merge_shared_units", "fuse_dw_units", "flat_image_cast", "flat_image_normalise", "dense_reads_nhwc",
                 "output_pads_apart")
 
 
@@ -329,6 +334,13 @@ def _common_subexpressions():
     return [relax.transform.EliminateCommonSubexpr(), relax.transform.DeadCodeElimination()]
 
 
+def _heads_read_branches():
+    """heads_read_branches (branch_heads.py), imported when asked for."""
+    from .branch_heads import heads_read_branches
+
+    return heads_read_branches()
+
+
 def _merge_shared_units():
     """merge_shared_units (dw_unit_pass.py), imported when asked for."""
     from .dw_unit_pass import merge_shared_units
@@ -349,7 +361,7 @@ _PASSES = {"bgr_conv_weights": list, "layout_leftovers": _layout_leftovers, "can
            "flat_image_cast": _flat_image_cast, "flat_image_normalise": _flat_image_normalise,
            "dense_reads_nhwc": _dense_reads_nhwc, "fuse_dw_units": _fuse_dw_units,
            "merge_shared_units": _merge_shared_units, "common_subexpressions": _common_subexpressions,
-           "output_pads_apart": _output_pads_apart}
+           "output_pads_apart": _output_pads_apart, "heads_read_branches": _heads_read_branches}
 
 
 def check_names(names) -> None:
