@@ -358,8 +358,9 @@ def _ssh_heads(path):
     from onnx import helper, numpy_helper
 
     rng = np.random.default_rng(27)
-    shapes = [("wa", (8, 3, 3, 3)), ("ba", (8,)), ("wb", (4, 3, 3, 3)), ("bb", (4,)), ("wc", (4, 3, 3, 3)), ("bc", (4,)),
-              ("h1", (4, 16, 1, 1)), ("c1", (4,)), ("h2", (8, 16, 1, 1)), ("c2", (8,)), ("h3", (20, 16, 1, 1)), ("c3", (20,))]
+    shapes = [("wa", (8, 3, 3, 3)), ("ba", (8,)), ("wb", (4, 3, 3, 3)), ("bb", (4,)),
+              ("wc", (4, 3, 3, 3)), ("bc", (4,)), ("h1", (4, 16, 1, 1)), ("c1", (4,)),
+              ("h2", (8, 16, 1, 1)), ("c2", (8,)), ("h3", (20, 16, 1, 1)), ("c3", (20,))]
     inits = [numpy_helper.from_array(rng.standard_normal(s).astype(np.float32), k) for k, s in shapes]
     nodes = [helper.make_node("Conv", ["x", f"w{b}", f"b{b}"], [b], pads=[1] * 4) for b in "abc"]
     nodes += [helper.make_node("Concat", ["a", "b", "c"], ["cat"], axis=1), helper.make_node("Relu", ["cat"], ["r"])]

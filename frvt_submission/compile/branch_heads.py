@@ -27,24 +27,13 @@ class Heads:
     offsets: list[int]  # each head's first output channel in the stack
 
 
-def _is_head(call, conv) -> bool:
-    """A 1x1, stride-1, unpadded NHWC conv of float32 with a constant OHWI kernel."""
-    import tvm
-
-    a = call.attrs
-    return (call.op == conv and a.data_layout == "NHWC" and a.kernel_layout == "OHWI" and a.out_layout == "NHWC"
-            and a.groups == 1 and [int(v) for v in a.strides] == [1, 1] and [int(v) for v in a.dilation] == [1, 1]
-            and [int(v) for v in a.padding] == [0, 0, 0, 0] and isinstance(call.args[1], tvm.ir.expr.Constant)
-            and [int(d) for d in list(call.args[1].ty.shape)[1:3]] == [1, 1] and call.args[1].ty.dtype == "float32")
-
-
 def find_heads(func) -> dict:
     """{head conv call: (Heads, its index)} for every relu(concat(..., axis=3)) read by 1x1 convs only,
     whose concat and branches have no other reader."""
     import tvm
     from tvm import relax
 
-    from .graph_passes import bindings_and_users
+    from .graph_passes import bindings_and_users, nhwc_conv
 
     conv, relu, concat = (tvm.ir.Op.get(f"relax.{n}") for n in ("nn.conv2d", "nn.relu", "concat"))
     bound, users = bindings_and_users(func)
@@ -59,8 +48,10 @@ def find_heads(func) -> dict:
         branches = list(cat.args[0].fields)
         if not all(isinstance(b, relax.Var) and len(users.get(b, [])) == 1 for b in branches):
             continue
-        readers = [(v, c) for v, c in bound.items() if isinstance(c, relax.Call) and c.op == conv and c.args[0].same_as(var)]
-        if not readers or len(readers) != len(users.get(var, [])) or not all(_is_head(c, conv) for _, c in readers):
+        readers = [(v, c) for v, c in bound.items()
+                   if isinstance(c, relax.Call) and c.op == conv and c.args[0].same_as(var)]
+        if not readers or len(readers) != len(users.get(var, [])) or not all(nhwc_conv(c, 1, 1, False)
+                                                                              for _, c in readers):
             continue
         kernels = [c.args[1].value.numpy() for _, c in readers]
         widths = [int(b.ty.shape[3]) for b in branches]

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .graph_passes import bindings_and_users, found_calls_pass
+from .graph_passes import bindings_and_users, found_calls_pass, nhwc_conv
 
 
 @dataclass
@@ -53,18 +53,6 @@ def _dw_units(func) -> dict:
             return None
         a = expr.value.numpy()
         return a.reshape(n) if a.size == n and a.shape[-1] == n else None
-
-    def nhwc_conv(call, k: int, stride: int, groups_is_channels: bool) -> bool:
-        """call is a float32 NHWC conv2d of a constant k x k OHWI kernel, padded to keep the
-        size at stride 1; depthwise (one input channel per group) or plain."""
-        a, weight = call.attrs, call.args[1]
-        shape = [int(d) for d in weight.ty.shape] if isinstance(weight, tvm.ir.expr.Constant) else []
-        return (len(shape) == 4 and shape[1:3] == [k, k] and weight.value.dtype == "float32"
-                and a.data_layout == "NHWC" and a.kernel_layout == "OHWI" and a.out_layout == "NHWC"
-                and ints(a.strides) == [stride, stride] and ints(a.dilation) == [1, 1]
-                and ints(a.padding) == [k // 2] * 4
-                and int(a.groups) == (shape[0] if groups_is_channels else 1)
-                and (shape[3] == 1 if groups_is_channels else True))
 
     def image_shape(x) -> list[int]:
         return [int(d) for d in x.ty.shape] if len(x.ty.shape) == 4 else []

@@ -73,8 +73,8 @@ import numpy as np
 # The passes tune uses, in order. Records whose model.json has no "graph_passes" entry were
 # tuned without any, and compile runs none for them (tvm_build.records_graph_passes).
 GRAPH_PASSES = ("bgr_conv_weights", "layout_leftovers", "cancel_permutes", "common_subexpressions",
-                "heads_read_branches", "merge_shared_units", "fuse_dw_units", "flat_image_cast", "flat_image_normalise", "dense_reads_nhwc",
-                "output_pads_apart")
+                "heads_read_branches", "merge_shared_units", "fuse_dw_units", "flat_image_cast",
+                "flat_image_normalise", "dense_reads_nhwc", "output_pads_apart")
 
 
 def mutator_pass(mutator_class, name: str):
@@ -172,6 +172,21 @@ def bindings_and_users(func) -> tuple[dict, dict]:
     for var in relax.analysis.used_vars(func.body.body):
         users.setdefault(var, []).append(None)
     return bound, users
+
+
+def nhwc_conv(call, k: int, stride: int, groups_is_channels: bool) -> bool:
+    """call (a conv2d) is of a float32 NHWC map with a constant k x k OHWI kernel, padded to keep
+    the size at stride 1; depthwise (one input channel per group) or plain."""
+    import tvm
+
+    a, weight = call.attrs, call.args[1]
+    shape = [int(d) for d in weight.ty.shape] if isinstance(weight, tvm.ir.expr.Constant) else []
+    return (len(shape) == 4 and shape[1:3] == [k, k] and weight.value.dtype == "float32"
+            and a.data_layout == "NHWC" and a.kernel_layout == "OHWI" and a.out_layout == "NHWC"
+            and [int(v) for v in a.strides] == [stride, stride] and [int(v) for v in a.dilation] == [1, 1]
+            and [int(v) for v in a.padding] == [k // 2] * 4
+            and int(a.groups) == (shape[0] if groups_is_channels else 1)
+            and (shape[3] == 1 if groups_is_channels else True))
 
 
 def found_calls_pass(find, build, name: str) -> list:
