@@ -248,6 +248,8 @@ def test_stage_times_refuses_bad_arguments_and_names_undecodable_photos(built, t
 @pytest.mark.parametrize("argv, says", [
     (["tune", "--isa", "avx2", "--cpu", "znver3"], "not both"),
     (["tune", "--key", "xeon"], "needs --rpc"),
+    (["tune", "--kernels", "fused_conv2d14_add7_prelu71"], "--models MODEL (one)"),
+    (["tune", "--models", "recognizer", "--kernels", "k", "--new-only"], "without --new-only"),
     (["eval", "--backend", "library", "--workers", "2", "p.csv"], "shard the tvm backend"),
     (["eval", "--no-cache", "p.csv"], "--no-cache is for --workers/--scheduler"),
 ])

@@ -2,6 +2,7 @@
 
 import dataclasses
 import json
+import shutil
 import time
 
 import numpy as np
@@ -94,6 +95,22 @@ def test_tune_with_time_cap_then_compile_applies_records(tmp_path):
     assert 0 not in before and after.get(0, 0) >= 1, (before, after, said[-5:])
     assert {w: n for w, n in after.items() if w != 0} == before, (before, after)
     assert (db / "curve.csv").read_text() == curve_before
+
+    # --kernels: only the named kernels (kernel_times' _prepacked names do); the curve is left
+    # alone, and a name the model lacks is refused before any tuning.
+    from frvt_runtime.errors import FrvtError
+    picked = shutil.copytree(db, tmp_path / "picked")
+    (picked / "database_tuning_record.json").write_text("")
+    with pytest.raises(FrvtError, match="no tunable kernel of this model") as refused:
+        tune_model(model, spec, target, picked, trials=4, kernels=("fused_nothing",), log=said.append, passes=passes)
+    assert (picked / "database_tuning_record.json").read_text() == ""
+    conv = next(n for n in str(refused.value).split("its kernels: ")[1].split(", ") if "conv2d" in n)
+    one = tune_model(model, spec, target, picked, trials=8, per_task=4, per_iter=4, population=16,
+                     kernels=(conv + "_prepacked",), log=said.append, passes=passes)
+    # trials=8 over kernels capped at 4: a second kernel would have had the other 4
+    assert len(_trials_per_workload(picked)) == 1 and one["records"] >= 1, (one, said[-5:])
+    assert f"[tiny] tuning only the kernels named: {conv}" in said
+    assert (picked / "curve.csv").read_text() == curve_before
 
     out = tmp_path / "tiny.so"
     facts = compile_model(model, spec, target, out, db, log=said.append)

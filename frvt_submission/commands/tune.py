@@ -22,6 +22,9 @@ def cmd_tune(args) -> int:
         raise FrvtError("give --isa (a class, tuned for its own CPU) or --cpu (one CPU), not both")
     if args.add_pass and not args.new_only:
         raise FrvtError("--add-pass adds a graph pass to a folder's own (--new-only); a full run uses every pass")
+    if args.kernels and (args.new_only or len(args.models or []) != 1):
+        raise FrvtError("--kernels names kernels of one model: give it with --models MODEL (one), "
+                        "without --new-only")
     if args.key and not args.rpc:
         raise FrvtError("--key names the machines of an RPC tracker: it needs --rpc HOST:PORT")
     s = settings(args)
@@ -56,12 +59,15 @@ def cmd_tune(args) -> int:
     for name in args.models or list(specs):
         spec = specs[name]
         db = records_dir(folder, records_name(spec))
-        own = passes_for_new_only(db, args.skip_pass, args.add_pass) if args.new_only else None
+        # A partial run (--new-only, --kernels) adds kernels to a folder's records: made with its passes
+        partial = args.new_only or bool(args.kernels)
+        own = passes_for_new_only(db, args.skip_pass, args.add_pass) if partial else None
         if own is not None and own != passes:
-            log(f"[{name}] --new-only: the records' own graph passes, {', '.join(own) or 'none'}")
+            log(f"[{name}] {'--new-only' if args.new_only else '--kernels'}: the records' own graph passes, {', '.join(own) or 'none'}")
         tune_model(cleaned_onnx(spec, log), spec, target, db, args.trials,
                    args.per_task, log, args.population, args.per_iter, args.minutes, args.new_only,
-                   original=fetch_model(spec), runner=runner, passes=passes if own is None else own)
+                   original=fetch_model(spec), runner=runner, passes=passes if own is None else own,
+                   kernels=tuple(args.kernels))
     log("records kept in tuning/; run `compile` to apply them")
     return 0
 
@@ -115,6 +121,10 @@ def register(sub) -> None:
     p.add_argument("--minutes", type=float, default=None,
                    help="time cap per model, checked once the first round over all tasks is measured "
                         "(default: none, --trials ends the run)")
+    p.add_argument("--kernels", nargs="+", default=[], metavar="KERNEL",
+                   help="tune only these kernels of the one model --models names, records or not, with the "
+                        "folder's own graph passes: e.g. the slowest ones `python -m frvt_submission.kernel_times` "
+                        "lists (its names, _prepacked or not); leaves curve.csv alone")
     p.add_argument("--new-only", action="store_true",
                    help="tune only kernels without a record yet (after a change to the graph or passes), "
                         "with the graph passes the folder's records were tuned with; quick, and leaves "

@@ -8,6 +8,8 @@ import os
 import time
 from pathlib import Path
 
+from frvt_runtime.errors import FrvtError
+
 from ..config import ModelSettings
 from .builder import reusing_builder
 from .graph_passes import GRAPH_PASSES
@@ -111,6 +113,22 @@ def tunable_tasks(mod, target) -> list:
             if not any(is_hand_scheduled(f) for _, f in t.dispatched[0].functions_items())]
 
 
+PREPACKED = "_prepacked"  # the suffix a built kernel's name gains when its weights are packed at build time
+
+
+def named_tasks(tasks, names) -> list:
+    """Those of tasks named in names: MetaSchedule's task names, or the compiled kernels' names
+    as kernel_times prints them (which may end in _prepacked). A name that is no task of the
+    model is refused with the names there are, since a typo would tune nothing for minutes."""
+    want = {n[:-len(PREPACKED)] if n.endswith(PREPACKED) else n for n in names}
+    have = {t.task_name for t in tasks}
+    unknown = sorted(want - have)
+    if unknown:
+        raise FrvtError(f"--kernels: {', '.join(unknown)} is no tunable kernel of this model (hand-scheduled "
+                        f"kernels have no records); its kernels: {', '.join(sorted(have))}")
+    return [t for t in tasks if t.task_name in want]
+
+
 def without_records(tasks, database) -> list:
     """Those of tasks that have no successful record in database."""
     return [t for t in tasks if best_record_ms(database, t.dispatched[0]) is None]
@@ -189,10 +207,11 @@ def progress(name: str, curve: Path | None, log=print, deadline: float | None = 
 def tune_model(onnx_path: Path, spec: ModelSettings, target, db_dir: Path, trials: int,
                per_task: int = 64, log=print, population: int = POPULATION, per_iter: int = 16,
                minutes: float | None = None, new_only: bool = False, original: Path | None = None,
-               runner=None, passes=GRAPH_PASSES) -> dict:
+               runner=None, passes=GRAPH_PASSES, kernels: tuple[str, ...] = ()) -> dict:
     """Add up to `trials` measured candidates to db_dir (existing records seed the search),
     stopping early after `minutes` (see progress). new_only: only the kernels without a
     valid record (the estimate then covers just those, so curve.csv is not written).
+    kernels: only these kernels (named_tasks), records or not; curve.csv is not written either.
     runner: where candidates are measured (default: this machine; see rpc.rpc_runner).
     passes: the graph passes the kernels are made with, recorded in model.json for compile."""
     from tvm.s_tir import meta_schedule as ms
@@ -216,15 +235,19 @@ def tune_model(onnx_path: Path, spec: ModelSettings, target, db_dir: Path, trial
     # The tasks are handed to MetaSchedule as extracted here: tune_relax would extract them
     # again and select by op_names as substrings ("reshape" also picks "reshape1").
     tasks = tunable_tasks(mod, target)
+    if kernels:
+        tasks = named_tasks(tasks, kernels)
     if new_only:
         tasks = without_records(tasks, database)
     if not tasks:
         log(f"[{spec.name}] " + ("every kernel has a record: nothing new to tune" if new_only
                                  else "no kernel for MetaSchedule to tune"))
         return {"model": spec.name, "trials": 0, "minutes": 0.0, "records": 0, "kept": 0}
-    if new_only:
-        log(f"[{spec.name}] tuning only the kernels without records: {', '.join(t.task_name for t in tasks)}")
-    callbacks.append(progress(spec.name, None if new_only else db_dir / CURVE_FILE, log, deadline, database))
+    if new_only or kernels:
+        which = "the kernels without records" if new_only else "the kernels named"
+        log(f"[{spec.name}] tuning only {which}: {', '.join(t.task_name for t in tasks)}")
+    partial = new_only or bool(kernels)  # the estimate covers only some kernels: no curve row
+    callbacks.append(progress(spec.name, None if partial else db_dir / CURVE_FILE, log, deadline, database))
     _unnamed_log_handlers_dropped()
     try:
         work_dir = str(db_dir / "logs")
