@@ -101,7 +101,7 @@ def test_tune_with_time_cap_then_compile_applies_records(tmp_path):
     from frvt_runtime.errors import FrvtError
     picked = shutil.copytree(db, tmp_path / "picked")
     (picked / "database_tuning_record.json").write_text("")
-    with pytest.raises(FrvtError, match="no tunable kernel of this model") as refused:
+    with pytest.raises(FrvtError, match="this model has no tunable kernel named fused_nothing") as refused:
         tune_model(model, spec, target, picked, trials=4, kernels=("fused_nothing",), log=said.append, passes=passes)
     assert (picked / "database_tuning_record.json").read_text() == ""
     conv = next(n for n in str(refused.value).split("its kernels: ")[1].split(", ") if "conv2d" in n)

@@ -63,7 +63,8 @@ def cmd_tune(args) -> int:
         partial = args.new_only or bool(args.kernels)
         own = passes_for_new_only(db, args.skip_pass, args.add_pass) if partial else None
         if own is not None and own != passes:
-            log(f"[{name}] {'--new-only' if args.new_only else '--kernels'}: the records' own graph passes, {', '.join(own) or 'none'}")
+            option = "--new-only" if args.new_only else "--kernels"
+            log(f"[{name}] {option}: the records' own graph passes, {', '.join(own) or 'none'}")
         tune_model(cleaned_onnx(spec, log), spec, target, db, args.trials,
                    args.per_task, log, args.population, args.per_iter, args.minutes, args.new_only,
                    original=fetch_model(spec), runner=runner, passes=passes if own is None else own,

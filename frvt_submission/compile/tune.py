@@ -124,7 +124,7 @@ def named_tasks(tasks, names) -> list:
     have = {t.task_name for t in tasks}
     unknown = sorted(want - have)
     if unknown:
-        raise FrvtError(f"--kernels: {', '.join(unknown)} is no tunable kernel of this model (hand-scheduled "
+        raise FrvtError(f"--kernels: this model has no tunable kernel named {', '.join(unknown)} (hand-scheduled "
                         f"kernels have no records); its kernels: {', '.join(sorted(have))}")
     return [t for t in tasks if t.task_name in want]
 
