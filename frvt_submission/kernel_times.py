@@ -126,7 +126,9 @@ def table(result: dict, top: int) -> str:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m frvt_submission.kernel_times", description=__doc__.split("\n\n")[0],
-                                 epilog="Pin it: taskset -c 0. Noisy hosts move both columns; compare ratios.")
+                                 epilog="Pin it: taskset -c 0. Noisy hosts move both columns; compare ratios. "
+                                        "More trials for the slowest: frvt tune --models MODEL --kernels "
+                                        "KERNEL ..., with the names as printed here.")
     ap.add_argument("--config-dir", type=Path, default=paths.DEFAULT_OUTPUTS.config, help="a compiled config/ (default: %(default)s)")
     ap.add_argument("--models", nargs="+", default=list(MODEL_FILES), metavar="MODEL",
                     help="models of config/'s models.json, e.g. detector_320x320 (default: %(default)s)")
