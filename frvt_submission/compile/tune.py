@@ -243,10 +243,10 @@ def tune_model(onnx_path: Path, spec: ModelSettings, target, db_dir: Path, trial
         log(f"[{spec.name}] " + ("every kernel has a record: nothing new to tune" if new_only
                                  else "no kernel for MetaSchedule to tune"))
         return {"model": spec.name, "trials": 0, "minutes": 0.0, "records": 0, "kept": 0}
-    if new_only or kernels:
+    partial = new_only or bool(kernels)  # the estimate covers only some kernels: no curve row
+    if partial:
         which = "the kernels without records" if new_only else "the kernels named"
         log(f"[{spec.name}] tuning only {which}: {', '.join(t.task_name for t in tasks)}")
-    partial = new_only or bool(kernels)  # the estimate covers only some kernels: no curve row
     callbacks.append(progress(spec.name, None if partial else db_dir / CURVE_FILE, log, deadline, database))
     _unnamed_log_handlers_dropped()
     try:
