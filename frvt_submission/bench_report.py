@@ -27,7 +27,7 @@ def arithmetic_text(build: dict) -> str:
     int8 = {name: e["int8_convs"] for name, e in build.get("models", {}).items() if e.get("int8_convs")}
     if not int8:
         return text
-    return (text + ", but for " + ", ".join(f"the {name}'s {n} 1x1 convs" for name, n in int8.items())
+    return (text + ", but for " + ", ".join(f"the {name}'s {n} convs" for name, n in int8.items())
             + ": in int8 in TVM (u8 x s8 summed in int32), and the peers run the same QDQ model, each with the "
               "arithmetic it picks for it")
 

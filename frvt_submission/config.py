@@ -49,7 +49,7 @@ class ModelSettings(ModelSpec):
     path: str = ""
     sha256: str = ""
     convert: str = ""  # models/converters.py: the source (wheel member or path) is converted to ONNX
-    int8: bool = False  # 1x1 convs in int8, with quantization/<model>.json's calibration (models/quantize.py)
+    int8: bool = False  # convs in int8, with quantization/<model>.json's calibration (models/quantize.py)
 
 
 # Bases in this order put the fields every model has (ModelSettings') before the kind's own, the

@@ -90,7 +90,7 @@ def tuning_summary(entry: dict) -> str:
     if hand:
         text += f"; {len(hand)} kernel(s) scheduled by hand"
     if entry.get("int8_convs"):
-        text += f"; {entry['int8_convs']} 1x1 conv(s) in int8"
+        text += f"; {entry['int8_convs']} conv(s) in int8"
     return text + f"; graph passes {', '.join(entry.get('graph_passes') or []) or 'none'}"
 
 

@@ -1,4 +1,4 @@
-"""int8 1x1 convs: the dot-product intrinsics, the QDQ model, TVM's integer kernels against onnxruntime."""
+"""int8 convs: the dot-product intrinsics, the QDQ model, TVM's integer kernels against onnxruntime."""
 
 from __future__ import annotations
 
@@ -55,7 +55,10 @@ def test_dot_intrinsics_sum_exactly(intrinsic, cpu):
 
 
 def _toy_fp32_model(path, rng):
-    """image 1x3x8x8 -> 3x3 conv -> BN -> PRelu -> 1x1 conv (16 -> 32) -> BN -> PRelu -> 1x1 conv (32 -> 24)."""
+    """image 1x3x8x8 -> 3x3 conv -> BN -> PRelu -> 1x1 conv (16 -> 32) -> BN -> PRelu -> 1x1 conv (32 -> 24)
+    -> Relu -> 3x3 conv, padded unevenly (24 -> 16) -> 3x3 conv, stride 2 (16 -> 16) -> 3x3 conv, padded (16 -> 16).
+    The first conv reads 3 channels (stays fp32); the padded 3x3 conv after the Relu has zero point 0,
+    the last one reads negative values: its padding is the zero point's level."""
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
@@ -69,6 +72,10 @@ def _toy_fp32_model(path, rng):
              numpy_helper.from_array(rng.normal(0, 0.3, (32, 16, 1, 1)).astype(np.float32), "w1"),
              numpy_helper.from_array(rng.normal(0, 0.3, (24, 32, 1, 1)).astype(np.float32), "w2"),
              numpy_helper.from_array(rng.normal(0, 0.1, 24).astype(np.float32), "b2"),
+             numpy_helper.from_array(rng.normal(0, 0.2, (16, 24, 3, 3)).astype(np.float32), "w3"),
+             numpy_helper.from_array(rng.normal(0, 0.1, 16).astype(np.float32), "b3"),
+             numpy_helper.from_array(rng.normal(0, 0.2, (16, 16, 3, 3)).astype(np.float32), "w4"),
+             numpy_helper.from_array(rng.normal(0, 0.2, (16, 16, 3, 3)).astype(np.float32), "w5"),
              numpy_helper.from_array(np.full((16, 1, 1), 0.25, np.float32), "slope16"),
              numpy_helper.from_array(np.full((32, 1, 1), 0.1, np.float32), "slope32"),
              *bn("bn0", 16), *bn("bn1", 32)]
@@ -78,18 +85,26 @@ def _toy_fp32_model(path, rng):
              helper.make_node("Conv", ["r0", "w1"], ["c1"], name="conv1"),
              helper.make_node("BatchNormalization", ["c1", "bn1_g", "bn1_b", "bn1_m", "bn1_v"], ["n1"], name="bn1"),
              helper.make_node("PRelu", ["n1", "slope32"], ["r1"], name="prelu1"),
-             helper.make_node("Conv", ["r1", "w2", "b2"], ["out"], name="conv2")]
+             helper.make_node("Conv", ["r1", "w2", "b2"], ["c2"], name="conv2"),
+             helper.make_node("Relu", ["c2"], ["r2"], name="relu2"),
+             helper.make_node("Conv", ["r2", "w3", "b3"], ["c3"], name="conv3", pads=[1, 0, 2, 1]),
+             helper.make_node("Conv", ["c3", "w4"], ["c4"], name="conv4", strides=[2, 2]),
+             helper.make_node("Conv", ["c4", "w5"], ["out"], name="conv5", pads=[1, 1, 1, 1])]
     graph = helper.make_graph(nodes, "toy", [helper.make_tensor_value_info("image", TensorProto.FLOAT, [1, 3, 8, 8])],
-                              [helper.make_tensor_value_info("out", TensorProto.FLOAT, [1, 24, 8, 8])], inits)
+                              [helper.make_tensor_value_info("out", TensorProto.FLOAT, [1, 16, 4, 3])], inits)
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
     return path
 
 
-def _ort(path, x):
+def _ort(path, x, fused=True):
+    """onnxruntime's output; fused=False: its graph as written (DequantizeLinear, Conv, QuantizeLinear
+    in float), where its default fuses them into integer convs that round differently."""
     import onnxruntime as ort
 
     so = ort.SessionOptions()
     so.intra_op_num_threads, so.log_severity_level = 1, 3
+    if not fused:
+        so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
     return ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"]).run(None, {"image": x})[0]
 
 
@@ -98,15 +113,15 @@ def toy(tmp_path_factory):
     """The toy model, its QDQ form over a calibration of its own inputs, and those inputs."""
     import onnx
 
-    from frvt_submission.models.quantize import calibrate, pointwise_convs, quantized_model
+    from frvt_submission.models.quantize import calibrate, quantizable_convs, quantized_model
 
     rng = np.random.default_rng(5)
     tmp = tmp_path_factory.mktemp("int8")
     fp32 = _toy_fp32_model(tmp / "toy.onnx", rng)
     inputs = [rng.uniform(0, 2, (1, 3, 8, 8)).astype(np.float32) for _ in range(24)]
     cal = calibrate(fp32, inputs, "0" * 64, log=lambda m: None)
-    assert [c["conv"] for c in cal["layers"]] == [n.name for n in pointwise_convs(onnx.load(str(fp32)))] \
-        == ["conv1", "conv2"]
+    assert [c["conv"] for c in cal["layers"]] == [n.name for n in quantizable_convs(onnx.load(str(fp32)))] \
+        == ["conv1", "conv2", "conv3", "conv4", "conv5"]
     return fp32, quantized_model(fp32, cal, tmp / "toy_int8.onnx"), inputs
 
 
@@ -119,9 +134,10 @@ def test_qdq_model_folds_batchnorm_and_quantizes_to_seven_bits(toy):
     fp32, int8, inputs = toy
     model = onnx.load(str(int8))
     ops = [n.op_type for n in model.graph.node]
-    assert ops.count("QuantizeLinear") == 2 and ops.count("BatchNormalization") == 1  # conv1's folded, conv0's kept
+    assert ops.count("QuantizeLinear") == 5 and ops.count("BatchNormalization") == 1  # conv1's folded, conv0's kept
     weights = [numpy_helper.to_array(i) for i in model.graph.initializer if i.name.endswith("_w_q")]
-    assert [w.shape for w in weights] == [(32, 16, 1, 1), (24, 32, 1, 1)]
+    assert [w.shape for w in weights] == [(32, 16, 1, 1), (24, 32, 1, 1), (16, 24, 3, 3), (16, 16, 3, 3),
+                                          (16, 16, 3, 3)]
     assert all(np.abs(w).max() == WEIGHT_MAX for w in weights)  # each channel's largest weight on the grid's end
     # The QDQ model approximates the float one (a wrong BatchNorm fold would not: bn1 shifts every channel).
     for x in inputs[:4]:
@@ -131,30 +147,61 @@ def test_qdq_model_folds_batchnorm_and_quantizes_to_seven_bits(toy):
 
 def test_tvm_computes_the_qdq_models_sums_in_integer_kernels(toy):
     """The QDQ model through import (int8_convs) and the NHWC passes, built untuned: the 1x1 convs
-    are int8 matrix products, and the output is onnxruntime's for the same QDQ model."""
+    are int8 matrix products, the 3x3 ones (padded, strided) int8 direct convs, and the output is
+    onnxruntime's for the same QDQ model."""
     import onnx
     import tvm
     from tvm import relax
     from tvm.relax.frontend.onnx import from_onnx
 
-    from frvt_submission.compile.int8_convs import GEMM_NAME, use_int8_convs
+    from frvt_submission.compile.int8_convs import CONV_NAME, GEMM_NAME, use_int8_convs
     from frvt_submission.compile.tvm_build import pre_tuning_passes
 
     _, int8, inputs = toy
     mod = from_onnx(onnx.load(str(int8)), shape_dict={"image": [1, 3, 8, 8]}, keep_params_in_input=False)
     mod, rewritten = use_int8_convs(mod)
-    assert rewritten == 2
+    assert rewritten == 5
     target = tvm.target.Target({"kind": "llvm", "num-cores": 1})
     with target:
         mod = tvm.transform.Sequential(pre_tuning_passes("NHWC", ()))(mod)
     kernels = [gv.name_hint for gv, f in mod.functions_items() if isinstance(f, tvm.tirx.PrimFunc)]
-    assert sum(GEMM_NAME in k for k in kernels) == 2, kernels
+    assert sum(GEMM_NAME in k for k in kernels) == 2 and sum(CONV_NAME in k for k in kernels) == 3, kernels
     assert not any("quantize" in k for k in kernels), kernels  # relax.quantize would keep NCHW transposes
     vm = relax.VirtualMachine(relax.build(mod, target=target), tvm.cpu())
-    for x in inputs[:4]:
-        got = vm["main"](tvm.runtime.tensor(x)).numpy()
-        want = _ort(int8, x)
-        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4 * np.abs(want).max())
+    exact = 0
+    for x in inputs[:8]:
+        got, want = vm["main"](tvm.runtime.tensor(x)).numpy(), _ort(int8, x, fused=False)
+        # A value a float rounding away from a level's edge may land one level apart (here
+        # conv5's input on one of the eight images: 0.3% of the output's range); any
+        # systematic error (padding, stride, correction) shows on every image.
+        np.testing.assert_allclose(got, want, atol=0.01 * np.abs(want).max())
+        exact += bool(np.allclose(got, want, rtol=1e-4, atol=1e-4 * np.abs(want).max()))
+    assert exact >= 6
+
+
+def test_gptq_rows_are_the_convs_patches(tmp_path):
+    """The rows GPTQ weighs a KxK conv's rounding with are what the conv multiplies its weights by:
+    rows @ weights is onnxruntime's conv, for a strided conv with uneven padding."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    from frvt_submission.models.quantize import _patches
+
+    rng = np.random.default_rng(4)
+    w = rng.normal(size=(8, 4, 3, 2)).astype(np.float32)
+    conv = helper.make_node("Conv", ["x", "w"], ["y"], name="c", strides=[2, 1], pads=[1, 0, 2, 1])
+    graph = helper.make_graph([conv], "one", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4, 7, 6])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+                              [numpy_helper.from_array(w, "w")])
+    path = tmp_path / "conv.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+    x = rng.normal(size=(1, 4, 7, 6)).astype(np.float32)
+    import onnxruntime as ort
+
+    want = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {"x": x})[0][0]
+    rows = _patches(x[0].astype(np.float64), conv, 3, 2)
+    got = (rows @ w.reshape(8, -1).T.astype(np.float64)).T.reshape(want.shape)
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
 
 
 def test_rounding_moves_the_convs_outputs_less_than_nearest_rounding():
@@ -199,7 +246,7 @@ def test_a_calibration_and_its_weights_are_read_as_written(toy, tmp_path):
     path = tmp_path / "toy.json"
     write_calibration(cal, path)
     back = read_calibration(path, "c" * 64)
-    assert [layer["conv"] for layer in back["layers"]] == ["conv1", "conv2"]
+    assert [layer["conv"] for layer in back["layers"]] == ["conv1", "conv2", "conv3", "conv4", "conv5"]
     for conv, arrays in cal["weights"].items():
         assert np.array_equal(back["weights"][conv]["q"], arrays["q"])
         assert np.array_equal(back["weights"][conv]["scale"], arrays["scale"])
@@ -242,13 +289,14 @@ def test_int8_needs_nhwc_and_a_boolean(settings):
         _check_build(dataclasses.replace(rec, int8="yes"), "recognizer")
 
 
-def test_committed_calibration_keeps_the_recognizers_embeddings(test_images):
-    """The int8 profile's QDQ recognizer (its committed calibration) against its fp32 model on the
+@pytest.mark.parametrize("profile,min_cosine", [("yunet-sface-int8", 0.98)])
+def test_committed_calibration_keeps_the_recognizers_embeddings(test_images, profile, min_cosine):
+    """Each int8 profile's QDQ recognizer (its committed calibration) against its fp32 model on the
     registry's real faces, both under onnxruntime."""
     from frvt_submission import paths
     from frvt_submission.config import load_settings
 
-    settings = load_settings(paths.PROFILES / "yunet-sface-int8.toml")
+    settings = load_settings(paths.PROFILES / f"{profile}.toml")
     from frvt_submission.commands.calibrate import aligned_faces
     from frvt_submission.models.prepare import clean_fp32_onnx, cleaned_onnx
     from frvt_submission.reference import OrtModel, to_tensor
@@ -262,11 +310,12 @@ def test_committed_calibration_keeps_the_recognizers_embeddings(test_images):
     for crop in faces:
         x = to_tensor(crop, rec.colour, rec.mean, rec.scale)
         a, b = (next(iter(m(x).values())).ravel() for m in (fp32, int8))
-        assert float(a @ b / np.linalg.norm(a) / np.linalg.norm(b)) > 0.98
+        assert float(a @ b / np.linalg.norm(a) / np.linalg.norm(b)) > min_cosine
 
 
-def test_the_int8_recognizer_compiles_tuned_and_matches_its_reference(test_images, tmp_path):
-    """The int8 profile's SFace for the avx2 class with the records in tuning/: its 13 1x1 convs are
+@pytest.mark.parametrize("profile,convs", [("yunet-sface-int8", 13)])
+def test_the_int8_recognizer_compiles_tuned_and_matches_its_reference(test_images, tmp_path, profile, convs):
+    """Each int8 profile's recognizer for the avx2 class with the records in tuning/: its convs are
     integer kernels (dot_16x4_avx2), every kernel is tuned, and its embeddings are onnxruntime's of
     the QDQ model on real faces to the int8 parity bound."""
     from frvt_submission import paths
@@ -280,7 +329,7 @@ def test_the_int8_recognizer_compiles_tuned_and_matches_its_reference(test_image
     from frvt_submission.models.sources import fetch_model
     from frvt_submission.reference import OrtModel, to_tensor
 
-    settings = load_settings(paths.PROFILES / "yunet-sface-int8.toml")
+    settings = load_settings(paths.PROFILES / f"{profile}.toml")
     spec = settings.recognizer
     target = resolve_target("haswell")  # (runs on every AVX2 machine, this one included)
     db, _ = pick_records(target, records_name(spec), lambda m: None)
@@ -288,7 +337,7 @@ def test_the_int8_recognizer_compiles_tuned_and_matches_its_reference(test_image
     onnx_path = cleaned_onnx(spec)
     facts = compile_model(onnx_path, spec, target, tmp_path / "recognizer.so", db, lambda m: None,
                           original=fetch_model(spec))
-    assert facts["int8_convs"] == 13
+    assert facts["int8_convs"] == convs
     assert facts["tuned"] and facts["unscheduled"] == [], facts["unscheduled"]
     model = compiled_model(tmp_path / "recognizer.so", output_names(onnx_path))
     reference = OrtModel(onnx_path)

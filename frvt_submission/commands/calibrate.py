@@ -78,7 +78,7 @@ def cmd_calibrate(args) -> int:
 
 def register(sub) -> None:
     p = add_command(sub, "calibrate", cmd_calibrate,
-                    "int8 calibration of the recognizer's 1x1 convs from real faces (quantization/<model>.json and "
+                    "int8 calibration of the recognizer's convs from real faces (quantization/<model>.json and "
                     ".weights.npz)")
     p.add_argument("--images", nargs="+", metavar="DIR", default=None,
                    help="folders of face photos (searched recursively); default: the registry test images, "

@@ -215,17 +215,18 @@ def apply_records(mod, target, db_dir: Path | None):
 
 
 def int8_kernels(mod) -> int:
-    """How many 1x1 convs the module computes in int8 (calls of int8_convs' kernels, fused or not):
+    """How many convs the module computes in int8 (calls of int8_convs' kernels, fused or not):
     a fact of the build, not of the settings."""
     import tvm
     from tvm import relax
 
-    from .int8_convs import GEMM_NAME
+    from .int8_convs import KERNEL_NAMES
 
     call_tir, found = tvm.ir.Op.get("relax.call_tir"), [0]
 
     def visit(node):
-        if isinstance(node, relax.Call) and node.op == call_tir and GEMM_NAME in node.args[0].name_hint:
+        if isinstance(node, relax.Call) and node.op == call_tir \
+                and any(n in node.args[0].name_hint for n in KERNEL_NAMES):
             found[0] += 1
 
     relax.analysis.post_order_visit(mod["main"].body, visit)

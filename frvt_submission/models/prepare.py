@@ -29,7 +29,7 @@ def cleaned_onnx(spec: ModelSettings, log=lambda msg: None) -> Path:
         stamp.unlink(missing_ok=True)
         quantized_model(path, cal, out)
         stamp.write_text(source + "\n")
-        log(f"[{spec.name}] {len(cal['layers'])} 1x1 convs quantized to int8 ({cal_path.name}): {out.name}")
+        log(f"[{spec.name}] {len(cal['layers'])} convs quantized to int8 ({cal_path.name}): {out.name}")
     return out
 
 

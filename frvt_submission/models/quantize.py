@@ -1,21 +1,26 @@
-"""Post-training int8 for a model's pointwise (1x1) convolutions: calibration, and the QDQ model it gives.
+"""Post-training int8 for a model's convolutions: calibration, and the QDQ model it gives.
 
 A MobileNet-class recognizer spends ~95% of its multiply-adds in 1x1 convolutions
-(SFace: 540 of 568 MMAC), which run near the core's fp32 peak. In int8 (unsigned
-activations times signed weights, summed in int32: vpmaddubsw + vpmaddwd on AVX2
-and AVX-512, compile/int8_convs.py) one instruction pair does 4x the multiplies
-of an fp32 FMA per lane.
+(SFace: 540 of 568 MMAC), a ResNet-class one in 3x3 convolutions (dlib's: 246 of 271
+MMAC); both run near the core's fp32 peak. In int8 (unsigned activations times signed
+weights, summed in int32: vpmaddubsw + vpmaddwd on AVX2 and AVX-512,
+compile/int8_convs.py) one instruction pair does 4x the multiplies of an fp32 FMA per lane.
+The convs quantized (quantizable_convs): ungrouped ones with constant weights, 1x1 or
+KxK; a KxK one only when its input has a multiple of 4 channels (the dot products read 4
+at a time: a stem reading 3 colour channels would waste a quarter of each).
 
 The quantization is one fact, written once (quantization/<model>.json, with the rounded
 weights beside it in <model>.weights.npz), and applied as a standard QDQ ONNX model:
 - weights per output channel, symmetric, 7 bits (|q| <= WEIGHT_MAX): vpmaddubsw
   adds two u8 x s8 products in int16 with saturation, and 2 * 255 * 63 < 32767,
   so the integer sums are exact on every code path. They are rounded the GPTQ way
-  (Frantar et al., 2022): one input channel at a time, each rounding error pushed
-  onto the channels not yet rounded, weighted by the layer's quantized inputs on
+  (Frantar et al., 2022): one input (channel, tap) at a time, each rounding error pushed
+  onto the inputs not yet rounded, weighted by the layer's quantized inputs on
   the calibration faces, so the conv's outputs move least;
 - each conv's input per tensor, unsigned 8 bits with a zero point, over the range
-  that gives the least squared quantization error on those faces' values;
+  that gives the least squared quantization error on those faces' values (an input
+  that is never negative, e.g. after a ReLU, gets zero point 0: a padded conv's zero
+  padding is then the integer 0, which the integer kernels rely on);
 - a BatchNormalization right after a quantized conv is folded into its weights
   first, so the weights quantized are the ones computed with.
 On SFace and the shared sets' faces, the two choices raise the median cosine to the
@@ -37,7 +42,7 @@ from ..errors import ConfigError
 
 WEIGHT_MAX = 63
 ACTIVATION_LEVELS = 255
-FORMAT = "int8-pointwise-2"
+FORMAT = "int8-convs-2"  # (was "int8-pointwise-2": the same fields, 1x1 convs only)
 DAMPING = 0.01  # added to the input Gram matrix's diagonal, as a share of its mean (GPTQ's value)
 CLIP_STEPS = 33  # candidate ends of each activation range, from 20% to 100% of the seen extreme
 RANGE_SAMPLE = 400_000  # values per conv input the range search weighs
@@ -62,8 +67,9 @@ def _constants(graph) -> dict[str, np.ndarray]:
     return const
 
 
-def pointwise_convs(model) -> list:
-    """The Conv nodes computing a 1x1, stride-1, unpadded, ungrouped convolution with constant weights."""
+def quantizable_convs(model) -> list:
+    """The Conv nodes int8 computes (module docstring): ungrouped, undilated, with constant weights;
+    1x1 stride-1 unpadded ones, and any other whose input has a multiple of 4 channels."""
     from onnx import helper
 
     const = _constants(model.graph)
@@ -73,11 +79,32 @@ def pointwise_convs(model) -> list:
             continue
         a = {x.name: helper.get_attribute_value(x) for x in n.attribute}
         w = const[n.input[1]]
-        if (w.ndim == 4 and w.shape[2:] == (1, 1) and a.get("group", 1) == 1
-                and all(s == 1 for s in a.get("strides", [1, 1])) and not any(a.get("pads", [0] * 4))
-                and a.get("auto_pad", b"NOTSET") in (b"NOTSET", "NOTSET")):
+        if w.ndim != 4 or a.get("group", 1) != 1 or any(d != 1 for d in a.get("dilations", [1, 1])) \
+                or a.get("auto_pad", b"NOTSET") not in (b"NOTSET", "NOTSET"):
+            continue
+        pointwise = w.shape[2:] == (1, 1) and all(s == 1 for s in a.get("strides", [1, 1])) \
+            and not any(a.get("pads", [0] * 4))
+        if pointwise or w.shape[1] % 4 == 0:
             found.append(n)
     return found
+
+
+def _patches(x: np.ndarray, conv, kh: int, kw: int) -> np.ndarray:
+    """The rows a conv with KH x KW weights [O, C*KH*KW] multiplies them with: one per output pixel
+    of x [C, H, W] (zero-padded as the conv pads), in the weights' (channel, row, column) order."""
+    from onnx import helper
+
+    a = {v.name: helper.get_attribute_value(v) for v in conv.attribute}
+    sh, sw = a.get("strides", [1, 1])
+    t, l, b, r = a.get("pads", [0, 0, 0, 0])
+    x = np.pad(x, ((0, 0), (t, b), (l, r)))
+    c, h, w = x.shape
+    oh, ow = (h - kh) // sh + 1, (w - kw) // sw + 1
+    cols = np.empty((c, kh, kw, oh, ow), x.dtype)
+    for i in range(kh):
+        for j in range(kw):
+            cols[:, i, j] = x[:, i:i + sh * (oh - 1) + 1:sh, j:j + sw * (ow - 1) + 1:sw]
+    return cols.reshape(c * kh * kw, oh * ow).T
 
 
 def _session(model, outputs: list[str]):
@@ -96,14 +123,14 @@ def _session(model, outputs: list[str]):
 
 
 def calibrate(clean_onnx: Path, tensors, source_sha256: str, log=print) -> dict:
-    """The calibration of clean_onnx's pointwise convs over tensors (the model's float inputs,
+    """The calibration of clean_onnx's quantizable convs over tensors (the model's float inputs,
     e.g. aligned faces): each input's range, then each conv's rounded weights (module docstring)."""
     import onnx
 
     model = onnx.load(str(clean_onnx))
-    convs = pointwise_convs(model)
+    convs = quantizable_convs(model)
     if not convs:
-        raise ConfigError(f"{clean_onnx.name}: no 1x1 convolution to compute in int8")
+        raise ConfigError(f"{clean_onnx.name}: no convolution to compute in int8 (quantization.py says which)")
     tensors = list(tensors)
     if len(tensors) < 20:
         raise ConfigError(f"calibration needs at least 20 faces, found {len(tensors)}")
@@ -124,7 +151,7 @@ def calibrate(clean_onnx: Path, tensors, source_sha256: str, log=print) -> dict:
            "rounding": "gptq", "damping": DAMPING, "weight_max": WEIGHT_MAX,
            "activation_levels": ACTIVATION_LEVELS, "layers": layers}
     cal["weights"] = _rounded_weights(model, cal, tensors, log)
-    log(f"calibrated {len(layers)} 1x1 convolutions of {clean_onnx.name} on {len(tensors)} faces")
+    log(f"calibrated {len(layers)} convolutions of {clean_onnx.name} on {len(tensors)} faces")
     return cal
 
 
@@ -155,11 +182,12 @@ def _rounded_weights(model, cal: dict, tensors: list, log) -> dict[str, dict[str
         p = layer["conv"]
         conv = next(n for n in model.graph.node if n.name == p)
         w = _folded_weights(model.graph, conv, const)[0]
+        kh, kw = w.shape[2:]
         w = w.reshape(w.shape[0], -1).astype(np.float64)
         run = _session(qdq, [f"{p}_x_dq"])
         gram = np.zeros((w.shape[1], w.shape[1]))
         for x in tensors:
-            rows = run(x)[0][0].reshape(w.shape[1], -1).T.astype(np.float64)
+            rows = _patches(run(x)[0][0].astype(np.float64), conv, kh, kw)
             gram += rows.T @ rows
         q, scale = _gptq(w, gram)
         out[p] = {"q": q, "scale": scale}
@@ -271,7 +299,7 @@ def _fold_batchnorm(graph, conv, w: np.ndarray, b: np.ndarray, const) -> tuple[n
 
 
 def _folded_weights(graph, conv, const) -> tuple[np.ndarray, np.ndarray, object]:
-    """(weights, bias, the folded BatchNormalization or None) of a pointwise conv, as computed with."""
+    """(weights, bias, the folded BatchNormalization or None) of a conv, as computed with."""
     w = const[conv.input[1]].astype(np.float32)
     b = const[conv.input[2]].astype(np.float32) if len(conv.input) > 2 and conv.input[2] else \
         np.zeros(w.shape[0], np.float32)
@@ -279,7 +307,7 @@ def _folded_weights(graph, conv, const) -> tuple[np.ndarray, np.ndarray, object]
 
 
 def quantized_model(clean_onnx: Path, calibration: dict, out: Path) -> Path:
-    """Write clean_onnx with each calibrated 1x1 conv in QDQ form (see the module's docstring)."""
+    """Write clean_onnx with each calibrated conv in QDQ form (see the module's docstring)."""
     import onnx
 
     model = onnx.load(str(clean_onnx))
@@ -303,7 +331,7 @@ def _qdq_model(model, calibration: dict, name: str = "the model"):
     model = onnx.ModelProto.FromString(model.SerializeToString())
     g = model.graph
     const = _constants(g)
-    convs = {n.name: n for n in pointwise_convs(model)}
+    convs = {n.name: n for n in quantizable_convs(model)}
     if "" in convs or len({n.name for n in g.node if n.op_type == "Conv"}) < sum(n.op_type == "Conv" for n in g.node):
         raise ConfigError(f"{name}: its Conv nodes need unique names for int8")
     drop, before = set(), {}
@@ -319,9 +347,9 @@ def _qdq_model(model, calibration: dict, name: str = "the model"):
         rounded = calibration["weights"].get(conv.name)
         if rounded is None:
             wq, ws = weight_steps(w)
-        elif rounded["q"].shape != w.shape[:2] or rounded["scale"].shape != w.shape[:1] \
+        elif rounded["q"].shape != (w.shape[0], w[0].size) or rounded["scale"].shape != w.shape[:1] \
                 or rounded["q"].dtype != np.int8 or np.abs(rounded["q"]).max() > WEIGHT_MAX:
-            raise ConfigError(f"calibration's weights for {conv.name} are not {w.shape[0]}x{w.shape[1]} "
+            raise ConfigError(f"calibration's weights for {conv.name} are not {w.shape[0]}x{w[0].size} "
                               f"int8 within +-{WEIGHT_MAX}: calibrate again")
         else:
             wq, ws = rounded["q"].reshape(w.shape), rounded["scale"].astype(np.float32)
