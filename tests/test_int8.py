@@ -289,10 +289,10 @@ def test_int8_needs_nhwc_and_a_boolean(settings):
         _check_build(dataclasses.replace(rec, int8="yes"), "recognizer")
 
 
-@pytest.mark.parametrize("profile,min_cosine", [("yunet-sface-int8", 0.98)])
+@pytest.mark.parametrize("profile,min_cosine", [("yunet-sface-int8", 0.98), ("yunet-dlibresnet-int8", 0.99)])
 def test_committed_calibration_keeps_the_recognizers_embeddings(test_images, profile, min_cosine):
-    """Each int8 profile's QDQ recognizer (its committed calibration) against its fp32 model on the
-    registry's real faces, both under onnxruntime."""
+    """Each int8 profile's QDQ recognizer (its committed calibration: SFace's 1x1 convs, dlib's 3x3
+    ones) against its fp32 model on the registry's real faces, both under onnxruntime."""
     from frvt_submission import paths
     from frvt_submission.config import load_settings
 
@@ -313,11 +313,12 @@ def test_committed_calibration_keeps_the_recognizers_embeddings(test_images, pro
         assert float(a @ b / np.linalg.norm(a) / np.linalg.norm(b)) > min_cosine
 
 
-@pytest.mark.parametrize("profile,convs", [("yunet-sface-int8", 13)])
+@pytest.mark.parametrize("profile,convs", [("yunet-sface-int8", 13), ("yunet-dlibresnet-int8", 28)])
 def test_the_int8_recognizer_compiles_tuned_and_matches_its_reference(test_images, tmp_path, profile, convs):
-    """Each int8 profile's recognizer for the avx2 class with the records in tuning/: its convs are
-    integer kernels (dot_16x4_avx2), every kernel is tuned, and its embeddings are onnxruntime's of
-    the QDQ model on real faces to the int8 parity bound."""
+    """Each int8 profile's recognizer for the avx2 class with the records in tuning/: its convs
+    (SFace's 13 1x1 ones, dlib's 28 3x3 ones) are integer kernels (dot_16x4_avx2), every kernel is
+    tuned, and its embeddings are onnxruntime's of the QDQ model on real faces to the int8 parity
+    bound."""
     from frvt_submission import paths
     from frvt_submission.commands.calibrate import aligned_faces
     from frvt_submission.compile.build_models import pick_records, records_name
