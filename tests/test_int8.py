@@ -269,6 +269,26 @@ def test_a_calibration_is_for_one_model(tmp_path):
         read_calibration(f, "a" * 64)
 
 
+def test_calibration_refuses_a_model_without_a_conv_it_can_compute(tmp_path):
+    """A 3x3 conv on 3 channels (a stem) and a depthwise one: nothing for int8, said before any work."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    from frvt_submission.models.quantize import calibrate
+
+    rng = np.random.default_rng(6)
+    nodes = [helper.make_node("Conv", ["image", "w0"], ["c0"], name="stem", pads=[1, 1, 1, 1]),
+             helper.make_node("Conv", ["c0", "w1"], ["out"], name="dw", group=8, pads=[1, 1, 1, 1])]
+    inits = [numpy_helper.from_array(rng.normal(size=(8, 3, 3, 3)).astype(np.float32), "w0"),
+             numpy_helper.from_array(rng.normal(size=(8, 1, 3, 3)).astype(np.float32), "w1")]
+    graph = helper.make_graph(nodes, "none", [helper.make_tensor_value_info("image", TensorProto.FLOAT, [1, 3, 8, 8])],
+                              [helper.make_tensor_value_info("out", TensorProto.FLOAT, None)], inits)
+    path = tmp_path / "none.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+    with pytest.raises(ConfigError, match="no convolution int8 can compute"):
+        calibrate(path, [rng.normal(size=(1, 3, 8, 8)).astype(np.float32)] * 20, "0" * 64, log=lambda m: None)
+
+
 def test_calibration_needs_enough_faces(toy):
     from frvt_submission.models.quantize import calibrate
 

@@ -130,7 +130,9 @@ def calibrate(clean_onnx: Path, tensors, source_sha256: str, log=print) -> dict:
     model = onnx.load(str(clean_onnx))
     convs = quantizable_convs(model)
     if not convs:
-        raise ConfigError(f"{clean_onnx.name}: no convolution to compute in int8 (quantization.py says which)")
+        raise ConfigError(f"{clean_onnx.name}: no convolution int8 can compute (it takes ungrouped convs with "
+                          f"constant weights: 1x1 ones, and KxK ones on a multiple of 4 input channels): "
+                          f"set int8 = false")
     tensors = list(tensors)
     if len(tensors) < 20:
         raise ConfigError(f"calibration needs at least 20 faces, found {len(tensors)}")
