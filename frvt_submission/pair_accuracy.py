@@ -13,6 +13,8 @@ HEADERS = ["set", "backend", "FTE/images", "acc@thr", "best acc @ cos", "FNMR@FM
            "FNMR@FMR=1e-3"]
 # The columns taken from each eval file's "listed" table (evaluate.SUMMARY_HEADERS), by name.
 TAKEN = ["FTE/images", "acc@thr", "best acc @ cos", "FNMR@FMR=1e-2", "FNMR@FMR=1e-3"]
+# The figures compared with the reference's, and which way is better (+1: higher).
+COMPARED = {"acc@thr": 1, "best acc @ cos": 1, "FNMR@FMR=1e-2": -1, "FNMR@FMR=1e-3": -1}
 
 
 def settings_files() -> list[Path]:
@@ -28,6 +30,34 @@ def _rows(data: dict, backend: str) -> list[list]:
     return [[row[at["set"]], backend, *(row[at[h]] for h in TAKEN)] for row in listed.get("rows", [])]
 
 
+def _percent(cell) -> float | None:
+    """The leading percentage of a cell ("97.58% @ 0.388" -> 97.58); None for "n/a"."""
+    text = str(cell).split("%")[0]
+    try:
+        return float(text)
+    except ValueError:
+        return None
+
+
+def worse_than_reference(rows: list[list]) -> list[str]:
+    """Each figure where the build (tvm) is worse than its reference (onnxruntime) on the same set,
+    as "set figure (tvm against reference)"."""
+    idx = {h: i for i, h in enumerate(HEADERS)}
+    by_set: dict[str, dict[str, list]] = {}
+    for r in rows:
+        by_set.setdefault(r[0], {})[r[1]] = r
+    found = []
+    for name, pair in by_set.items():
+        if set(pair) != {"tvm", "onnxruntime"}:
+            continue
+        for figure, better in COMPARED.items():
+            a, b = (_percent(pair[k][idx[figure]]) for k in ("tvm", "onnxruntime"))
+            if a is not None and b is not None and (a - b) * better < 0:
+                found.append(f"{name} {figure} ({pair['tvm'][idx[figure]].split(' @')[0]} against "
+                             f"{pair['onnxruntime'][idx[figure]].split(' @')[0]})")
+    return found
+
+
 def pairs_section(files: list[Path] | None = None, log=print) -> list[str]:
     """One table per settings file: its compiled build's accuracy per shared set (tvm) and its
     reference's (onnxruntime on the same ONNX, with the same pre- and post-processing), each with
@@ -35,7 +65,8 @@ def pairs_section(files: list[Path] | None = None, log=print) -> list[str]:
     lines = ["## Accuracy of each model pair", "",
              f"From {PAIRS_HOW}: `build/measurements/{eval_json_name('tvm')}` and "
              f"`{eval_json_name('onnxruntime')}` in each settings file's outputs (`out/<profile>/` for a "
-             "profile). The pair's compiled build must be no worse than its own reference.", ""]
+             "profile). The pair's compiled build must be no worse than its own reference: under each "
+             "table, the figures where it is, read from the table.", ""]
     for f in files or settings_files():
         outputs = paths.outputs_for(f)
         label = f.relative_to(paths.ROOT).as_posix() if f.is_relative_to(paths.ROOT) else str(f)
@@ -56,4 +87,7 @@ def pairs_section(files: list[Path] | None = None, log=print) -> list[str]:
             lines += [f"{backend}:", "", stamp_line(found[backend].get("stamp")) if backend in found else
                       "not measured yet", ""]
         lines += [_table(HEADERS, rows), ""]
+        if set(found) == {"tvm", "onnxruntime"}:
+            worse = worse_than_reference(rows)
+            lines += ["Worse than its reference: " + ("; ".join(worse) if worse else "none") + ".", ""]
     return lines

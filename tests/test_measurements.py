@@ -171,14 +171,17 @@ def test_every_model_pair_is_shown_beside_its_reference(tmp_path, monkeypatch):
     roots = {}
     monkeypatch.setattr(pair_accuracy.paths, "outputs_for", lambda f: roots.setdefault(f, paths.Outputs(tmp_path / f.stem)))
     done, todo = tmp_path / "pair-a.toml", tmp_path / "pair-b.toml"
-    for backend, acc in (("tvm", "97.10%"), ("onnxruntime", "97.00%")):
-        row = ["meds_openmpf", 414, "207/207", "0/113", acc, "97.58% @ 0.388", "4.83%", "n/a"]
+    for backend, acc, fnmr in (("tvm", "97.10%", "4.83%"), ("onnxruntime", "97.00%", "4.35%")):
+        rows = [["meds_openmpf", 414, "207/207", "0/113", acc, "97.58% @ 0.388", fnmr, "n/a"],
+                ["orl_att", 3600, "1800/1800", "0/400", "99.64%", "99.72% @ 0.339", "0.28%", "1.06%"]]
         write_measurement(tmp_path / "pair-a" / "build" / "measurements" / eval_json_name(backend),
-                          {"backend": backend, "listed": {"headers": SUMMARY_HEADERS, "rows": [row]}}, None)
+                          {"backend": backend, "listed": {"headers": SUMMARY_HEADERS, "rows": rows}}, None)
     text = "\n".join(pair_accuracy.pairs_section([done, todo], log=lambda m: None))
     rows = [ln for ln in text.splitlines() if ln.startswith("| meds_openmpf")]
     assert [r.split("|")[2].strip() for r in rows] == ["tvm", "onnxruntime"], text
     assert "97.10%" in rows[0] and "97.00%" in rows[1]
     assert text.count(STAMP_START) == 2
+    # read from the table: the better accuracy and the equal set are not listed, the worse FNMR is
+    assert "Worse than its reference: meds_openmpf FNMR@FMR=1e-2 (4.83% against 4.35%)." in text
     assert f"No eval files yet in `{tmp_path / 'pair-b'}/build/measurements/`" in text
     assert eval_json_name("tvm") == "eval.json" != eval_json_name("onnxruntime")
