@@ -11,7 +11,7 @@ never negative, e.g. after a ReLU: every padded conv of dlib's ResNet) that is
 the conv's own zero padding; otherwise xq is padded with z by an op of its own
 before the conv, which layout conversion leaves in NCHW between two transposes
 (exact, a little slower). Layout conversion then makes the conv NHWC, and
-int8_gemm_passes turns a 1x1 one into a matrix product over channels whose
+int8_kernel_passes turns a 1x1 one into a matrix product over channels whose
 weights are packed as [O/16][K/4][16][4], and a KxK one into a direct conv over
 weights packed as [O/16][KH][KW][K/4][16][4], its input padded first by a
 kernel of its own, so that the dot products read plain memory: the operand
@@ -142,7 +142,7 @@ def _gemm(x, wp, o_n: int):
         name=GEMM_NAME)
 
 
-def int8_gemm_passes() -> list:
+def int8_kernel_passes() -> list:
     """conv2d(uint8 NHWC, int8 constant OHWI, out int32) -> the packed matrix product (1x1, stride 1,
     unpadded) or the padded input and the packed direct conv (any other, with a multiple of 4 input
     channels and no dilation); another stays TVM's own integer conv (exact, not tensorized)."""
@@ -155,7 +155,7 @@ def int8_gemm_passes() -> list:
     conv = tvm.ir.Op.get("relax.nn.conv2d")
 
     @mutator
-    class Gemm(PyExprMutator):
+    class Int8Kernels(PyExprMutator):
         def visit_call_(self, call):
             call = super().visit_call_(call)
             if call.op != conv or str(call.attrs.out_dtype) != "int32":
@@ -181,4 +181,4 @@ def int8_gemm_passes() -> list:
             return self.builder_.call_te(_conv, x, relax.const(packed_conv_weights(w)), int(w.shape[0]),
                                          *strides, primfunc_name_hint=CONV_NAME)
 
-    return [mutator_pass(Gemm, "Int8PointwiseGemm"), relax.transform.DeadCodeElimination()]
+    return [mutator_pass(Int8Kernels, "Int8Kernels"), relax.transform.DeadCodeElimination()]

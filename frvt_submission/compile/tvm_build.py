@@ -157,7 +157,7 @@ def pre_tuning_passes(layout: str = "NCHW", graph_pass_names=()):
     from tvm.relax import transform
 
     from .graph_passes import graph_passes
-    from .int8_convs import int8_gemm_passes
+    from .int8_convs import int8_kernel_passes
     from .layout import layout_passes
 
     passes = [
@@ -168,7 +168,7 @@ def pre_tuning_passes(layout: str = "NCHW", graph_pass_names=()):
         transform.DecomposeOpsForInference(),
         transform.CanonicalizeBindings(),
         *layout_passes(layout),
-        *int8_gemm_passes(),  # only the int8 model's convs (int8_convs.py): no kernel of another changes
+        *int8_kernel_passes(),  # only the int8 model's convs (int8_convs.py): no kernel of another changes
         *graph_passes(graph_pass_names),
         relax.get_pipeline("zero"),
     ]
