@@ -90,22 +90,24 @@ def use_int8_convs(mod):
     return relax.transform.DeadCodeElimination()(out), count
 
 
-def packed_weights(w_ohwi: np.ndarray) -> np.ndarray:
-    """O x 1 x 1 x K int8 -> [O/16][K/4][16][4], zero-padded to whole blocks."""
-    o, k = w_ohwi.shape[0], w_ohwi.shape[-1]
-    ob, kb = -(-o // LANES), -(-k // DEPTH)
-    w = np.zeros((ob * LANES, kb * DEPTH), np.int8)
-    w[:o, :k] = w_ohwi.reshape(o, k)
-    return np.ascontiguousarray(w.reshape(ob, LANES, kb, DEPTH).transpose(0, 2, 1, 3))
-
-
 def packed_conv_weights(w_ohwi: np.ndarray) -> np.ndarray:
-    """O x KH x KW x K int8 (K a multiple of 4) -> [O/16][KH][KW][K/4][16][4], O zero-padded to whole blocks."""
+    """O x KH x KW x K int8 -> [O/16][KH][KW][K/4][16][4], zero-padded to whole blocks."""
     o, kh, kw, k = w_ohwi.shape
-    ob = -(-o // LANES)
-    w = np.zeros((ob * LANES, kh, kw, k), np.int8)
-    w[:o] = w_ohwi
-    return np.ascontiguousarray(w.reshape(ob, LANES, kh, kw, k // DEPTH, DEPTH).transpose(0, 2, 3, 4, 1, 5))
+    ob, kb = -(-o // LANES), -(-k // DEPTH)
+    w = np.zeros((ob * LANES, kh, kw, kb * DEPTH), np.int8)
+    w[:o, :, :, :k] = w_ohwi
+    return np.ascontiguousarray(w.reshape(ob, LANES, kh, kw, kb, DEPTH).transpose(0, 2, 3, 4, 1, 5))
+
+
+def packed_weights(w_ohwi: np.ndarray) -> np.ndarray:
+    """O x 1 x 1 x K int8 -> [O/16][K/4][16][4]: the 1x1 case of packed_conv_weights, its unit taps dropped."""
+    p = packed_conv_weights(w_ohwi)
+    return p.reshape(p.shape[0], p.shape[3], LANES, DEPTH)
+
+
+def is_int8_kernel(name: str) -> bool:
+    """Whether a kernel (a task or a compiled function, fused or not) is one of these integer ones."""
+    return any(n in name for n in KERNEL_NAMES)
 
 
 def _conv(x, wp, o_n: int, sh: int, sw: int):

@@ -88,12 +88,12 @@ def tune_contexts(tasks, target, work_dir: str, strategy) -> tuple[list, list]:
     dot-product intrinsic (int8_intrin.py), every other kernel's is MetaSchedule's default."""
     from tvm.s_tir.meta_schedule.relax_integration import extracted_tasks_to_tune_contexts
 
-    from .int8_convs import KERNEL_NAMES
+    from .int8_convs import is_int8_kernel
     from .int8_intrin import space
 
     contexts, weights = [], []
     for int8 in (False, True):
-        group = [t for t in tasks if any(n in t.task_name for n in KERNEL_NAMES) == int8]
+        group = [t for t in tasks if is_int8_kernel(t.task_name) == int8]
         if group:
             c, w = extracted_tasks_to_tune_contexts(group, work_dir, strategy=strategy,
                                                     space=space(target) if int8 else "post-order-apply")

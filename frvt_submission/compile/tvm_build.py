@@ -220,13 +220,12 @@ def int8_kernels(mod) -> int:
     import tvm
     from tvm import relax
 
-    from .int8_convs import KERNEL_NAMES
+    from .int8_convs import is_int8_kernel
 
     call_tir, found = tvm.ir.Op.get("relax.call_tir"), [0]
 
     def visit(node):
-        if isinstance(node, relax.Call) and node.op == call_tir \
-                and any(n in node.args[0].name_hint for n in KERNEL_NAMES):
+        if isinstance(node, relax.Call) and node.op == call_tir and is_int8_kernel(node.args[0].name_hint):
             found[0] += 1
 
     relax.analysis.post_order_visit(mod["main"].body, visit)
