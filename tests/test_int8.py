@@ -189,16 +189,14 @@ def test_gptq_rows_are_the_convs_patches(tmp_path):
 
     rng = np.random.default_rng(4)
     w = rng.normal(size=(8, 4, 3, 2)).astype(np.float32)
-    conv = helper.make_node("Conv", ["x", "w"], ["y"], name="c", strides=[2, 1], pads=[1, 0, 2, 1])
-    graph = helper.make_graph([conv], "one", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4, 7, 6])],
+    conv = helper.make_node("Conv", ["image", "w"], ["y"], name="c", strides=[2, 1], pads=[1, 0, 2, 1])
+    graph = helper.make_graph([conv], "one", [helper.make_tensor_value_info("image", TensorProto.FLOAT, [1, 4, 7, 6])],
                               [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
                               [numpy_helper.from_array(w, "w")])
     path = tmp_path / "conv.onnx"
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
     x = rng.normal(size=(1, 4, 7, 6)).astype(np.float32)
-    import onnxruntime as ort
-
-    want = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {"x": x})[0][0]
+    want = _ort(path, x)[0]
     rows = _patches(x[0].astype(np.float64), conv, 3, 2)
     got = (rows @ w.reshape(8, -1).T.astype(np.float64)).T.reshape(want.shape)
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
