@@ -66,7 +66,7 @@ def report_markdown(r: dict, command: str, pair: str = "") -> str:
     rounds = r.get("rounds", 1)
     lines += [f"### End to end: template creation ({r['images']} real images, {rounds} rounds)", "",
               "Same decode/detect/align/embed code around each engine (Python pipeline, no C++ bridge; the bridge "
-              "adds about 0.1 ms), resampling with the build's compiled kernels (`config/resample.so`) as the "
+              "adds about 0.1 ms), resampling with the build's compiled kernels (`config/<path>/resample.so`) as the "
               "library does. In each round, image by image, every engine in turn makes one untimed and one "
               "timed template (the order of engines rotates round by round); an engine's figure is the median "
               "over the images of each image's median over the rounds.", "",

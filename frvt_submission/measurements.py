@@ -216,7 +216,7 @@ TIMING_NOTE = ("One process pinned to one core makes single-image `createFaceTem
                "`frvt11_ext_last_stages` extension: \"resize\" shrinks an image larger than the detector's "
                "input, once, by exact 2x halvings and then area averaging as OpenCV's INTER_AREA (`downscale = "
                "\"area\"`: every source pixel counts, where bilinear shrinking skips most of a large photo's), "
-               "in the compiled kernels of `config/resample.so`, and is near 0 for an image that fits; "
+               "in the compiled kernels of `config/<path>/resample.so`, and is near 0 for an image that fits; "
                "\"detect\" includes the detector's decoding and NMS and, for faces that score low upright, the "
                "other orientations tried; \"refine\" detects a small face again on its enlarged region; "
                "\"bridge\" is the C++ call's time minus the Python time.")
