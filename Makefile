@@ -4,8 +4,8 @@
 # step (build/settings/<step>.json, rewritten only when that step's settings change), so e.g. a new
 # gpg key only repackages.
 # Each settings file has its own outputs (frvt_submission/paths.py): the project's frvt.toml the
-# project root (config/, lib/, doc/, validation/output, dist/, build/), any other file out/<its stem>/,
-# with its own stamps there, so `make submission SETTINGS=profiles/x.toml` and `make submission`
+# project root (config/, lib/, doc/, validation/output, dist/, build/), a file in profiles/
+# out/<its stem>/, any other file out/<its stem>-<8 hex digits of its path>/, with its own stamps there, so `make submission SETTINGS=profiles/x.toml` and `make submission`
 # each redo only their own steps.
 PYTHON ?= python3
 VENV   := .venv
@@ -18,7 +18,7 @@ SETTINGS_ARG  := $(if $(SETTINGS), --settings $(SETTINGS))
 SETTINGS_FILE := $(or $(SETTINGS),frvt.toml)
 FRVT   := $(PY) -m frvt_submission$(SETTINGS_ARG)
 # The settings file's output root, asked once of paths.py (stdlib only: it runs before setup):
-# empty for the project's frvt.toml, else out/<stem>/.
+# empty for the project's frvt.toml, else its out/ folder.
 OUT    := $(shell $(PYTHON) frvt_submission/paths.py $(SETTINGS_FILE))
 ifneq ($(.SHELLSTATUS),0)
 $(error cannot tell where the outputs of $(SETTINGS_FILE) go (frvt_submission/paths.py failed))
@@ -29,7 +29,11 @@ SET    := $(OUT)build/settings
 # What each step reads (besides its settings and the step before it); tests/conftest.py reads
 # COMPILE_SRC and BUILD_SRC from here (make -pnq) to decide whether config/ and lib/ are stale.
 sources = $(shell find $(1) -type f -not -path '*/__pycache__/*' -not -name '*.pyc' 2>/dev/null)
-COMPILE_SRC  := $(call sources,frvt_submission/compile frvt_submission/models frvt_runtime/decoders tuning quantization) \
+# From tuning/, only what compile reads: each folder's records and model.json (not its curve, logs or
+# README). Every folder's, not just this settings file's models': a new record elsewhere recompiles
+# needlessly, never wrongly.
+RECORDS      := $(shell find tuning -type f \( -name 'database_*.json' -o -name model.json \) -not -path '*/logs/*' 2>/dev/null)
+COMPILE_SRC  := $(call sources,frvt_submission/compile frvt_submission/models frvt_runtime/decoders quantization) $(RECORDS) \
                 frvt_submission/config.py frvt_runtime/config.py frvt_runtime/config_dir.py \
                 frvt_runtime/code_paths.py frvt_runtime/resample_kernels.py
 BUILD_SRC    := $(call sources,cpp_api/src cpp_api/bridge cpp_api/include frvt_runtime frvt_submission/bridge) \
@@ -55,7 +59,8 @@ help:
 	@echo "make setup | fetch | compile | build | validate | timing | package | status | clean"
 	@echo "                 (TIMING_CORE=N pins validation's and make timing's measurements to core N; default 0)"
 	@echo "                 (SETTINGS=FILE: that settings file instead of ./frvt.toml; its outputs, stamps"
-	@echo "                 included, go to out/<file name without .toml>/, and clean removes only those)"
+	@echo "                 included, go to out/<name>/ for profiles/<name>.toml, out/<name>-<hash of its path>/"
+	@echo "                 for any other <name>.toml, and clean removes only those)"
 
 # The interpreter is checked first: lib/ embeds its shared libpython3.11, and a Python without
 # one would otherwise be found by `build`, after fetch and compile.
@@ -145,7 +150,7 @@ tune: $(STAMP)
 ONE_THREAD = $(shell $(PY) -c 'from frvt_runtime.runtime_env import THREAD_VARIABLES as v; print(" ".join(n + "=1" for n in v))')
 
 bench: $(STAMP)
-	@echo "== bench: single-core comparison with peers (writes $(OUT)docs/benchmark.md)"
+	@echo "== bench: single-core comparison with peers (writes this pair's and class's section of docs/benchmark.md)"
 	$(PY) -m pip install --disable-pip-version-check -q --no-deps -r requirements-bench.txt
 	$(ONE_THREAD) taskset -c 0 $(FRVT) bench $(if $(BENCH_ISA),--isa $(BENCH_ISA))
 
