@@ -225,6 +225,24 @@ def test_eval_and_report_refuse_bad_input_before_any_embedding(tmp_path, test_im
     assert "is a folder" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("argv, says", [
+    (["eval", "--json", "{folder}", "p.csv"], "--json {folder} is a folder"),
+    (["parity", "--json", "{file}/parity.json"], "cannot be written: {file} is a file"),
+    (["report", "--output", "{file}/deeper/r.html", "p.csv"], "cannot be written: {file} is a file"),
+    (["measurements", "--output", "{folder}"], "--output {folder} is a folder"),
+])
+def test_an_output_file_that_cannot_be_written_is_refused_before_any_work(argv, says, tmp_path, capsys):
+    """eval and parity printed their tables and then died writing their JSON (IsADirectoryError,
+    FileExistsError); report and measurements likewise, after their work."""
+    from frvt_submission.cli import main
+
+    (tmp_path / "a_file").write_text("")
+    where = {"folder": str(tmp_path), "file": str(tmp_path / "a_file")}
+    assert main([a.format(**where) for a in argv]) == 2
+    captured = capsys.readouterr()
+    assert says.format(**where) in captured.err and "settings:" not in captured.out
+
+
 def test_stage_times_refuses_bad_arguments_and_names_undecodable_photos(built, test_images, tmp_path, capsys):
     """--calls 0 ended in an IndexError, a missing config/ and an empty file under --same-on in
     tracebacks."""

@@ -39,12 +39,33 @@ def settings(args, describe: bool = True):
     return s
 
 
-def output_option(p: argparse.ArgumentParser, flag: str, where, shown: str, help_: str) -> None:
+def output_option(p: argparse.ArgumentParser, flag: str, where, shown: str, help_: str,
+                  written: bool = False) -> None:
     """An option whose default is one of the settings file's outputs: where(paths.Outputs) -> Path,
-    filled in by with_outputs once --settings is known (shown: how --help names it)."""
+    filled in by with_outputs once --settings is known (shown: how --help names it). written: a
+    file the command writes, checked by with_outputs before any work (writable_file)."""
     dest = flag.lstrip("-").replace("-", "_")
     p.add_argument(flag, default=None, help=f"{help_} (default: {shown} of the settings file's outputs)")
     p.set_defaults(output_defaults={**(p.get_default("output_defaults") or {}), dest: where})
+    if written:
+        p.set_defaults(written_files=[*(p.get_default("written_files") or []), (flag, dest)])
+
+
+def writable_file(flag: str, path: Path) -> None:
+    """ConfigError unless path can be written as a file: a folder, or a parent that is a file or
+    not writable, found before the minutes of work whose result would go there, not after."""
+    from frvt_runtime.errors import ConfigError
+
+    path = Path(path)
+    if path.is_dir():
+        raise ConfigError(f"{flag} {path} is a folder: give the file's path")
+    folder = path.parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    if not folder.is_dir():
+        raise ConfigError(f"{flag} {path} cannot be written: {folder} is a file, not a folder")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise ConfigError(f"{flag} {path} cannot be written: {folder} is not writable")
 
 
 def with_outputs(args) -> None:
@@ -61,6 +82,8 @@ def with_outputs(args) -> None:
         setattr(args, f"{dest}_default", getattr(args, dest) is None)  # (a command may refine its default)
         if getattr(args, dest) is None:
             setattr(args, dest, str(where(args.outputs)))
+    for flag, dest in getattr(args, "written_files", None) or []:
+        writable_file(flag, Path(getattr(args, dest)))
 
 
 def class_text(isa_class: str | None) -> str:

@@ -17,8 +17,6 @@ def cmd_report(args) -> int:
     not_csv = [str(f) for f in pair_files if f.suffix != ".csv"]
     if not_csv:  # (eval runs LFW's pairs.txt protocol; the report's tables and curves are per pairs.csv)
         raise FrvtError(f"report takes pairs.csv files; for {', '.join(not_csv)} use `frvt eval`")
-    if Path(args.output).is_dir():  # found before minutes of embedding, not after
-        raise FrvtError(f"--output {args.output} is a folder: give the HTML file's path")
     faces = pipeline(args, s)
     if args.backend == "library":
         from ..library_eval import LibraryEmbedder
@@ -36,7 +34,7 @@ def register(sub) -> None:
                      library=True)
     p.add_argument("pairs", nargs="*", help="pairs.csv files (default: the registry images and every "
                                             "../shared/data set)")
-    output_option(p, "--output", lambda o: o.report, "build/report.html", "the HTML file")
+    output_option(p, "--output", lambda o: o.report, "build/report.html", "the HTML file", written=True)
     output_option(p, "--validation-output", lambda o: o.validation_output, "validation/output/",
                   "the validation run to report")
     output_option(p, "--timing-output", lambda o: o.timing, "build/timing/",
