@@ -49,11 +49,14 @@ def write_measurement(path: Path, data: dict, config_dir: Path | None) -> Path:
 def read_measurement(path: Path) -> tuple[dict | None, str]:
     """(the file's data, None when it is missing or unreadable) and a line saying which."""
     try:
-        return json.loads(Path(path).read_text()), f"read {path}"
+        data = json.loads(Path(path).read_text())
     except FileNotFoundError:
         return None, f"missing {path}"
     except (OSError, ValueError) as exc:
         return None, f"unreadable {path} ({exc}): treated as missing"
+    if not isinstance(data, dict):
+        return None, f"unreadable {path} (a JSON {type(data).__name__}, not a measurement's object): treated as missing"
+    return data, f"read {path}"
 
 
 def records_text(records) -> str:
@@ -128,7 +131,7 @@ def parity_section(data: dict | None, path: Path) -> list[str]:
 
     rows = [[name, r.get("cpu", ""), r["images"], r["faces"], ", ".join(f"{w}x{h}" for w, h in r["sizes"]),
              "n/a" if r["min_cosine"] is None else f"{r['min_cosine']:.6f}", px(r["max_box_px"]),
-             px(r["max_landmark_px"]), "ok" if r["ok"] else "FAIL"] for name, r in data.get("paths", {}).items()]
+             px(r["max_landmark_px"]), "ok" if r["ok"] else "FAIL"] for name, r in data["paths"].items()]
     rows += [[name, "", "", "", "", "", "", "", "not run: this CPU lacks its instructions"]
              for name in data.get("not_run", [])]
     return lines + _source(path, PARITY_HOW) + _stamped_table(
@@ -312,9 +315,25 @@ def make_document(parity: Path, eval_json: Path, validation: Path, timing: Path,
         log(line)
         return data
 
+    def fits(path, make, *args) -> bool:
+        """Whether make can write its lines from path's data (args): another command's file given
+        in its place, or a hand-edited one, counts as missing rather than ending in a traceback."""
+        try:
+            make(*args)
+            return True
+        except (KeyError, TypeError, AttributeError, IndexError, ValueError) as exc:
+            log(f"{path} is not the file this section reads ({type(exc).__name__}: {exc}): treated as missing")
+            return False
+
     summary_path = validation / SUMMARY_FILE
     p, e, s, t = load(parity), load(eval_json), load(summary_path), load(timing)
-    benches = [(f, r) for f in sorted(bench_dir.glob(bench_json("*", bench_dir).name)) if (r := load(f)) is not None]
+    p = p if p is None or fits(parity, parity_section, p, parity) else None
+    e = e if e is None or fits(eval_json, accuracy_section, e, eval_json) else None
+    s = s if s is None or fits(summary_path, validation_section, s, summary_path) else None
+    s_timing = s if s is None or fits(summary_path, timing_section, None, timing, s, summary_path) else None
+    t = t if t is None or fits(timing, timing_section, t, timing, s_timing, summary_path) else None
+    benches = [(f, r) for f in sorted(bench_dir.glob(bench_json("*", bench_dir).name))
+               if (r := load(f)) is not None and fits(f, peers_section, [(f, r)], bench_dir)]
     if not benches:
         log(f"missing {bench_json('<class>', bench_dir)}")
     lines = ["# Measurements", "", INTRO, ""]
@@ -324,5 +343,5 @@ def make_document(parity: Path, eval_json: Path, validation: Path, timing: Path,
 
         lines += pairs_section(log=log)
     lines += validation_section(s, summary_path)
-    lines += timing_section(t, timing, s, summary_path) + peers_section(benches, bench_dir) + ELSEWHERE
+    lines += timing_section(t, timing, s_timing, summary_path) + peers_section(benches, bench_dir) + ELSEWHERE
     return "\n".join(lines).rstrip() + "\n"

@@ -58,9 +58,10 @@ def artefacts(tmp_path):
               "peak_rss_mb": 200.0, "init_ms": 300.0, "init_rss_mb": 100.0}
     assert len(TIMING_HEADERS) == 5 and len(STAGE_HEADERS) == 4  # (the rows above fit them)
     files = {
-        "parity": write_measurement(tmp_path / "m" / "parity.json", {
-            "images": 7, "sizes": [[320, 320], [640, 640]], "faces": 9, "min_cosine": 0.999999,
-            "max_box_px": 0.0, "max_landmark_px": 0.0, "ok": True}, config),
+        "parity": write_measurement(tmp_path / "m" / "parity.json", {"paths": {"avx512": {
+            "cpu": "skylake-avx512", "images": 7, "sizes": [[320, 320], [640, 640]], "faces": 9,
+            "min_cosine": 0.999999, "max_box_px": 0.0, "max_landmark_px": 0.0, "ok": True}},
+            "not_run": ["avx2"], "ok": True}, config),
         "eval": write_measurement(tmp_path / "m" / "eval.json", {
             "backend": "onnxruntime", "threshold": 0.363, "limit": 0, "sets": {"tiny": "tiny/pairs.csv"},
             "listed": {"headers": SUMMARY_HEADERS,
@@ -108,6 +109,34 @@ def test_every_table_follows_a_stamp_with_commit_date_cpu_and_records(artefacts,
     assert {s["records"] for s in stamps} == {build, "onnxruntime reference"}
     assert all(s["commit"] != "not recorded" and s["cpu"] != "CPU not recorded" for s in stamps)
     assert "| 14.0 | OpenVINO | 17.5 | 0.80 | 0.80, 0.78 |" in re.sub(" +", " ", text)  # the fastest peer
+    assert "| avx512 | skylake-avx512 | 7 | 9 | 320x320, 640x640 | 0.999999 |" in re.sub(" +", " ", text)
+
+
+@pytest.mark.parametrize("given, wrong", [("parity", "eval"), ("eval", "parity"), ("timing", "bench"),
+                                          ("parity", "[]"), ("eval", '{"stamp": 3}')])
+def test_a_file_of_another_kind_counts_as_missing(artefacts, capsys, given, wrong):
+    """Another command's file in a file's place (or JSON of no measurement's shape) ended the
+    command in a KeyError or AttributeError; parity's empty table looked measured."""
+    tmp_path, files = artefacts
+    if wrong in files:
+        files[given] = files[wrong]
+    else:
+        files[given] = tmp_path / "odd.json"
+        files[given].write_text(wrong)
+    text, said = _document(tmp_path, files, capsys)
+    command = {"parity": "`frvt parity`", "eval": "`frvt eval", "timing": "`make timing`"}[given]
+    assert f"Not measured yet: run {command}" in text
+    assert f"{files[given]}" in said and "treated as missing" in said
+    assert unstamped_figures(text) == []
+
+
+def test_a_folder_names_the_file_its_command_writes_there(artefacts, capsys):
+    """--timing build/timing (the folder `frvt time` writes to) was read as a file, so the document
+    said "Not measured yet" beside the timing.json it holds."""
+    tmp_path, files = artefacts
+    text, said = _document(tmp_path, {**files, "timing": files["timing"].parent}, capsys)
+    assert f"read {files['timing']}" in said and "### `make timing`" in text
+    assert "Not measured yet" not in text
 
 
 @pytest.mark.parametrize("gone", ["parity", "eval", "timing", "bench", "validation"])

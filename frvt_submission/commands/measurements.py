@@ -10,6 +10,9 @@ from .common import add_command, log, output_option, settings
 
 def cmd_measurements(args) -> int:
     settings(args, describe=False)  # the settings file names the outputs read and written
+    for dest, name in (("parity", m.PARITY_JSON), ("eval", m.EVAL_JSON), ("timing", m.TIMING_JSON)):
+        if Path(getattr(args, dest)).is_dir():  # the folder the command writes its file to
+            setattr(args, dest, str(Path(getattr(args, dest)) / name))
     text = m.make_document(Path(args.parity), Path(args.eval), Path(args.validation), Path(args.timing),
                            Path(args.bench_dir), log, pairs=args.outputs.is_default and not args.no_pairs)
     out = Path(args.output)
