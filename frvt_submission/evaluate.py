@@ -83,6 +83,26 @@ def embed_images(pipeline, images: list[Path], progress=None) -> dict[Path, np.n
     return out
 
 
+def unreadable_images(embeddings: dict[Path, np.ndarray | None]) -> list[str]:
+    """Why each image that gave no embedding could not be read, if it could not (a missing, empty,
+    truncated or undecodable file): counted as a failure to enrol like an image without a face,
+    but named, so that a broken file is not taken for a hard face."""
+    why = []
+    for path in sorted(p for p, e in embeddings.items() if e is None):
+        try:
+            read_image(path)
+        except FrvtError as exc:
+            why.append(str(exc))
+    return why
+
+
+def unreadable_line(name: str, why: list[str], images: int, shown: int = 5) -> str:
+    """The warning eval and report print for a set whose images could not all be read."""
+    more = f"; and {len(why) - shown} more" if len(why) > shown else ""
+    return (f"warning: {name}: {len(why)} of {images} images could not be read and count as failures "
+            f"to enrol: {'; '.join(why[:shown])}{more}")
+
+
 def fnmr_at_fmr(genuine: np.ndarray, impostor: np.ndarray, fmr: float) -> float | None:
     """FNMR at the lowest threshold whose FMR <= fmr; None when there are too few impostors or no
     genuine pairs."""

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
+from frvt_runtime.errors import FrvtError
+
 from . import paths
 
 # Runs in the reader's browser: marks the page when an image failed to decode or the layout
@@ -57,15 +59,35 @@ def default_pair_files() -> list[Path]:
 
 def set_names(pair_files: list[Path]) -> list[str]:
     """Each pairs file's set name: its folder's (as resolved: "pairs.csv" alone has none), with the
-    file's stem added where two files would share one (their rows and curves were merged)."""
-    folders = [Path(f).resolve().parent.name for f in pair_files]
-    return [name if folders.count(name) == 1 else f"{name}/{Path(f).stem}" for name, f in zip(folders, pair_files)]
+    file's stem added where two files would share one (their rows and curves were merged), then
+    as many folders above it as keep every name apart (eval.json keeps its sets by name). A file
+    given twice is refused: its set would be counted twice."""
+    files = [Path(f).resolve() for f in pair_files]
+    for i, f in enumerate(files):
+        if f in files[:i]:
+            raise FrvtError(f"pairs file {pair_files[i]} is given twice")
+
+    def name(f: Path, level: int) -> str:
+        if level == 0:
+            return f.parent.name
+        if level > len(f.parent.parts):
+            return str(f)
+        return "/".join(f.parent.parts[len(f.parent.parts) - level:]) + f"/{f.stem}"
+
+    levels = [0] * len(files)
+    while True:
+        names = [name(f, level) for f, level in zip(files, levels)]
+        shared = [i for i, n in enumerate(names) if names.count(n) > 1]
+        if not shared:
+            return names
+        for i in shared:
+            levels[i] += 1
 
 
 def accuracy_section(pipeline, pair_files: list[Path], log) -> tuple[str, dict]:
     from .curves import det_roc_png, histograms_png
     from .evaluate import (ALL_PAIRS_HEADERS, SUMMARY_HEADERS, all_pairs_row, evaluate, evaluate_all_pairs,
-                           read_pairs, summary_row)
+                           read_pairs, summary_row, unreadable_images, unreadable_line)
 
     threshold = pipeline.settings.recognizer.same_threshold
     rows, all_rows, curves = [], [], {}
@@ -73,6 +95,8 @@ def accuracy_section(pipeline, pair_files: list[Path], log) -> tuple[str, dict]:
     for name, pairs in sets:
         log(f"report: {name}, {len(pairs)} pairs")
         r = evaluate(pipeline, pairs, threshold)
+        if why := unreadable_images(r["embeddings"]):
+            log(unreadable_line(name, why, r["images"]))
         rows.append(summary_row(name, r))
         a = evaluate_all_pairs(pipeline, pairs, emb=r["embeddings"])
         all_rows.append(all_pairs_row(name, a))

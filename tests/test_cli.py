@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from frvt_runtime.errors import FrvtError
 from frvt_submission.errors import CompileError
 
 
@@ -207,6 +208,35 @@ def test_set_names_come_from_the_resolved_folder_and_stay_apart(tmp_path, monkey
     assert set_names([Path("pairs.csv")]) == [tmp_path.name]
     assert set_names([Path("a.csv"), Path("b.csv"), Path("sub/a.csv")]) == \
         [f"{tmp_path.name}/a", f"{tmp_path.name}/b", "sub"]
+    # Two x/pairs.csv under different folders were both "x/pairs", and eval.json kept one of them.
+    for d in ("a/x", "b/x"):
+        (tmp_path / d).mkdir(parents=True)
+    assert set_names([Path("a/x/pairs.csv"), Path("b/x/pairs.csv")]) == ["a/x/pairs", "b/x/pairs"]
+    with pytest.raises(FrvtError, match="pairs file a/x/../x/pairs.csv is given twice"):
+        set_names([Path("a/x/pairs.csv"), Path("a/x/../x/pairs.csv")])
+
+
+def test_eval_names_the_images_it_could_not_read(test_images, tmp_path, capsys):
+    """A set of unreadable files gave FTE 3/3 and 50% accuracy with no word that they were not
+    photos without a face."""
+    import json
+    import shutil
+
+    from frvt_submission.cli import main
+
+    shutil.copy(test_images / "obama.jpg", tmp_path / "good.jpg")
+    (tmp_path / "empty.jpg").write_bytes(b"")
+    (tmp_path / "text.jpg").write_text("not a picture")
+    (tmp_path / "pairs.csv").write_text("img1,img2,label,id1,id2\ngood.jpg,empty.jpg,1,o,o\n"
+                                        "good.jpg,text.jpg,0,o,t\n")
+    assert main(["eval", "--backend", "onnxruntime", "--json", str(tmp_path / "e.json"),
+                 str(tmp_path / "pairs.csv")]) == 0
+    out = capsys.readouterr().out
+    assert (f"warning: {tmp_path.name}: 2 of 3 images could not be read and count as failures to enrol: "
+            f"cannot read image file {tmp_path / 'empty.jpg'}; not a decodable image: {tmp_path / 'text.jpg'}"
+            ) in out
+    assert json.loads((tmp_path / "e.json").read_text())["unreadable"] == {tmp_path.name: [
+        f"cannot read image file {tmp_path / 'empty.jpg'}", f"not a decodable image: {tmp_path / 'text.jpg'}"]}
 
 
 def test_eval_and_report_refuse_bad_input_before_any_embedding(tmp_path, test_images, capsys):

@@ -16,7 +16,8 @@ def cmd_eval(args) -> int:
     from tabulate import tabulate
 
     from ..evaluate import (ALL_PAIRS_HEADERS, LFW_HEADERS, SUMMARY_HEADERS, all_pairs_row, evaluate,
-                            evaluate_all_pairs, evaluate_lfw, read_lfw_pairs, read_pairs, summary_row)
+                            evaluate_all_pairs, evaluate_lfw, read_lfw_pairs, read_pairs, summary_row,
+                            unreadable_images, unreadable_line)
     from ..measurements import write_measurement
     from ..report import set_names
 
@@ -36,7 +37,7 @@ def cmd_eval(args) -> int:
         from ..scale import DaskEmbedder
 
         p = DaskEmbedder(Path(args.config_dir), args.workers or 2, args.scheduler, not args.no_cache, log)
-    checks, failed = [], False
+    checks, failed, unreadable = [], False, {}
     rows, all_rows, lfw_rows = [], [], []
     # Every file is read (and refused, if it must be) before any image is embedded.
     sets, files = [], [Path(f) for f in args.pairs]
@@ -59,6 +60,9 @@ def cmd_eval(args) -> int:
         log(f"{name}: {len(pairs)} pairs" + (f" (with --limit {args.limit}: all labelled {labels.pop()})"
                                               if args.limit and len(labels) == 1 else ""))
         r = evaluate(p, pairs, p.settings.recognizer.same_threshold, progress=progress("embedded", "images"))
+        if why := unreadable_images(r["embeddings"]):
+            log(unreadable_line(name, why, r["images"]))
+            unreadable[name] = why
         rows.append(summary_row(name, r))
         all_rows.append(all_pairs_row(name, evaluate_all_pairs(p, pairs, emb=r["embeddings"])))
         if getattr(p, "last", None):
@@ -95,7 +99,8 @@ def cmd_eval(args) -> int:
         json_file = json_file.with_name(eval_json_name(args.backend))
     out = write_measurement(json_file, {
         "backend": args.backend, "threshold": p.settings.recognizer.same_threshold, "limit": args.limit,
-        "sets": {name: str(path) for name, path in zip(set_names(files), files)}, **tables},
+        "sets": {name: str(path) for name, path in zip(set_names(files), files)}, "unreadable": unreadable,
+        **tables},
         None if args.backend == "onnxruntime" else Path(args.config_dir))
     log(f"wrote {out}")
     return 1 if failed else 0
