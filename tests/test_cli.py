@@ -94,6 +94,26 @@ def test_odd_image_files_are_refused_by_name(tmp_path):
         read_image(tmp_path / "f.tiff")
 
 
+@pytest.mark.parametrize("magic, maxval", [("P5", 1023), ("P2", 1023), ("P5", 100), ("P2", 100), ("P5", 255),
+                                           ("P6", 4095), ("P5", 65535)])
+def test_a_pnm_file_is_read_on_its_own_maxval_scale(tmp_path, magic, maxval):
+    """A 10-bit PGM (maxval 1023) came out nearly black: its 16-bit samples were shifted right by
+    8, so white became 3, and the face in it was not found."""
+    import numpy as np
+
+    from frvt_submission.imagefile import read_image
+
+    channels = 3 if magic in ("P3", "P6") else 1
+    values = np.array([0, maxval // 4, maxval // 2, maxval]).repeat(channels)
+    if magic in ("P2", "P3"):
+        body = " ".join(map(str, values)).encode() + b"\n"
+    else:
+        body = values.astype(">u2" if maxval > 255 else np.uint8).tobytes()
+    (tmp_path / "x.pnm").write_bytes(f"{magic}\n# made by a test\n4 1\n{maxval}\n".encode() + body)
+    got = read_image(tmp_path / "x.pnm")[0, :, 0].astype(int)
+    assert np.abs(got - np.array([0, 64, 128, 255])).max() <= 1, got
+
+
 def test_library_backend_counts_an_unreadable_image_as_a_failed_enrolment(built, test_images, tmp_path):
     """eval --backend library stopped at the first undecodable image; the tvm backend counts it as
     a failed enrolment, and so does the library's now."""
