@@ -22,13 +22,13 @@ class LibraryEmbedder:
     the settings file names ([submission] company and sequence)."""
 
     def __init__(self, settings: RuntimeSettings, library_name: str, built: paths.Outputs = paths.DEFAULT_OUTPUTS,
-                 work: Path | None = None, log=print):
+                 work: Path | None = None, log=print, build_hint: str = "make build"):
         from .validation.run import Runner, build_driver
 
         root, work = built.root, work or built.eval_library
         lib = built.lib / library_name
         if not lib.is_file() or not (root / "config" / "models.json").is_file():
-            raise FrvtError(f"{lib} or config/ is missing: run `make build` first")
+            raise FrvtError(f"{lib} or config/ is missing: run `{build_hint}` first")
         self.settings, self.root, self.work, self.log = settings, root, work, log
         self.runner = Runner(build_driver(lib, built.driver, log), root, work, log)
 

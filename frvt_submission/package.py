@@ -20,12 +20,13 @@ def archive_name(settings: Settings) -> str:
     return f"libfrvt_11_{sub.company}_{sub.sequence}.v{interface_versions().structs}.tar.gz"
 
 
-def build_tarball(settings: Settings, root: Path, validation_out: Path, dist: Path, log=print) -> list[Path]:
+def build_tarball(settings: Settings, root: Path, validation_out: Path, dist: Path, log=print,
+                  build_hint: str = "make submission") -> list[Path]:
     """./doc ./config ./lib ./validation (logs, os.txt, summary.json of the last validation run), only
     when that run passed on exactly these lib/ and config/ files."""
     for folder in ("doc", "config", "lib"):
         if not (root / folder).is_dir():
-            raise FrvtError(f"{folder}/ is missing: run `make submission` (build) first")
+            raise FrvtError(f"{folder}/ is missing: run `{build_hint}` first")
     from .validation.run import check_layout
     from .validation.summary import gate
 

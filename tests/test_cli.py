@@ -114,6 +114,42 @@ def test_a_pnm_file_is_read_on_its_own_maxval_scale(tmp_path, magic, maxval):
     assert np.abs(got - np.array([0, 64, 128, 255])).max() <= 1, got
 
 
+def test_a_config_dir_of_another_build_is_refused_by_parity_and_report(built, settings, tmp_path, capsys):
+    """parity with another profile's config/ died inside TVM (a 112 vs 150 shape check) or gave a
+    false FAIL (the int8 build against the fp32 reference); report drew that build's accuracy under
+    the settings file's own sizes and build facts."""
+    import json
+    import shutil
+
+    from frvt_runtime.config_dir import MANIFEST_FILE, PIPELINE_FILE
+    from frvt_submission import paths
+    from frvt_submission.cli import main
+    from frvt_submission.commands.common import built_from_differences
+
+    other = tmp_path / "config"
+    other.mkdir()
+    for name in (MANIFEST_FILE, PIPELINE_FILE):
+        shutil.copy(paths.DEFAULT_OUTPUTS.config / name, other / name)
+    assert built_from_differences(settings, other) == []  # a copy of the settings file's own build
+    pipeline = json.loads((other / PIPELINE_FILE).read_text())
+    pipeline["recognizer"]["input_size"] = [150, 150]
+    (other / PIPELINE_FILE).write_text(json.dumps(pipeline))
+    assert main(["parity", "--json", str(tmp_path / "p.json"), "--config-dir", str(other)]) == 2
+    err = capsys.readouterr().err
+    assert (f"{other} was not compiled from {paths.SETTINGS_FILE}: [recognizer] input_size = [112, 112] in the "
+            f"settings, [150, 150] there. To compare them, give the settings file it was built from") in err
+    shutil.copy(paths.DEFAULT_OUTPUTS.config / PIPELINE_FILE, other / PIPELINE_FILE)
+    manifest = json.loads((other / MANIFEST_FILE).read_text())
+    for path in manifest["paths"].values():
+        path["models"]["recognizer"]["int8_convs"] = 13
+    (other / MANIFEST_FILE).write_text(json.dumps(manifest))
+    assert main(["parity", "--json", str(tmp_path / "p.json"), "--config-dir", str(other)]) == 2
+    assert "[recognizer] int8 = false in the settings, 13 int8 convs in its recognizer there" in capsys.readouterr().err
+    assert not (tmp_path / "p.json").exists()
+    assert main(["report", "--output", str(tmp_path / "r.html"), "--config-dir", str(other), "p.csv"]) == 2
+    assert "a report describes one build, the settings file's" in capsys.readouterr().err
+
+
 def test_library_backend_counts_an_unreadable_image_as_a_failed_enrolment(built, test_images, tmp_path):
     """eval --backend library stopped at the first undecodable image; the tvm backend counts it as
     a failed enrolment, and so does the library's now."""
@@ -187,7 +223,14 @@ def test_status_says_not_built_and_flags_a_tarball_older_than_the_build(tmp_path
     assert main(argv) == 0
     out = capsys.readouterr().out
     assert f"outputs: {root} " in out.splitlines()[1]
-    assert "lib/ + config/: not built yet" in out and "tarball: none yet" in out and "validation: not run" in out
+    assert "tarball: none yet" in out and "validation: not run" in out
+    # The hints name the file: a plain `make submission` would have built the project's frvt.toml.
+    assert f"lib/ + config/: not built yet (make submission SETTINGS={mine})" in out
+    assert main(["--settings", str(mine), "embed", "x.jpg"]) == 2
+    assert (f"config directory not found: {root / 'config'}, the build of {mine}: make it with `make compile "
+            f"SETTINGS={mine}`") in capsys.readouterr().err
+    assert main(["--settings", str(mine), "time"]) == 2
+    assert f"is missing: run `make build SETTINGS={mine}` first" in capsys.readouterr().err
     (root / "dist").mkdir(parents=True)
     settings = load_settings(mine)
     tarball = root / "dist" / archive_name(settings)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .common import output_option, settings
+from frvt_runtime.errors import ConfigError
+
+from .common import make_hint, output_option, settings
 
 
 def with_backend(p, library: bool = False):
@@ -28,4 +30,7 @@ def pipeline(args, s=None):
         return reference_pipeline(s or settings(args, describe=False))
     from ..tvm_wheel import wheel_runtime_dir
 
+    if getattr(args, "config_dir_default", False) and not Path(args.config_dir).is_dir():
+        raise ConfigError(f"config directory not found: {args.config_dir}, the build of {args.settings}: make it "
+                          f"with `{make_hint(args, 'compile')}`")
     return FacePipeline.from_config_dir(Path(args.config_dir), wheel_runtime_dir())

@@ -1,4 +1,4 @@
-"""What the commands share: output, progress, the settings file they read, argparse's number types."""
+"""What the commands share: output, progress, the settings file and its build, argparse's number types."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ import argparse
 import os
 import sys
 from pathlib import Path
+
+from frvt_runtime.errors import FrvtError
 
 
 def log(msg: str) -> None:
@@ -132,3 +134,59 @@ def core(text: str) -> int:
     if not 0 <= n < cores:
         raise argparse.ArgumentTypeError(f"core {n} does not exist: this machine has cores 0-{cores - 1}")
     return n
+
+
+def make_hint(args, target: str) -> str:
+    """The make command that builds target for args' settings file: `make build`, with
+    SETTINGS=FILE for any file but the project's frvt.toml (else the hint would build the default)."""
+    return f"make {target}" + ("" if args.outputs.is_default else f" SETTINGS={args.settings}")
+
+
+def _short(value, width: int = 32) -> str:
+    text = repr(value)
+    return text if len(text) <= width else text[:width - 3] + "..."
+
+
+def built_from_differences(s, config_dir: Path) -> list[str]:
+    """How config_dir's build differs from what settings s would compile: its pipeline.json against
+    s's runtime settings (sizes, decoder, thresholds, alignment...), and int8 convs where s asks for
+    them or not. Empty when they agree, or when config_dir has no pipeline.json (its loader says so)."""
+    import json
+
+    from frvt_runtime.config_dir import PIPELINE_FILE, model_entries, path_names, read_manifest
+    from ..config import runtime_dict
+
+    try:
+        have = json.loads((Path(config_dir) / PIPELINE_FILE).read_text())
+        manifest = read_manifest(Path(config_dir))
+    except (OSError, ValueError, FrvtError):
+        return []
+    want = json.loads(json.dumps(runtime_dict(s)))
+    found = []
+    for section in ("detector", "recognizer", "pipeline"):
+        mine, theirs = want.get(section) or {}, have.get(section) or {}
+        for key in sorted(set(mine) | set(theirs)):
+            if key != "code_path" and mine.get(key) != theirs.get(key):  # (a forced path is a copy's choice)
+                found.append(f"[{section}] {key} = {_short(mine.get(key))} in the settings, "
+                             f"{_short(theirs.get(key))} there")
+    for path in path_names(manifest):
+        for name, entry in model_entries(manifest, path).items():
+            spec = s.recognizer if name == "recognizer" else s.detector
+            if bool(entry.get("int8_convs")) != spec.int8:
+                found.append(f"[{spec.name}] int8 = {str(spec.int8).lower()} in the settings, "
+                             f"{entry.get('int8_convs') or 0} int8 convs in its {name} there")
+        break  # (every path is compiled from the same models)
+    return found
+
+
+def require_built_from(args, s, config_dir: Path) -> None:
+    """FrvtError unless config_dir was compiled from args' settings file (s): a command comparing
+    the two would otherwise fail inside TVM on a shape, or report a false FAIL."""
+    found = built_from_differences(s, config_dir)
+    if found:
+        more = f" (and {len(found) - 3} more)" if len(found) > 3 else ""
+        fix = (f"compile it again ({make_hint(args, 'compile')})" if Path(config_dir).resolve() ==
+               args.outputs.config.resolve() else "give the settings file it was built from (--settings FILE, "
+               "before the command)")
+        raise FrvtError(f"{config_dir} was not compiled from {args.settings}: {'; '.join(found[:3])}{more}. "
+                        f"To compare them, {fix}")

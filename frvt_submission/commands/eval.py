@@ -7,7 +7,7 @@ from pathlib import Path
 from frvt_runtime.errors import FrvtError
 from ..measurements import EVAL_JSON, eval_json_name
 from .backend import pipeline, with_backend
-from .common import add_command, count, log, output_option, progress, settings
+from .common import add_command, count, log, make_hint, output_option, progress, settings
 
 LIBRARY_CHECK_HEADERS = ["set", "pairs", "decisions differ", "max |cos diff|", "FTE differ", "result"]
 
@@ -32,7 +32,8 @@ def cmd_eval(args) -> int:
     if args.backend == "library":
         from ..library_eval import LibraryEmbedder
 
-        python, p = p, LibraryEmbedder(p.settings, s.submission.library_name, args.outputs, log=log)
+        python, p = p, LibraryEmbedder(p.settings, s.submission.library_name, args.outputs, log=log,
+                                       build_hint=make_hint(args, "build"))
     elif args.workers or args.scheduler:
         from ..scale import DaskEmbedder
 

@@ -5,14 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..nist_headers import interface_versions
-from .common import add_command, log, output_option, settings
+from .common import add_command, log, make_hint, output_option, settings
 
 
 def cmd_package(args) -> int:
     from ..package import build_tarball
 
     s = settings(args)
-    outputs = build_tarball(s, args.outputs.root, Path(args.validation_output), Path(args.dist), log)
+    outputs = build_tarball(s, args.outputs.root, Path(args.validation_output), Path(args.dist), log,
+                            make_hint(args, "submission"))
     for p in outputs:
         log(f"wrote {p}")
     return 0

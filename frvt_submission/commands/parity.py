@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..measurements import PARITY_JSON
-from .common import add_command, log, output_option, settings
+from .common import add_command, log, output_option, require_built_from, settings
 
 
 def cmd_parity(args) -> int:
@@ -16,8 +16,9 @@ def cmd_parity(args) -> int:
     from ..validation.stand_in import unrunnable
 
     s = settings(args, describe=False)  # (compile, which runs it, has described them)
-    images = sorted(p for p in test_images().iterdir() if p.suffix != ".csv")
     config_dir = Path(args.config_dir)
+    require_built_from(args, s, config_dir)  # (the reference comes from s, the compiled models from config_dir)
+    images = sorted(p for p in test_images().iterdir() if p.suffix != ".csv")
     lacking = unrunnable(config_dir)
     results, ok = {}, True
     for path in path_names(read_manifest(config_dir)):

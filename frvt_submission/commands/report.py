@@ -6,7 +6,7 @@ from pathlib import Path
 
 from frvt_runtime.errors import FrvtError
 from .backend import pipeline, with_backend
-from .common import add_command, log, output_option, settings
+from .common import add_command, log, make_hint, output_option, settings
 
 
 def cmd_report(args) -> int:
@@ -17,11 +17,17 @@ def cmd_report(args) -> int:
     not_csv = [str(f) for f in pair_files if f.suffix != ".csv"]
     if not_csv:  # (eval runs LFW's pairs.txt protocol; the report's tables and curves are per pairs.csv)
         raise FrvtError(f"report takes pairs.csv files; for {', '.join(not_csv)} use `frvt eval`")
+    if args.backend != "onnxruntime" and Path(args.config_dir).resolve() != args.outputs.config.resolve():
+        # (its accuracy would be that build's, its sizes and build facts the settings file's own)
+        raise FrvtError(f"--config-dir {args.config_dir}: a report describes one build, the settings file's "
+                        f"({args.outputs.config}, with its lib/, doc/ and tarball); for another build's report, "
+                        f"give its settings file (--settings FILE, before the command)")
     faces = pipeline(args, s)
     if args.backend == "library":
         from ..library_eval import LibraryEmbedder
 
-        faces = LibraryEmbedder(faces.settings, s.submission.library_name, args.outputs, log=log)
+        faces = LibraryEmbedder(faces.settings, s.submission.library_name, args.outputs, log=log,
+                                build_hint=make_hint(args, "build"))
     out = write_report(s, faces, pair_files, Path(args.output), Path(args.validation_output),
                        [Path(args.timing_output), Path(args.validation_output)], args.outputs, log)
     log(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB, self-contained)")

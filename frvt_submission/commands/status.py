@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from .common import add_command, log, output_option, settings
+from .common import add_command, log, make_hint, output_option, settings
 
 # The project's own size goals (NIST's interface sets no limit): lib/ + config/ as NIST unpacks
 # them, and the archive a vendor uploads.
@@ -35,7 +35,7 @@ def cmd_status(args) -> int:
         log(f"lib/ + config/: {lib_mb + config_mb:.1f} MB (lib {lib_mb:.1f}, config {config_mb:.1f}; "
             f"goal <= {GOAL_UNPACKED_MB}{over(lib_mb + config_mb, GOAL_UNPACKED_MB)})")
     else:
-        log("lib/ + config/: not built yet (make submission)")
+        log(f"lib/ + config/: not built yet ({make_hint(args, 'submission')})")
     tarball = Path(args.dist) / archive_name(s)
     if tarball.is_file():
         newest = max((f.stat().st_mtime for f in built), default=0.0)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .common import add_command, core, count, log, output_option, settings, whole
+from frvt_runtime.errors import FrvtError
+
+from .common import add_command, core, count, log, make_hint, output_option, settings, whole
 
 
 def cmd_time(args) -> int:
@@ -21,8 +23,7 @@ def cmd_time(args) -> int:
     built = args.outputs
     lib = built.lib / s.submission.library_name
     if not lib.is_file() or not (built.config / MANIFEST_FILE).is_file():
-        log(f"error: {lib} or {built.config / MANIFEST_FILE} is missing: run `make build` first")
-        return 2
+        raise FrvtError(f"{lib} or {built.config / MANIFEST_FILE} is missing: run `{make_hint(args, 'build')}` first")
     root, stand_in = run_root(built.root, Path(args.settings), log)
     if not stand_in:
         from frvt_runtime.config_dir import running_path
