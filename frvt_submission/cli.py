@@ -47,6 +47,8 @@ def _quiet_closed_pipe() -> int:
 def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
+        if args.settings is not None and not args.settings.strip():  # (an unset shell variable, say)
+            raise FrvtError("--settings names no file (an empty name); leave it out for ./frvt.toml or the project's")
         args.settings = str(settings_path(args.settings))  # absolute: child processes get the same file
         with_outputs(args)
         code = args.fn(args)

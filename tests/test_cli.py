@@ -435,6 +435,21 @@ def test_the_working_folders_frvt_toml_is_read_and_settings_wins(tmp_path):
         assert out[0] == f"# settings: {file}" and f'company = "{company}"' in out, (args, cwd, out[:3])
 
 
+def test_settings_may_follow_the_command_and_an_empty_name_is_refused(capsys):
+    """`frvt config --settings FILE` was an unrecognized argument; `--settings ""` (an unset
+    variable) silently read the project's frvt.toml."""
+    from frvt_submission import paths
+    from frvt_submission.cli import main
+
+    profile = paths.ROOT / "profiles" / "yunet-dlibresnet.toml"
+    assert main(["config", "--settings", str(profile)]) == 0
+    assert capsys.readouterr().out.startswith(f"# settings: {profile}\n")
+    assert main(["--settings", str(paths.SETTINGS_FILE), "config", "--settings", str(profile)]) == 0
+    assert capsys.readouterr().out.startswith(f"# settings: {profile}\n")  # the later one
+    assert main(["--settings", "", "config"]) == 2
+    assert "--settings names no file" in capsys.readouterr().err
+
+
 def test_a_command_names_its_settings_file_first_even_when_it_is_missing(tmp_path, monkeypatch, capsys):
     from frvt_submission.cli import main
 

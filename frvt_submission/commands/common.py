@@ -98,6 +98,10 @@ def add_command(sub, name: str, fn, help_: str) -> argparse.ArgumentParser:
     # help is %-formatted by argparse (the command list), description is not: "95%" must be escaped in one only.
     p = sub.add_parser(name, help=help_.replace("%", "%%"), description=help_)
     p.set_defaults(fn=fn)
+    # Also after the command (`frvt config --settings FILE` was an unrecognized argument). SUPPRESS:
+    # when not given here, the value given before the command stays.
+    p.add_argument("--settings", default=argparse.SUPPRESS, help="the settings file (the same as `frvt "
+                   "--settings FILE " + name + " ...`)")
     return p
 
 
