@@ -29,6 +29,8 @@ def read_pairs(csv_path: Path) -> list[Pair]:
     # absolute, so a bare "pairs.csv" still has a parent to look in; abspath, not resolve(), so a
     # symlinked CSV keeps its own folder
     csv_path = Path(os.path.abspath(csv_path))
+    if csv_path.is_dir():
+        raise ConfigError(f"{csv_path} is a folder: give its pairs file (e.g. {csv_path / 'pairs.csv'})")
     if not csv_path.is_file():
         raise ConfigError(f"pairs file not found: {csv_path}")
     bases = [csv_path.parent, csv_path.parent.parent]
@@ -45,7 +47,9 @@ def read_pairs(csv_path: Path) -> list[Pair]:
             reader = csv.DictReader(f)
             missing = {"img1", "img2", "label"} - set(reader.fieldnames or [])
             if missing:
-                raise ConfigError(f"{csv_path}: missing column(s) {sorted(missing)}")
+                raise ConfigError(f"{csv_path}: missing column(s) {sorted(missing)}; its first line reads "
+                                  f"{','.join(reader.fieldnames or [])!r}, and a pairs file's is "
+                                  f"'img1,img2,label[,id1,id2]' (comma-separated, lower case)")
             for row in reader:
                 where = f"{csv_path} line {reader.line_num}"
                 if None in row or None in row.values():  # DictReader's filler for a short/long row

@@ -53,9 +53,16 @@ def read_image(path: Path) -> np.ndarray:
     """Decode any image file OpenCV reads (JPEG, PNG incl. 16-bit/alpha, PPM/PGM) as RGB uint8."""
     import cv2
 
-    raw = np.fromfile(str(path), dtype=np.uint8) if Path(path).is_file() else None
-    if raw is None or raw.size == 0:
-        raise RefuseInput(f"cannot read image file {path}")
+    if Path(path).is_dir():
+        raise RefuseInput(f"cannot read image file {path}: a folder")
+    if not Path(path).exists():
+        raise RefuseInput(f"cannot read image file {path}: no such file")
+    try:
+        raw = np.fromfile(str(path), dtype=np.uint8)
+    except OSError as exc:
+        raise RefuseInput(f"cannot read image file {path}: {exc.strerror or exc}") from None
+    if raw.size == 0:
+        raise RefuseInput(f"cannot read image file {path}: empty (0 bytes)")
     try:
         img = cv2.imdecode(raw, cv2.IMREAD_UNCHANGED)
     except cv2.error as exc:  # e.g. a header claiming more pixels than OpenCV's limit

@@ -1,5 +1,6 @@
 """The command line as a user meets it: help, usage errors, exit codes, settings shown."""
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -92,6 +93,11 @@ def test_odd_image_files_are_refused_by_name(tmp_path):
     cv2.imwrite(str(tmp_path / "f.tiff"), np.full((32, 32, 3), 0.5, np.float32))
     with pytest.raises(RefuseInput, match="float32 pixels are not taken"):
         read_image(tmp_path / "f.tiff")
+    # A folder, a missing file and an empty one were all "cannot read image file X".
+    (tmp_path / "empty.jpg").write_bytes(b"")
+    for name, why in (("", "a folder"), ("gone.jpg", "no such file"), ("empty.jpg", "empty (0 bytes)")):
+        with pytest.raises(RefuseInput, match=f"cannot read image file .*: {re.escape(why)}$"):
+            read_image(tmp_path / name)
 
 
 @pytest.mark.parametrize("magic, maxval", [("P5", 1023), ("P2", 1023), ("P5", 100), ("P2", 100), ("P5", 255),
@@ -296,10 +302,12 @@ def test_eval_names_the_images_it_could_not_read(test_images, tmp_path, capsys):
                  str(tmp_path / "pairs.csv")]) == 0
     out = capsys.readouterr().out
     assert (f"warning: {tmp_path.name}: 2 of 3 images could not be read and count as failures to enrol: "
-            f"cannot read image file {tmp_path / 'empty.jpg'}; not a decodable image: {tmp_path / 'text.jpg'}"
+            f"cannot read image file {tmp_path / 'empty.jpg'}: empty (0 bytes); not a decodable image: "
+            f"{tmp_path / 'text.jpg'}"
             ) in out
     assert json.loads((tmp_path / "e.json").read_text())["unreadable"] == {tmp_path.name: [
-        f"cannot read image file {tmp_path / 'empty.jpg'}", f"not a decodable image: {tmp_path / 'text.jpg'}"]}
+        f"cannot read image file {tmp_path / 'empty.jpg'}: empty (0 bytes)",
+        f"not a decodable image: {tmp_path / 'text.jpg'}"]}
 
 
 def test_eval_and_report_refuse_bad_input_before_any_embedding(tmp_path, test_images, capsys):

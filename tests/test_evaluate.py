@@ -18,10 +18,18 @@ def test_fnmr_at_fmr_arithmetic():
 
 
 def test_bad_csv(tmp_path):
+    """The refusal shows the first line it found (a semicolon file, capitals) beside the one it wants,
+    and a folder is named as one, not 'not found'."""
     p = tmp_path / "pairs.csv"
     p.write_text("a,b\n1,2\n")
     with pytest.raises(ConfigError, match="missing column"):
         read_pairs(p)
+    p.write_text("IMG1;IMG2;LABEL\na.jpg;b.jpg;1\n")
+    with pytest.raises(ConfigError, match="its first line reads 'IMG1;IMG2;LABEL', and a pairs file's is "
+                                          r"'img1,img2,label\[,id1,id2\]'"):
+        read_pairs(p)
+    with pytest.raises(ConfigError, match=f"{tmp_path} is a folder: give its pairs file"):
+        read_pairs(tmp_path)
 
 
 def test_registry_images_all_correct(reference_pipeline, test_images):
