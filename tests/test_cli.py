@@ -230,6 +230,7 @@ def test_status_says_not_built_and_flags_a_tarball_older_than_the_build(tmp_path
     out = capsys.readouterr().out
     assert f"outputs: {root} " in out.splitlines()[1]
     assert "tarball: none yet" in out and "validation: not run" in out
+    assert f"timing (make timing): not run ({root / 'build' / 'timing' / 'timing.log'} missing)" in out
     # The hints name the file: a plain `make submission` would have built the project's frvt.toml.
     assert f"lib/ + config/: not built yet (make submission SETTINGS={mine})" in out
     assert main(["--settings", str(mine), "embed", "x.jpg"]) == 2

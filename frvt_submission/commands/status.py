@@ -67,6 +67,10 @@ def cmd_status(args) -> int:
             when = time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(timing_log.stat().st_mtime))
             log(f"timing (make timing, at {when}): median {t['median_ms']:.1f} ms per template, "
                 f"match {t['match_us']:.2f} us")
+        else:
+            log(f"timing (make timing): no template timed in {timing_log}")
+    else:
+        log(f"timing (make timing): not run ({timing_log} missing)")
     return 0
 
 
