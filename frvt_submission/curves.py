@@ -42,6 +42,8 @@ def det_roc_png(sets: dict[str, tuple[np.ndarray, np.ndarray]], threshold: float
     plt = _plt()
     fig, (det, roc) = plt.subplots(1, 2, figsize=(11, 4.6))
     for name, (gen, imp) in sets.items():
+        if gen.size == 0 or imp.size == 0:  # (no error rate to draw without both kinds of pair)
+            continue
         _, fmr, fnmr = error_rates(gen, imp)
         floor = 1.0 / max(imp.size, 1)
         line, = det.loglog(np.maximum(fmr, floor), np.maximum(fnmr, 1.0 / max(gen.size, 1)), label=name)
@@ -54,7 +56,10 @@ def det_roc_png(sets: dict[str, tuple[np.ndarray, np.ndarray]], threshold: float
     roc.set(xlabel="FMR (false match rate)", ylabel="TMR (1 - FNMR)", title="ROC")
     for ax in (det, roc):
         ax.grid(True, which="both", alpha=0.3)
-        ax.legend(fontsize=8)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=8)
+        else:
+            ax.text(0.5, 0.5, "no set has both genuine and impostor pairs", ha="center", transform=ax.transAxes)
     return _png(fig)
 
 
@@ -67,8 +72,9 @@ def histograms_png(sets: dict[str, tuple[np.ndarray, np.ndarray]], threshold: fl
     fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.0 * rows), squeeze=False)
     bins = np.linspace(-1.0, 1.0, 81)
     for ax, (name, (gen, imp)) in zip(axes.flat, sets.items()):
-        ax.hist(imp, bins=bins, density=True, alpha=0.6, label=f"impostor ({imp.size})")
-        ax.hist(gen, bins=bins, density=True, alpha=0.6, label=f"genuine ({gen.size})")
+        for scores, kind, colour in ((imp, "impostor", "C0"), (gen, "genuine", "C1")):
+            if scores.size:  # (an empty one has no density)
+                ax.hist(scores, bins=bins, density=True, alpha=0.6, color=colour, label=f"{kind} ({scores.size})")
         ax.axvline(threshold, color="black", lw=1)
         ax.set(title=name, xlabel="cosine score")
         ax.legend(fontsize=7)

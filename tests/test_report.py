@@ -63,3 +63,21 @@ def test_report_renders_in_headless_chromium(report, tmp_path):
     wide = tmp_path / "wide.html"
     wide.write_text(report.read_text().replace("</h1>", "</h1><div style='width:5000px'>x</div>", 1))
     assert "wider than the window" in _chromium_check(wide)
+
+
+def test_a_set_of_one_kind_of_pair_draws_without_numpy_warnings():
+    """A set of genuine pairs only printed three numpy RuntimeWarnings (an empty mean, a 0/0
+    density) into report's output."""
+    import warnings
+
+    import numpy as np
+
+    from frvt_submission.curves import det_roc_png, histograms_png
+
+    one_kind = {"genuine only": (np.array([0.5, 0.7]), np.array([])), "impostor only": (np.array([]), np.array([0.1]))}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for draw in (det_roc_png, histograms_png):
+            assert draw(one_kind, 0.363).startswith(b"\x89PNG")
+            assert draw({**one_kind, "both": (np.array([0.6]), np.array([0.0, 0.2]))}, 0.363).startswith(b"\x89PNG")
+
