@@ -56,8 +56,7 @@ class EmbeddingCache:
     the same images, costs no inference; another build never sees these entries."""
 
     def __init__(self, config_dir: Path, root: Path = CACHE):
-        self.folder = root / build_hash(config_dir)
-        self.folder.mkdir(parents=True, exist_ok=True)
+        self.folder = root / build_hash(config_dir)  # (made by the first put: a run that fails first leaves none)
         self._files: dict[Path, Path] = {}  # image -> entry: each image is hashed once, for get and put
 
     def _file(self, image: Path) -> Path:
@@ -73,6 +72,7 @@ class EmbeddingCache:
 
     def put(self, image: Path, embedding: np.ndarray | None) -> None:
         f = self._file(image)
+        f.parent.mkdir(parents=True, exist_ok=True)
         tmp = f.with_suffix(".part")
         if embedding is None:
             tmp.write_bytes(b"")

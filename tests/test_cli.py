@@ -444,6 +444,27 @@ def test_the_working_folders_frvt_toml_is_read_and_settings_wins(tmp_path):
         assert out[0] == f"# settings: {file}" and f'company = "{company}"' in out, (args, cwd, out[:3])
 
 
+def test_scale_and_the_embedding_cache_write_nothing_before_they_can_work(tmp_path, monkeypatch, capsys):
+    """scale wrote its image set (~4.5 GB by default) before finding --config-dir empty; eval with an
+    unreachable --scheduler left an empty cache folder behind."""
+    import numpy as np
+
+    from frvt_submission import scale
+    from frvt_submission.cli import main
+
+    monkeypatch.setattr(scale, "scale_set", lambda n: pytest.fail("the image set was written"))
+    assert main(["scale", "--images", "3", "--config-dir", str(tmp_path / "nowhere")]) == 2
+    assert f"no compiled models in {tmp_path / 'nowhere'} (models.json missing)" in capsys.readouterr().err
+    (tmp_path / "config").mkdir()
+    for name in ("models.json", "pipeline.json"):  # (what the cache keys a build by)
+        (tmp_path / "config" / name).write_text("{}")
+    cache = scale.EmbeddingCache(tmp_path / "config", root=tmp_path / "cache")
+    assert not (tmp_path / "cache").exists()
+    (tmp_path / "a.jpg").write_bytes(b"x")
+    cache.put(tmp_path / "a.jpg", np.ones(4, np.float32))
+    assert cache.get(tmp_path / "a.jpg")[0] and cache.folder.is_dir()
+
+
 def test_settings_may_follow_the_command_and_an_empty_name_is_refused(capsys):
     """`frvt config --settings FILE` was an unrecognized argument; `--settings ""` (an unset
     variable) silently read the project's frvt.toml."""

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .common import add_command, count, log, output_option, progress
+from frvt_runtime.config_dir import MANIFEST_FILE
+from frvt_runtime.errors import ConfigError
+
+from .common import add_command, count, log, make_hint, output_option, progress
 
 
 def cmd_scale(args) -> int:
@@ -20,9 +23,12 @@ def cmd_scale(args) -> int:
     from ..evaluate import embed_images
     from ..scale import DaskEmbedder, scale_set
 
+    config_dir = Path(args.config_dir)
+    if not (config_dir / MANIFEST_FILE).is_file():  # found before gigabytes of images are written, not after
+        raise ConfigError(f"no compiled models in {config_dir} ({MANIFEST_FILE} missing): run "
+                          f"`{make_hint(args, 'compile')}` first, or give --config-dir")
     images = scale_set(args.images)
     log(f"{len(images)} images in {images[0].parent}")
-    config_dir = Path(args.config_dir)
     runs = {}
     for label, workers, scheduler in (("1 process", 1, ""), (f"{args.workers} processes", args.workers,
                                                             args.scheduler)):
