@@ -372,10 +372,12 @@ def test_stage_times_refuses_bad_arguments_and_names_undecodable_photos(built, t
     (["tune", "--models", "recognizer", "--kernels", "k", "--new-only"], "without --new-only"),
     (["eval", "--backend", "library", "--workers", "2", "p.csv"], "shard the tvm backend"),
     (["eval", "--no-cache", "p.csv"], "--no-cache is for --workers/--scheduler"),
+    (["compare", "--backend", "onnxruntime", "--config-dir", "/nowhere", "a.jpg", "b.jpg"],
+     "--backend onnxruntime runs the settings file's models"),
 ])
 def test_options_that_would_be_ignored_are_refused(argv, says, capsys):
-    """--isa with --cpu, --key without --rpc, --workers with the library backend and --no-cache
-    without workers were silently ignored."""
+    """--isa with --cpu, --key without --rpc, --workers with the library backend, --no-cache
+    without workers and --config-dir with the onnxruntime backend were silently ignored."""
     from frvt_submission.cli import main
 
     assert main(argv) == 2 and says in capsys.readouterr().err

@@ -27,6 +27,10 @@ def pipeline(args, s=None):
     if args.backend == "onnxruntime":
         from ..reference import reference_pipeline
 
+        if not getattr(args, "config_dir_default", True):  # (it was silently ignored)
+            raise ConfigError("--config-dir names a compiled build; --backend onnxruntime runs the settings "
+                              "file's models as they are: give one or the other")
+
         return reference_pipeline(s or settings(args, describe=False))
     from ..tvm_wheel import wheel_runtime_dir
 
