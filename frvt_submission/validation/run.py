@@ -21,7 +21,7 @@ from .logs import Check, check_log, check_scores, failure_to_enrol
 from .readonly import ReadonlyRoom
 from .code_paths import check_isa, run_other_paths
 from .stand_in import run_root, unrunnable
-from .summary import PHASE_HEADERS, write_summary
+from .summary import PHASE_HEADERS, SUMMARY_FILE, write_summary
 from .timing import summarise_timing, timing_inputs
 
 
@@ -202,6 +202,11 @@ def validate(settings: Settings, root: Path, out: Path, extra_images: list[Path]
     lib/ checks read root's files; the driver phases and timing run them, or, when this CPU cannot
     run config/'s instruction set, the same lib/ with a config/ built for this host (stand_in)."""
     if out.exists():
+        others = sorted(p.name for p in out.iterdir())
+        if others and SUMMARY_FILE not in others:  # (`--output .` emptied the working folder)
+            raise FrvtError(f"{out} holds files that are not a validation run's ({', '.join(others[:3])}"
+                            f"{', ...' if len(others) > 3 else ''}; no {SUMMARY_FILE}): give a new or empty "
+                            f"folder, which each run empties")
         shutil.rmtree(out)  # no earlier run's logs or summary survive a new one
     out.mkdir(parents=True)
     rows: list[list] = []
