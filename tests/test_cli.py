@@ -332,6 +332,7 @@ def test_eval_and_report_refuse_bad_input_before_any_embedding(tmp_path, test_im
     (["parity", "--json", "{file}/parity.json"], "cannot be written: {file} is a file"),
     (["report", "--output", "{file}/deeper/r.html", "p.csv"], "cannot be written: {file} is a file"),
     (["measurements", "--output", "{folder}"], "--output {folder} is a folder"),
+    (["bench", "--no-compile", "--output", "{folder}"], "--output {folder} is a folder"),
 ])
 def test_an_output_file_that_cannot_be_written_is_refused_before_any_work(argv, says, tmp_path, capsys):
     """eval and parity printed their tables and then died writing their JSON (IsADirectoryError,
@@ -343,6 +344,38 @@ def test_an_output_file_that_cannot_be_written_is_refused_before_any_work(argv, 
     assert main([a.format(**where) for a in argv]) == 2
     captured = capsys.readouterr()
     assert says.format(**where) in captured.err and "settings:" not in captured.out
+
+
+@pytest.mark.parametrize("argv", [["build", "--lib-dir"], ["package", "--dist"], ["stamps", "--folder"],
+                                  ["nist-validate", "--output"], ["validate", "--output"], ["compile", "--config-dir"],
+                                  ["time", "--output"]])
+def test_an_output_folder_that_is_a_file_is_refused_before_any_work(argv, tmp_path, capsys):
+    """Each ended in a FileExistsError or NotADirectoryError traceback; compile only after minutes
+    of compiling."""
+    from frvt_submission.cli import main
+
+    (tmp_path / "a_file").write_text("")
+    assert main(argv + [str(tmp_path / "a_file")]) == 2
+    assert f"{argv[1]} {tmp_path / 'a_file'} is a file: give a folder" in capsys.readouterr().err
+
+
+def test_validate_never_empties_a_folder_of_other_files(tmp_path, monkeypatch, capsys):
+    """validate --output DIR removed everything in DIR before any check (`--output .` would have
+    emptied the working folder). A settings file with nothing built: validation stops at once."""
+    from frvt_submission import paths
+    from frvt_submission.cli import main
+
+    monkeypatch.setattr(paths, "PROFILE_OUTPUTS", tmp_path / "out")
+    (tmp_path / "unbuilt.toml").write_text(paths.SETTINGS_FILE.read_text())
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("keep me")
+    argv = ["--settings", str(tmp_path / "unbuilt.toml"), "validate", "--output", str(tmp_path / "mine")]
+    assert main(argv) == 2
+    assert "holds files that are not a validation run's (notes.txt; no summary.json)" in capsys.readouterr().err
+    assert (tmp_path / "mine" / "notes.txt").read_text() == "keep me"
+    (tmp_path / "mine" / "notes.txt").unlink()  # an empty folder, or an earlier run's, is taken
+    assert main(argv) == 1 and (tmp_path / "mine" / "summary.json").is_file()
+    assert main(argv) == 1
 
 
 def test_stage_times_refuses_bad_arguments_and_names_undecodable_photos(built, test_images, tmp_path, capsys):

@@ -8,7 +8,7 @@ from pathlib import Path
 from .. import paths
 from ..benchmark import E2E_ROUNDS
 from ..compile.isa_class import CLASSES
-from .common import add_command, count, log, settings
+from .common import add_command, count, log, settings, writable
 
 
 # oneDNN's names (its ONEDNN_MAX_CPU_ISA) for our classes: OpenVINO's convolutions are oneDNN's.
@@ -43,6 +43,7 @@ def cmd_bench(args) -> int:
     from ..models.prepare import cleaned_onnx
     from ..testdata import test_images
 
+    writable("--output", Path(args.output), "file")  # (the report is written last, after minutes of work)
     s = settings(args)
     bench = args.outputs.bench
     # One path, the class asked for or this host's: the table is of the code that ran.
@@ -71,7 +72,10 @@ def cmd_bench(args) -> int:
     r["host_class"] = host_class
     # One document for every pair: a profile's section is keyed by its name and its class.
     pair = "" if args.outputs.is_default else Path(args.settings).stem
-    command = "make bench" + (f" SETTINGS={Path(args.settings).relative_to(paths.ROOT)}" if pair else "") + \
+    settings_file = Path(args.settings)
+    if settings_file.is_relative_to(paths.ROOT):  # (a file elsewhere is named as it is)
+        settings_file = settings_file.relative_to(paths.ROOT)
+    command = "make bench" + (f" SETTINGS={settings_file}" if pair else "") + \
         (f" BENCH_ISA={args.isa}" if args.isa else "")
     section = report_markdown(r, command, pair)
     key = f"{pair}/{first.get('isa_class')}" if pair else str(first.get("isa_class"))
@@ -91,7 +95,8 @@ def register(sub) -> None:
     p.add_argument("--output", default=str(paths.ROOT / "docs" / "benchmark.md"),
                    help="markdown report, one section per class and model pair (default: the project's "
                         "docs/benchmark.md, whatever the settings file)")
-    p.add_argument("--images", type=count, default=12, help="real images for the end-to-end figure")
+    p.add_argument("--images", type=count, default=12, help="how many real images the end-to-end figure "
+                                                          "uses (registry test images, then ../shared's)")
     p.add_argument("--runs", type=count, default=15, help="timed runs per model and engine")
     p.add_argument("--rounds", type=count, default=E2E_ROUNDS,
                    help="end to end: rounds over the images, the engines taking turns image by image "

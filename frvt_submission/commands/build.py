@@ -32,4 +32,4 @@ def register(sub) -> None:
     p = add_command(sub, "build", cmd_build,
                     "build lib/libfrvt_11_<co>_<seq>.so (C++ + CFFI bridge), bundle its runtime, doc/")
     output_option(p, "--config-dir", lambda o: o.config, "config/", "compiled config folder")
-    output_option(p, "--lib-dir", lambda o: o.lib, "lib/", "output folder")
+    output_option(p, "--lib-dir", lambda o: o.lib, "lib/", "output folder", written="folder")

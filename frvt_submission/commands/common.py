@@ -42,26 +42,30 @@ def settings(args, describe: bool = True):
 
 
 def output_option(p: argparse.ArgumentParser, flag: str, where, shown: str, help_: str,
-                  written: bool = False) -> None:
+                  written: str = "") -> None:
     """An option whose default is one of the settings file's outputs: where(paths.Outputs) -> Path,
-    filled in by with_outputs once --settings is known (shown: how --help names it). written: a
-    file the command writes, checked by with_outputs before any work (writable_file)."""
+    filled in by with_outputs once --settings is known (shown: how --help names it). written:
+    "file" or "folder", what the command writes there, checked by with_outputs before any work
+    (writable)."""
     dest = flag.lstrip("-").replace("-", "_")
     p.add_argument(flag, default=None, help=f"{help_} (default: {shown} of the settings file's outputs)")
     p.set_defaults(output_defaults={**(p.get_default("output_defaults") or {}), dest: where})
     if written:
-        p.set_defaults(written_files=[*(p.get_default("written_files") or []), (flag, dest)])
+        p.set_defaults(written=[*(p.get_default("written") or []), (flag, dest, written)])
 
 
-def writable_file(flag: str, path: Path) -> None:
-    """ConfigError unless path can be written as a file: a folder, or a parent that is a file or
-    not writable, found before the minutes of work whose result would go there, not after."""
+def writable(flag: str, path: Path, kind: str) -> None:
+    """ConfigError unless path can be written as kind ("file" or "folder"): a folder where a file
+    goes, a file where a folder goes, or a parent that is a file or not writable, found before the
+    minutes of work whose result would go there, not after."""
     from frvt_runtime.errors import ConfigError
 
     path = Path(path)
-    if path.is_dir():
+    if kind == "file" and path.is_dir():
         raise ConfigError(f"{flag} {path} is a folder: give the file's path")
-    folder = path.parent
+    if kind == "folder" and path.exists() and not path.is_dir():
+        raise ConfigError(f"{flag} {path} is a file: give a folder")
+    folder = path if kind == "folder" and path.is_dir() else path.parent
     while not folder.exists() and folder != folder.parent:
         folder = folder.parent
     if not folder.is_dir():
@@ -84,8 +88,8 @@ def with_outputs(args) -> None:
         setattr(args, f"{dest}_default", getattr(args, dest) is None)  # (a command may refine its default)
         if getattr(args, dest) is None:
             setattr(args, dest, str(where(args.outputs)))
-    for flag, dest in getattr(args, "written_files", None) or []:
-        writable_file(flag, Path(getattr(args, dest)))
+    for flag, dest, kind in getattr(args, "written", None) or []:
+        writable(flag, Path(getattr(args, dest)), kind)
 
 
 def class_text(isa_class: str | None) -> str:

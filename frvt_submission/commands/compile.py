@@ -44,6 +44,6 @@ def register(sub) -> None:
     p = add_command(sub, "compile", cmd_compile,
                     "compile both models with TVM into config/ and check parity with onnxruntime")
     p.add_argument("--cpu", default="", help="LLVM CPU name (default: [submission] target; 'host' = this CPU)")
-    output_option(p, "--config-dir", lambda o: o.config, "config/", "output folder")
+    output_option(p, "--config-dir", lambda o: o.config, "config/", "output folder", written="folder")
     p.add_argument("--no-parity", action="store_true", help="skip the onnxruntime parity check")
     p.add_argument("--no-records", action="store_true", help="ignore tuning records (an untuned build)")

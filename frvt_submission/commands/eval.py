@@ -124,6 +124,6 @@ def register(sub) -> None:
     output_option(p, "--json", lambda o: o.measurements / EVAL_JSON, f"build/measurements/{EVAL_JSON}; "
                   f"{eval_json_name('onnxruntime')} for --backend onnxruntime, so the reference never "
                   f"overwrites the build's figures",
-                  "where the tables go, with their stamp, for `frvt measurements`", written=True)
+                  "where the tables go, with their stamp, for `frvt measurements`", written="file")
     p.add_argument("--limit", type=count, default=0, help="use only the first N pairs of each file (of each "
                                                           "fold for an LFW pairs.txt)")

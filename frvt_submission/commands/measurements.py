@@ -26,7 +26,7 @@ def register(sub) -> None:
     p = add_command(sub, "measurements", cmd_measurements,
                     "write docs/measurements.md from the stamped files parity, eval, validate, time and bench "
                     "leave (a missing one gives the command that makes it)")
-    output_option(p, "--output", lambda o: o.docs / m.DOC, f"docs/{m.DOC}", "the document", written=True)
+    output_option(p, "--output", lambda o: o.docs / m.DOC, f"docs/{m.DOC}", "the document", written="file")
     output_option(p, "--parity", lambda o: o.measurements / m.PARITY_JSON, f"build/measurements/{m.PARITY_JSON}",
                   "frvt parity's file")
     output_option(p, "--eval", lambda o: o.measurements / m.EVAL_JSON, f"build/measurements/{m.EVAL_JSON}",

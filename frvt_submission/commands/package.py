@@ -25,4 +25,4 @@ def register(sub) -> None:
                     "and config/ files")
     output_option(p, "--validation-output", lambda o: o.validation_output, "validation/output/",
                   "the validation run to pack (its summary.json is checked)")
-    output_option(p, "--dist", lambda o: o.dist, "dist/", "where the archive is written")
+    output_option(p, "--dist", lambda o: o.dist, "dist/", "where the archive is written", written="folder")

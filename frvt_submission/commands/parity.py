@@ -45,4 +45,4 @@ def register(sub) -> None:
     p = add_command(sub, "parity", cmd_parity, "compare config/'s compiled models with onnxruntime on real faces")
     output_option(p, "--config-dir", lambda o: o.config, "config/", "compiled config folder")
     output_option(p, "--json", lambda o: o.measurements / PARITY_JSON, f"build/measurements/{PARITY_JSON}",
-                  "where the result goes, with its stamp, for `frvt measurements`", written=True)
+                  "where the result goes, with its stamp, for `frvt measurements`", written="file")

@@ -40,7 +40,7 @@ def register(sub) -> None:
                      library=True)
     p.add_argument("pairs", nargs="*", help="pairs.csv files (default: the registry images and every "
                                             "../shared/data set)")
-    output_option(p, "--output", lambda o: o.report, "build/report.html", "the HTML file", written=True)
+    output_option(p, "--output", lambda o: o.report, "build/report.html", "the HTML file", written="file")
     output_option(p, "--validation-output", lambda o: o.validation_output, "validation/output/",
                   "the validation run to report")
     output_option(p, "--timing-output", lambda o: o.timing, "build/timing/",

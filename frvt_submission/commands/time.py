@@ -65,7 +65,7 @@ def register(sub) -> None:
     p = add_command(sub, "time", cmd_time,
                     "NIST-style timing of the built library: one pinned core, per size class and stage")
     output_option(p, "--output", lambda o: o.timing, "build/timing/",
-                  "logs folder; timing.json there holds the tables and figures with their stamp")
+                  "logs folder; timing.json there holds the tables and figures with their stamp", written="folder")
     p.add_argument("--images", type=count, default=30, help="real images (registry + ../shared when present)")
     p.add_argument("--large", type=whole, default=4, help="of which upscaled to 3000x4500 (NIST sends such sizes; "
                                                           "default 4)")
