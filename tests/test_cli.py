@@ -31,10 +31,12 @@ def test_every_help_prints(argv, capsys):
 
 @pytest.mark.parametrize("argv", [["eval", "--workers", "-1", "p.csv"], ["eval", "--limit", "-1", "p.csv"],
                                   ["embed", "--backend", "library", "x.jpg"], ["validate", "--core", "4096"],
-                                  ["time", "--core", "one"], ["time", "--large", "-1"]])
+                                  ["time", "--core", "one"], ["time", "--large", "-1"],
+                                  ["tune", "--minutes", "-1"], ["tune", "--minutes", "nan"]])
 def test_bad_options_are_usage_errors(argv, capsys):
     """eval --workers -1 hung; --limit -1 dropped the last pair; embed offered the library backend
-    and refused it later; a core this process may not use failed only in taskset, after the build."""
+    and refused it later; a core this process may not use failed only in taskset, after the build;
+    tune --minutes -1 ran a whole first round before its cap, nan never capped."""
     from frvt_submission.cli import build_parser
 
     with pytest.raises(SystemExit) as exc:

@@ -101,6 +101,12 @@ def test_tune_with_time_cap_then_compile_applies_records(tmp_path):
     from frvt_runtime.errors import FrvtError
     picked = shutil.copytree(db, tmp_path / "picked")
     (picked / "database_tuning_record.json").write_text("")
+    model_json, before_refusal = (picked / "model.json").read_text(), len(said)
+    with pytest.raises(FrvtError, match="this model has no tunable kernel named fused_nothing"):
+        # other passes: the refused run once rewrote model.json with them, and said it was tuning
+        tune_model(model, spec, target, picked, trials=4, kernels=("fused_nothing",), log=said.append, passes=())
+    assert (picked / "model.json").read_text() == model_json
+    assert not [line for line in said[before_refusal:] if "tuning 4 trials" in line], said[before_refusal:]
     with pytest.raises(FrvtError, match="this model has no tunable kernel named fused_nothing") as refused:
         tune_model(model, spec, target, picked, trials=4, kernels=("fused_nothing",), log=said.append, passes=passes)
     assert (picked / "database_tuning_record.json").read_text() == ""

@@ -131,6 +131,18 @@ def whole(text: str) -> int:
     return _at_least(text, 0)
 
 
+def minutes(text: str) -> float:
+    """An argparse type: a time in minutes, more than 0 (-1 ran a whole first round before the cap
+    applied, and nan never applied it)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of minutes: {text!r}") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be more than 0 minutes, got {text}")
+    return value
+
+
 def core(text: str) -> int:
     """An argparse type: a CPU core of this machine (taskset would fail later). Not only this
     process's affinity: `taskset -c 1 make submission` may still time on core 0, as taskset can."""

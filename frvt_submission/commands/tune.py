@@ -6,7 +6,7 @@ from frvt_runtime.errors import FrvtError
 from ..compile.graph_passes import GRAPH_PASSES
 from ..compile.isa_class import CLASSES, NIST_CPU
 from ..compile.tune import POPULATION
-from .common import add_command, count, log, settings
+from .common import add_command, count, log, minutes, settings
 
 
 def cmd_tune(args) -> int:
@@ -119,7 +119,7 @@ def register(sub) -> None:
     p.add_argument("--population", type=count, default=POPULATION,
                    help=f"evolutionary search population (larger = deeper search, slower rounds; default "
                         f"{POPULATION})")
-    p.add_argument("--minutes", type=float, default=None,
+    p.add_argument("--minutes", type=minutes, default=None,
                    help="time cap per model, checked once the first round over all tasks is measured "
                         "(default: none, --trials ends the run)")
     p.add_argument("--kernels", nargs="+", default=[], metavar="KERNEL",

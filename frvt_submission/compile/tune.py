@@ -216,33 +216,34 @@ def tune_model(onnx_path: Path, spec: ModelSettings, target, db_dir: Path, trial
     passes: the graph passes the kernels are made with, recorded in model.json for compile."""
     from tvm.s_tir import meta_schedule as ms
 
-    write_records_model(db_dir, spec, passes)
     mod = prepare(import_onnx(onnx_path, spec, original, passes), target, spec.layout, passes)
     t0 = time.perf_counter()
-    log(f"[{spec.name}] tuning {trials} trials for {target_tag(target)} into {db_dir}")
-    builder = reusing_builder(BUILDER_TIMEOUT_S)
-    runner = runner or ms.runner.LocalRunner(timeout_sec=60.0)
-    from .int8_intrin import register
-
-    register()  # a folder's int8 records name the dot intrinsics: loading them needs them, fp32 model or not
-    database = ms.database.JSONDatabase(path_workload=str(db_dir / WORKLOADS_FILE),
-                                        path_tuning_record=str(db_dir / RECORDS_FILE),
-                                        allow_missing=True)
-    strategy = ms.search_strategy.EvolutionarySearch(population_size=population,
-                                                     genetic_num_iters=4 if population >= 512 else 2)
     deadline = None if minutes is None else time.monotonic() + minutes * 60
-    callbacks = list(ms.measure_callback.MeasureCallback.create("default"))
     # The tasks are handed to MetaSchedule as extracted here: tune_relax would extract them
     # again and select by op_names as substrings ("reshape" also picks "reshape1").
     tasks = tunable_tasks(mod, target)
-    if kernels:
+    if kernels:  # (a name that is no kernel is refused here, before the folder is touched)
         tasks = named_tasks(tasks, kernels)
+    from .int8_intrin import register
+
+    register()  # a folder's int8 records name the dot intrinsics: loading them needs them, fp32 model or not
+    db_dir.mkdir(parents=True, exist_ok=True)
+    database = ms.database.JSONDatabase(path_workload=str(db_dir / WORKLOADS_FILE),
+                                        path_tuning_record=str(db_dir / RECORDS_FILE),
+                                        allow_missing=True)
     if new_only:
         tasks = without_records(tasks, database)
     if not tasks:
         log(f"[{spec.name}] " + ("every kernel has a record: nothing new to tune" if new_only
                                  else "no kernel for MetaSchedule to tune"))
         return {"model": spec.name, "trials": 0, "minutes": 0.0, "records": 0, "kept": 0}
+    write_records_model(db_dir, spec, passes)
+    log(f"[{spec.name}] tuning {trials} trials for {target_tag(target)} into {db_dir}")
+    builder = reusing_builder(BUILDER_TIMEOUT_S)
+    runner = runner or ms.runner.LocalRunner(timeout_sec=60.0)
+    strategy = ms.search_strategy.EvolutionarySearch(population_size=population,
+                                                     genetic_num_iters=4 if population >= 512 else 2)
+    callbacks = list(ms.measure_callback.MeasureCallback.create("default"))
     partial = new_only or bool(kernels)  # the estimate covers only some kernels: no curve row
     if partial:
         which = "the kernels without records" if new_only else "the kernels named"
