@@ -115,6 +115,9 @@ def _validate(s: Settings) -> Settings:
     check_runtime(s)  # what pipeline.json will be checked for: refused here, before hours of compiling
     _check_build(s.detector, "detector")
     _check_build(s.recognizer, "recognizer")
+    if s.detector.int8:  # (compile asked for a calibration that `calibrate`, the recognizer's, never makes)
+        raise ConfigError("[detector] int8 = true: int8 is the recognizer's (`frvt calibrate` calibrates its convs "
+                          "on aligned faces); the detector stays fp32")
     return s
 
 

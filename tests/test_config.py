@@ -56,6 +56,8 @@ def test_default_settings_load(settings):
     ('smaller_sizes = [[320, 320], [480, 640]]', 'smaller_sizes = [[320, 300]]', r"multiple of the largest stride \(32\)"),
     ('smaller_sizes = [[320, 320], [480, 640]]', 'smaller_sizes = [[320, 320], [320, 320]]', "lists a size twice"),
     ('smaller_sizes = [[320, 320], [480, 640]]', 'smaller_sizes = [320]', r"\[width, height\] pairs"),
+    ('layout = "NHWC"            # conv layout TVM', 'layout = "NHWC"\nint8 = true # conv layout TVM',
+     r"\[detector\] int8 = true: int8 is the recognizer's"),
 ])
 def test_bad_settings_are_named(tmp_path, old, new, needle):
     with pytest.raises(ConfigError, match=needle):
