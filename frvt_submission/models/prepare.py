@@ -9,6 +9,7 @@ from ..config import ModelSettings
 from .clean import clean_model
 from .converters import check_input_facts
 from frvt_runtime.config_dir import sha256_of
+from frvt_runtime.errors import ConfigError
 
 from .sources import fetch_model
 
@@ -38,9 +39,22 @@ def clean_fp32_onnx(spec: ModelSettings, log=lambda msg: None) -> Path:
     return _fetched_and_cleaned(spec, log)[0]
 
 
+def _check_is_onnx(spec: ModelSettings, original: Path) -> None:
+    """ConfigError naming the file when it does not parse as an ONNX model (a protobuf DecodeError
+    from deep inside the first reader, else)."""
+    import onnx
+
+    try:
+        onnx.load(str(original), load_external_data=False)
+    except Exception as exc:  # (protobuf's DecodeError, onnx's own, an OSError: each means "not this file")
+        raise ConfigError(f"[{spec.name}] {original} is not an ONNX model ({type(exc).__name__}: {exc}); give an "
+                          f".onnx file, or name the converter for its format with convert = \"...\"") from None
+
+
 def _fetched_and_cleaned(spec: ModelSettings, log) -> tuple[Path, Path, str]:
     """(the cleaned fp32 copy at the model's input size, the original, the original's SHA-256)."""
     original = fetch_model(spec)
+    _check_is_onnx(spec, original)
     check_input_facts(spec, original)
     digest = sha256_of(original)
     out = paths.MODEL_CACHE / "clean" / f"{original.stem}_fp32.onnx"
