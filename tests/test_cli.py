@@ -240,6 +240,9 @@ def test_status_says_not_built_and_flags_a_tarball_older_than_the_build(tmp_path
             f"SETTINGS={mine}`") in capsys.readouterr().err
     assert main(["--settings", str(mine), "time"]) == 2
     assert f"is missing: run `make build SETTINGS={mine}` first" in capsys.readouterr().err
+    assert main(["--settings", str(mine), "build"]) == 2
+    assert (f"{root / 'config'} has no compiled models: run `make compile SETTINGS={mine}` first"
+            in capsys.readouterr().err)
     (root / "dist").mkdir(parents=True)
     settings = load_settings(mine)
     tarball = root / "dist" / archive_name(settings)
@@ -377,6 +380,8 @@ def test_validate_never_empties_a_folder_of_other_files(tmp_path, monkeypatch, c
     assert (tmp_path / "mine" / "notes.txt").read_text() == "keep me"
     (tmp_path / "mine" / "notes.txt").unlink()  # an empty folder, or an earlier run's, is taken
     assert main(argv) == 1 and (tmp_path / "mine" / "summary.json").is_file()
+    lib = paths.outputs_for(tmp_path / "unbuilt.toml").lib  # (named in full: not the project's lib/)
+    assert f"{lib}/ must hold exactly one libfrvt_11_*_???.so, found []" in capsys.readouterr().out
     assert main(argv) == 1
 
 

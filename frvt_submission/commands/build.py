@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .common import add_command, log, output_option, settings
+from frvt_runtime.errors import FrvtError
+
+from .common import add_command, log, make_hint, output_option, settings
 
 
 def cmd_build(args) -> int:
@@ -15,8 +17,7 @@ def cmd_build(args) -> int:
     s = settings(args)
     config_dir = Path(args.config_dir)
     if not (config_dir / "models.json").is_file():
-        log(f"error: {config_dir} has no compiled models; run `compile` first")
-        return 2
+        raise FrvtError(f"{config_dir} has no compiled models: run `{make_hint(args, 'compile')}` first")
     lib_dir = Path(args.lib_dir)
     lib_dir.mkdir(parents=True, exist_ok=True)
     for old in lib_dir.glob("libfrvt_11_*.so"):

@@ -32,8 +32,8 @@ NIST_ENV = {"LD_LIBRARY_PATH": "./lib", "PATH": "/usr/bin:/bin"}
 def check_layout(root: Path, settings: Settings) -> list[str]:
     errors = []
     libs = sorted((root / "lib").glob("libfrvt_11_*_???.so"))
-    if len(libs) != 1:
-        errors.append(f"lib/ must hold exactly one libfrvt_11_*_???.so, found {[p.name for p in libs]}")
+    if len(libs) != 1:  # (named in full: a settings file's lib/ is out/<name>/lib, not the project's)
+        errors.append(f"{root / 'lib'}/ must hold exactly one libfrvt_11_*_???.so, found {[p.name for p in libs]}")
     elif libs[0].name != settings.submission.library_name:
         errors.append(f"lib/{libs[0].name} does not match frvt.toml ({settings.submission.library_name})")
     version = root / "doc" / "version.txt"
