@@ -16,6 +16,14 @@ STAMP  := $(VENV)/.setup-done
 SETTINGS ?=
 SETTINGS_ARG  := $(if $(SETTINGS), --settings $(SETTINGS))
 SETTINGS_FILE := $(or $(SETTINGS),frvt.toml)
+# Checked as make reads this file, before any step: else a missing file was make's own "No rule to
+# make target", and a bad TIMING_CORE or FRVT_DIR was found only after compile and build.
+ifneq ($(words $(SETTINGS)),$(if $(SETTINGS),1,0))
+$(error SETTINGS="$(SETTINGS)": make splits a path with spaces; give one without (a symlink will do))
+endif
+ifeq ($(wildcard $(SETTINGS_FILE)),)
+$(error SETTINGS=$(SETTINGS_FILE): no such file)
+endif
 FRVT   := $(PY) -m frvt_submission$(SETTINGS_ARG)
 # The settings file's output root, asked once of paths.py (stdlib only: it runs before setup):
 # empty for the project's frvt.toml, else its out/ folder.
@@ -99,6 +107,9 @@ $(DONE)/build: $(DONE)/compile $(SET)/build.json $(BUILD_SRC)
 # The core validation's and make timing's measurements are pinned to (e.g. TIMING_CORE=1 when
 # something else runs on core 0).
 TIMING_CORE ?= 0
+ifneq ($(shell [ "$(TIMING_CORE)" -ge 0 ] 2>/dev/null && [ "$(TIMING_CORE)" -lt "$$(nproc --all)" ] && echo ok),ok)
+$(error TIMING_CORE=$(TIMING_CORE): not a core of this machine (cores 0 to $(shell echo $$(($$(nproc --all) - 1)))))
+endif
 
 $(DONE)/validate: $(DONE)/build $(SET)/validate.json $(VALIDATE_SRC)
 	@echo "== validate: NIST-style run + single-core timing (writes $(OUT)validation/output/summary.json)"
@@ -130,6 +141,11 @@ timing: $(DONE)/build
 # NIST's own package, run on a temporary copy of FRVT_DIR (a checkout of github.com/usnistgov/frvt
 # will do); FRVT_DIR is only read. Its archive is not the submission tarball (that is `make package`).
 FRVT_DIR ?= ../shared/nist-frvt
+ifneq ($(filter nist-validate,$(MAKECMDGOALS)),)
+ifeq ($(wildcard $(FRVT_DIR)/.),)
+$(error FRVT_DIR=$(FRVT_DIR): no such folder (NIST's validation package, e.g. a checkout of github.com/usnistgov/frvt))
+endif
+endif
 nist-validate: $(DONE)/build
 	$(FRVT) nist-validate --frvt-dir $(FRVT_DIR)
 

@@ -142,3 +142,21 @@ def test_each_model_has_its_own_records_and_the_default_pair_s_are_found(setting
     for spec in specs:
         db = records_dir("avx2", records_name(spec))
         assert has_records(db) and records_model(db) == spec.sha256, db
+
+
+@pytest.mark.parametrize("args, says", [
+    (["submission", "SETTINGS=/no/such.toml"], "SETTINGS=/no/such.toml: no such file"),
+    (["submission", "SETTINGS=a b.toml"], "make splits a path with spaces"),
+    (["validate", "TIMING_CORE=4096"], "TIMING_CORE=4096: not a core of this machine"),
+    (["timing", "TIMING_CORE=one"], "TIMING_CORE=one: not a core of this machine"),
+    (["nist-validate", "FRVT_DIR=/no/such/folder"], "FRVT_DIR=/no/such/folder: no such folder"),
+])
+def test_make_refuses_a_bad_variable_before_any_step(tmp_path, args, says):
+    """A missing SETTINGS file was make's own 'No rule to make target'; a bad TIMING_CORE or
+    FRVT_DIR was found by the step using it, after compile and build had run."""
+    setup = tmp_path / "setup-done"
+    setup.touch()
+    r = subprocess.run(["make", "-n", "--no-print-directory", "-C", str(paths.ROOT), *args, f"STAMP={setup}"],
+                       capture_output=True, text=True)
+    assert r.returncode == 2 and says in r.stderr and r.stdout == "", (r.stdout[-500:], r.stderr)
+
