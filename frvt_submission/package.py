@@ -37,7 +37,7 @@ def build_tarball(settings: Settings, root: Path, validation_out: Path, dist: Pa
         raise FrvtError("package refused: " + "; ".join(refusals))
     sub = settings.submission
     if sub.gpg_key:  # before minutes of compression, not after
-        usable_gpg(sub.gpg_recipient)
+        usable_gpg(sub.gpg_recipient, sub.gpg_key)
     dist.mkdir(parents=True, exist_ok=True)
     out = dist / archive_name(settings)
     tmp = out.with_suffix(".part")
@@ -56,19 +56,26 @@ def build_tarball(settings: Settings, root: Path, validation_out: Path, dist: Pa
     return outputs
 
 
-def usable_gpg(recipient: str) -> str:
-    """gpg's path; FrvtError when signing cannot work (no recipient, or no gpg)."""
+def usable_gpg(recipient: str, key: str = "", gpg_home: Path | None = None) -> str:
+    """gpg's path; FrvtError when signing cannot work: no recipient, no gpg, or (given key) no secret
+    key of that id or no public key of the recipient in the keyring."""
     if not recipient:
         raise FrvtError("gpg_key is set but gpg_recipient (NIST's key) is empty")
     gpg = shutil.which("gpg")
     if gpg is None:
         raise FrvtError("gpg is not installed (apt install gnupg), and [submission] gpg_key asks for it")
+    home = ["--homedir", str(gpg_home)] if gpg_home is not None else []
+    for listing, wanted, what in (("--list-secret-keys", key, "gpg_key: no secret key"),
+                                  ("--list-keys", recipient, "gpg_recipient: no public key")):
+        if wanted and subprocess.run([gpg, "--batch", *home, listing, wanted], capture_output=True).returncode != 0:
+            raise FrvtError(f"[submission] {what} {wanted!r} in the gpg keyring (gpg {listing} {wanted}; import "
+                            f"it first, e.g. NIST's key from its FRTE page)")
     return gpg
 
 
 def sign_and_encrypt(archive: Path, key: str, recipient: str, gpg_home: Path | None = None) -> Path:
     """gpg --default-key KEY --output A.gpg --encrypt --recipient NIST --sign A (as NIST asks)."""
-    gpg = usable_gpg(recipient)
+    gpg = usable_gpg(recipient, key, gpg_home)
     out = archive.with_name(archive.name + ".gpg")
     cmd = [gpg, "--batch", "--yes", "--trust-model", "always"]
     if gpg_home is not None:

@@ -92,6 +92,20 @@ def test_a_signing_key_without_nist_key_is_refused_before_compressing(settings, 
     assert not (tmp_path / "dist").exists()  # nothing written, no unsigned archive left behind
 
 
+@pytest.mark.skipif(shutil.which("gpg") is None, reason="gpg not installed")
+def test_a_key_missing_from_the_keyring_is_refused_before_compressing(settings, fake_root, tmp_path, monkeypatch):
+    """A gpg_key of no key in the keyring was found by gpg only after the archive was compressed."""
+    import dataclasses
+
+    root, val = fake_root
+    monkeypatch.setenv("GNUPGHOME", str(tmp_path / "empty-keyring"))
+    (tmp_path / "empty-keyring").mkdir(mode=0o700)
+    keyed = dataclasses.replace(settings, submission=dataclasses.replace(
+        settings.submission, gpg_key="0xDEADBEEFDEADBEEF", gpg_recipient="0xFEEDFACEFEEDFACE"))
+    assert "gpg_key: no secret key '0xDEADBEEFDEADBEEF' in the gpg keyring" in _refusal(keyed, root, val, tmp_path)
+    assert not (tmp_path / "dist").exists()
+
+
 def test_package_refuses_a_failed_validation(settings, fake_root, tmp_path):
     root, val = fake_root
     write_summary(val, root, ["match, 4 forks: driver exited 1: cannot read template x.template"], [], {})
