@@ -521,6 +521,23 @@ def test_a_model_file_that_is_not_onnx_is_named(tmp_path, monkeypatch, capsys):
     assert f"[detector] {tmp_path / 'a.txt'} is not an ONNX model (DecodeError: " in capsys.readouterr().err
 
 
+def test_a_file_where_a_folder_belongs_is_named_as_one(tmp_path):
+    """validate --images FILE said 'image folder not found', a model path naming a folder 'model
+    file missing', nist-validate --frvt-dir of no folder that its run script was missing."""
+    from frvt_runtime.errors import ConfigError
+    from frvt_submission.models.sources import verify
+    from frvt_submission.validation.inputs import collect_sources
+    from frvt_submission.validation.nist_package import run_package
+
+    (tmp_path / "photo.jpg").write_bytes(b"x")
+    with pytest.raises(ConfigError, match=r"image folder not found: .*photo.jpg \(a file: give its folder\)"):
+        collect_sources([tmp_path / "photo.jpg"])
+    with pytest.raises(ConfigError, match=r"model file missing: .* \(a folder, not a file\)"):
+        verify(tmp_path, "")
+    with pytest.raises(ConfigError, match=r"--frvt-dir .*nowhere: no such folder"):
+        run_package(tmp_path, tmp_path / "nowhere", tmp_path, tmp_path / "out", print)
+
+
 def test_settings_may_follow_the_command_and_an_empty_name_is_refused(capsys):
     """`frvt config --settings FILE` was an unrecognized argument; `--settings ""` (an unset
     variable) silently read the project's frvt.toml."""

@@ -21,7 +21,8 @@ def verify(path: Path, expected: str) -> Path:
     """Raise a clear error naming the file and the expected hash when it is absent or differs."""
     path = Path(path)
     if not path.is_file():
-        raise ConfigError(f"model file missing: {path} (expected SHA-256 {expected or 'unset'})")
+        raise ConfigError(f"model file missing: {path}{' (a folder, not a file)' if path.is_dir() else ''} "
+                          f"(expected SHA-256 {expected or 'unset'})")
     if expected:
         actual = sha256_of(path)
         if actual != expected:

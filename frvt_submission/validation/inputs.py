@@ -82,7 +82,7 @@ def collect_sources(extra: list[Path]) -> list[tuple[Path, Path]]:
     found = []
     for src in sources:
         if not src.is_dir():
-            raise ConfigError(f"image folder not found: {src}")
+            raise ConfigError(f"image folder not found: {src}" + (" (a file: give its folder)" if src.exists() else ""))
         found += [(p, src) for p in sorted(src.rglob("*")) if p.suffix.lower() in IMAGE_SUFFIXES]
     return found
 

@@ -283,6 +283,9 @@ def run_package(root: Path, frvt_dir: Path, shared: Path, out: Path, log, patch_
 
     if any(c.isspace() for c in str(Path(tempfile.gettempdir()))):
         raise ConfigError("the temporary folder's path has whitespace, which NIST's scripts cannot take")
+    if not frvt_dir.is_dir():
+        raise ConfigError(f"--frvt-dir {frvt_dir}: no such folder (NIST's validation package, e.g. a checkout of "
+                          f"github.com/usnistgov/frvt)")
     absent = missing_tools()
     if absent:
         raise ConfigError(f"NIST's scripts need {', '.join(absent)}, not found on PATH ({ENV['PATH']}); "
