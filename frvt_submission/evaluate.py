@@ -100,11 +100,12 @@ def unreadable_images(embeddings: dict[Path, np.ndarray | None]) -> list[str]:
     return why
 
 
-def unreadable_line(name: str, why: list[str], images: int, shown: int = 5) -> str:
-    """The warning eval and report print for a set whose images could not all be read."""
+def unreadable_line(name: str, why: list[str], images: int, outcome: str = "count as failures to enrol",
+                    shown: int = 5) -> str:
+    """The warning eval, report and calibrate print for images that could not all be read."""
     more = f"; and {len(why) - shown} more" if len(why) > shown else ""
-    return (f"warning: {name}: {len(why)} of {images} images could not be read and count as failures "
-            f"to enrol: {'; '.join(why[:shown])}{more}")
+    return (f"warning: {name}: {len(why)} of {images} images could not be read and {outcome}: "
+            f"{'; '.join(why[:shown])}{more}")
 
 
 def fnmr_at_fmr(genuine: np.ndarray, impostor: np.ndarray, fmr: float) -> float | None:

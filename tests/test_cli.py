@@ -538,6 +538,21 @@ def test_a_file_where_a_folder_belongs_is_named_as_one(tmp_path):
         run_package(tmp_path, tmp_path / "nowhere", tmp_path, tmp_path / "out", print)
 
 
+def test_calibrate_names_the_images_it_could_not_read(tmp_path, capsys):
+    """An unreadable file in --images counted as an image and then as no face, unnamed."""
+    from frvt_submission import paths
+    from frvt_submission.cli import main
+
+    (tmp_path / "empty.jpg").write_bytes(b"")
+    (tmp_path / "text.jpg").write_text("not a picture")
+    profile = paths.ROOT / "profiles" / "yunet-sface-int8.toml"
+    assert main(["--settings", str(profile), "calibrate", "--images", str(tmp_path)]) == 2
+    captured = capsys.readouterr()
+    assert (f"warning: calibrate: 2 of 2 images could not be read and are left out: cannot read image file "
+            f"{tmp_path / 'empty.jpg'}: empty (0 bytes); not a decodable image: {tmp_path / 'text.jpg'}") in captured.out
+    assert "needs at least 20 faces, found 0" in captured.err
+
+
 def test_settings_may_follow_the_command_and_an_empty_name_is_refused(capsys):
     """`frvt config --settings FILE` was an unrecognized argument; `--settings ""` (an unset
     variable) silently read the project's frvt.toml."""

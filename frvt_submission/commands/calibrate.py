@@ -22,10 +22,10 @@ def default_image_dirs() -> list[Path]:
     return dirs
 
 
-def aligned_faces(s, images: list[Path], report=None):
+def aligned_faces(s, images: list[Path], report=None, unreadable: list[str] | None = None):
     """Each image's chosen face, aligned as the recognizer gets it (the onnxruntime reference
-    pipeline, fp32 throughout)."""
-    from frvt_runtime.errors import FrvtError
+    pipeline, fp32 throughout). unreadable: gets why each image that could not be read was not."""
+    from frvt_runtime.errors import FrvtError, RefuseInput
     from ..imagefile import read_image
     from ..reference import reference_pipeline
 
@@ -40,8 +40,15 @@ def aligned_faces(s, images: list[Path], report=None):
     pipe.recognizer.embed_aligned = keep
     for i, path in enumerate(images):
         try:
-            pipe.embedding_of(read_image(path))
-        except FrvtError:  # an unreadable image or no face: nothing to calibrate on
+            image = read_image(path)
+        except RefuseInput as exc:
+            if unreadable is not None:
+                unreadable.append(str(exc))
+            image = None
+        try:
+            if image is not None:
+                pipe.embedding_of(image)
+        except FrvtError:  # no face: nothing to calibrate on
             pass
         if report:
             report(i + 1, len(images))
@@ -64,7 +71,12 @@ def cmd_calibrate(args) -> int:
         raise ConfigError(f"not a folder: {', '.join(missing)}")
     images = sorted(p for d in dirs for p in d.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
     log(f"calibrate: {len(images)} images in {', '.join(str(d) for d in dirs)}")
-    crops = aligned_faces(s, images, progress("aligned", "images"))
+    unreadable: list[str] = []
+    crops = aligned_faces(s, images, progress("aligned", "images"), unreadable)
+    if unreadable:
+        from ..evaluate import unreadable_line
+
+        log(unreadable_line("calibrate", unreadable, len(images), "are left out"))
     original = fetch_model(rec)
     tensors = (to_tensor(c, rec.colour, rec.mean, rec.scale) for c in crops)
     cal = calibrate(clean_fp32_onnx(rec, log), tensors, sha256_of(original), log)
