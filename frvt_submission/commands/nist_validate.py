@@ -41,7 +41,8 @@ def register(sub) -> None:
                         "(default ../shared/nist-frvt)")
     p.add_argument("--shared-data", default=str(paths.SHARED_DATA),
                    help="where the stand-in images come from (meds_openmpf/, frvt_edge/; default ../shared/data)")
-    output_option(p, "--output", lambda o: o.nist_validate, "build/nist-validate/", "run.log and NIST's logs go here", written="folder")
+    output_option(p, "--output", lambda o: o.nist_validate, "build/nist-validate/", "run.log and NIST's logs go here",
+                  written="folder")
     p.add_argument("--patch-kill-line", action="store_true",
                    help="where no PID namespace can be made (not root): disable, in the copy, the first line of "
                         "NIST's run_testdriver.sh, which kills every count_thread process on the machine; "

@@ -20,4 +20,5 @@ def register(sub) -> None:
     p = add_command(sub, "stamps", cmd_stamps, "(the Makefile's plumbing) write build/settings/<step>.json, the "
                     "settings each make step reads, rewriting only changed ones (the Makefile's dependencies on "
                     "frvt.toml)")
-    output_option(p, "--folder", lambda o: o.settings_stamps, "build/settings/", "where the stamps go", written="folder")
+    output_option(p, "--folder", lambda o: o.settings_stamps, "build/settings/", "where the stamps go",
+                  written="folder")

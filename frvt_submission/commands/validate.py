@@ -41,7 +41,8 @@ def cmd_validate(args) -> int:
 def register(sub) -> None:
     p = add_command(sub, "validate", cmd_validate,
                     "NIST-style validation run of lib/ + config/ + doc/, log checks, timing")
-    output_option(p, "--output", lambda o: o.validation_output, "validation/output/", "logs and templates folder", written="folder")
+    output_option(p, "--output", lambda o: o.validation_output, "validation/output/", "logs and templates folder",
+                  written="folder")
     p.add_argument("--images", nargs="*", default=[],
                    help="extra image folders, one sub-folder per person (a file at a folder's top level is "
                         "its own subject); registry images and ../shared's MEDS are always used")
