@@ -381,7 +381,15 @@ def test_validate_never_empties_a_folder_of_other_files(tmp_path, monkeypatch, c
     (tmp_path / "mine" / "notes.txt").unlink()  # an empty folder, or an earlier run's, is taken
     assert main(argv) == 1 and (tmp_path / "mine" / "summary.json").is_file()
     lib = paths.outputs_for(tmp_path / "unbuilt.toml").lib  # (named in full: not the project's lib/)
-    assert f"{lib}/ must hold exactly one libfrvt_11_*_???.so, found []" in capsys.readouterr().out
+    said = capsys.readouterr().out
+    assert f"{lib}/ must hold exactly one libfrvt_11_*_???.so, found []" in said
+    assert f"{lib.parent / 'doc' / 'version.txt'} is missing" in said and f"{lib.parent / 'config'}/ is missing" in said
+    # A mistyped --images (or an empty name, which was ".") emptied the earlier run's output first.
+    summary = (tmp_path / "mine" / "summary.json").read_text()
+    for images, says in ((str(tmp_path / "typo"), f"image folder not found: {tmp_path / 'typo'}"),
+                         ("", "--images names an empty folder name")):
+        assert main(argv + ["--images", images]) == 2 and says in capsys.readouterr().err
+        assert (tmp_path / "mine" / "summary.json").read_text() == summary
     assert main(argv) == 1
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from frvt_runtime.errors import FrvtError
+
 from .common import add_command, core, count, log, output_option, settings
 
 
@@ -14,6 +16,8 @@ def cmd_validate(args) -> int:
     from ..validation.summary import PHASE_HEADERS, SUMMARY_FILE
     from ..validation.timing import STAGE_HEADERS, TIMING_HEADERS, init_line
 
+    if any(not p.strip() for p in args.images):  # ("" was ".": every image under the working folder)
+        raise FrvtError("--images names an empty folder name")
     s = settings(args)
     out = Path(args.output)
     rows, errors, warnings, timing = validate(s, args.outputs.root, out, [Path(p) for p in args.images], log,

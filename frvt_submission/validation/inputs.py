@@ -73,16 +73,28 @@ def subject_of(path: Path, source: Path, registry: Path) -> str | None:
     return re.sub(r"[^A-Za-z0-9_.-]", "_", sid)  # ids are whitespace-separated in NIST's lists
 
 
+def check_image_folders(extra: list[Path]) -> None:
+    """ConfigError unless each of the user's image folders is one."""
+    for src in extra:
+        if not src.is_dir():
+            raise ConfigError(f"image folder not found: {src}" + (" (a file: give its folder)" if src.exists() else ""))
+
+
+def check_output_folder(out: Path) -> None:
+    """ConfigError when the validation output folder's path cannot go into NIST's input lists."""
+    if any(c.isspace() for c in str(out)):
+        raise ConfigError(f"validation output folder {out} has whitespace, which NIST's input lists cannot hold")
+
+
 def collect_sources(extra: list[Path]) -> list[tuple[Path, Path]]:
     """(image, source folder) pairs: registry images, ../shared's MEDS + edge images, user folders."""
     from ..testdata import test_images
 
     sources = [test_images()] + [paths.SHARED_DATA / d for d in ("meds_openmpf", "frvt_edge")
                                  if (paths.SHARED_DATA / d).is_dir()] + list(extra)
+    check_image_folders(extra)
     found = []
     for src in sources:
-        if not src.is_dir():
-            raise ConfigError(f"image folder not found: {src}" + (" (a file: give its folder)" if src.exists() else ""))
         found += [(p, src) for p in sorted(src.rglob("*")) if p.suffix.lower() in IMAGE_SUFFIXES]
     return found
 
@@ -94,8 +106,7 @@ def prepare_inputs(out: Path, extra: list[Path], max_images: int = 0) -> Inputs:
     from ..imagefile import read_image
     from ..testdata import test_images
 
-    if any(c.isspace() for c in str(out)):
-        raise ConfigError(f"validation output folder {out} has whitespace, which NIST's input lists cannot hold")
+    check_output_folder(out)
     img_dir = out / "images"
     img_dir.mkdir(parents=True, exist_ok=True)
     registry = test_images()

@@ -15,7 +15,7 @@ from ..progress import heartbeat
 from ..config import Settings, settings_path
 from frvt_runtime.config_dir import running_path
 from frvt_runtime.errors import FrvtError
-from .inputs import Inputs, prepare_inputs
+from .inputs import Inputs, check_image_folders, check_output_folder, prepare_inputs
 from .clean_room import run_clean_room
 from .logs import Check, check_log, check_scores, failure_to_enrol
 from .readonly import ReadonlyRoom
@@ -38,9 +38,9 @@ def check_layout(root: Path, settings: Settings) -> list[str]:
         errors.append(f"lib/{libs[0].name} does not match frvt.toml ({settings.submission.library_name})")
     version = root / "doc" / "version.txt"
     if not version.is_file() or not version.read_text().strip():
-        errors.append("doc/version.txt is missing or empty")
+        errors.append(f"{version} is missing or empty")
     if not (root / "config").is_dir():
-        errors.append("config/ is missing")
+        errors.append(f"{root / 'config'}/ is missing")
     return errors
 
 
@@ -201,6 +201,8 @@ def validate(settings: Settings, root: Path, out: Path, extra_images: list[Path]
     ties the result to the files of root's lib/ and config/ (package's gate). Layout, ISA, OS and
     lib/ checks read root's files; the driver phases and timing run them, or, when this CPU cannot
     run config/'s instruction set, the same lib/ with a config/ built for this host (stand_in)."""
+    check_output_folder(out)  # (these three before an earlier run's output is emptied, not after)
+    check_image_folders(extra_images)
     if out.exists():
         others = sorted(p.name for p in out.iterdir())
         if others and SUMMARY_FILE not in others:  # (`--output .` emptied the working folder)
