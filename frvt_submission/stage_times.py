@@ -87,6 +87,9 @@ def same_templates(pipeline, runtimes: dict, folder: Path) -> int:
     eye positions as the library's (kernels), else 1, naming the photos that differ."""
     from .imagefile import IMAGE_SUFFIXES, read_image
 
+    if not folder.is_dir():
+        print(f"error: --same-on {folder}: " + ("a file: give its folder" if folder.exists() else "no such folder"))
+        return 1
     files = sorted(f for f in folder.rglob("*") if f.suffix.lower() in IMAGE_SUFFIXES)
     if not files:
         print(f"no photos under {folder}")
@@ -115,6 +118,9 @@ def same_templates(pipeline, runtimes: dict, folder: Path) -> int:
     for r, names in differ.items():
         print(f"kernels vs {r}: same templates and eyes on {n - len(names)} of {n} photos"
               + (f"; differ: {', '.join(names[:10])}" if names else ""))
+    if n == 0:  # (0 of 0 was a pass)
+        print(f"no photo under {folder} could be read: nothing compared")
+        return 1
     return 1 if any(differ.values()) else 0
 
 
@@ -146,7 +152,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}")
         return 1
     runtimes = {"opencv": opencv_runtime, "kernels": contextlib.nullcontext, "numpy": numpy_only}
-    if args.same_on:
+    if args.same_on is not None:  # ("" ran the timing instead, without a word)
+        if not args.same_on.strip():
+            print("error: --same-on names no folder")
+            return 1
         return same_templates(pipeline, runtimes, Path(args.same_on))
     print(f"{args.calls} calls per runtime and image, taking turns; median (p90) ms per stage; "
           f"runtime tables {'kept' if args.warm else 'rebuilt every call'}\n")

@@ -411,6 +411,13 @@ def test_stage_times_refuses_bad_arguments_and_names_undecodable_photos(built, t
     out = capsys.readouterr().out
     assert f"1 file(s) not decodable, left out: {tmp_path / 'empty.jpg'}" in out
     assert "kernels vs numpy: same templates and eyes on 1 of 1 photos" in out
+    # 0 of 0 photos compared was a pass; a missing folder, a file and "" were not named as such.
+    (tmp_path / "obama.jpg").unlink()
+    assert stage_times.main(["--same-on", str(tmp_path)]) == 1
+    assert f"no photo under {tmp_path} could be read: nothing compared" in capsys.readouterr().out
+    for where, says in ((tmp_path / "gone", "no such folder"), (tmp_path / "empty.jpg", "a file: give its folder"),
+                        ("", "--same-on names no folder")):
+        assert stage_times.main(["--same-on", str(where)]) == 1 and says in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("argv, says", [
