@@ -149,6 +149,9 @@ def main(argv=None) -> int:
     try:
         settings = load_runtime(args.config_dir / PIPELINE_FILE)
         manifest = read_manifest(args.config_dir)
+        if args.code_path is not None and args.code_path not in manifest.get("order", []):
+            ap.error(f"--code-path {args.code_path!r}: {args.config_dir} has the paths "
+                     f"{', '.join(manifest.get('order', []))}")  # (else said to be pipeline.json's)
         entries = model_entries(manifest, running_path(args.config_dir, manifest, args.code_path))
         weights = load_weights(args.config_dir, manifest)
         specs = {settings.detector.model_name(size): settings.detector.at_size(size)
