@@ -293,6 +293,25 @@ def test_rpc_errors_are_clear():
 
 
 
+@pytest.mark.parametrize("script, args, says", [
+    ("rpc_server.sh", ["127.0.0.1:abc9"], "tracker must be HOST:PORT with a port of 1-65535"),
+    ("rpc_server.sh", ["127.0.0.1:99999"], "tracker must be HOST:PORT with a port of 1-65535"),
+    ("rpc_server.sh", [":9190"], "tracker must be HOST:PORT"),
+    ("rpc_server.sh", ["127.0.0.1:9190", "frvt", "4096"], "core 4096 does not exist"),
+    ("rpc_tracker.sh", ["0"], "port must be 1-65534"),
+    ("rpc_tracker.sh", ["70000"], "port must be 1-65534"),
+])
+def test_rpc_scripts_refuse_a_bad_address_or_core(script, args, says):
+    """A port of letters ended in a ValueError traceback, 99999 in a thread's traceback and a hang,
+    a tracker port of 0 in a TVM traceback, a core that does not exist in taskset's error."""
+    import subprocess
+
+    from frvt_submission import paths
+
+    r = subprocess.run([str(paths.ROOT / "scripts" / script), *args], capture_output=True, text=True, timeout=30)
+    assert r.returncode == 2 and f"ERROR: {says}" in r.stderr, (r.returncode, r.stderr[-500:])
+
+
 def test_new_only_keeps_a_records_folders_own_graph_passes(tmp_path):
     """Seen: `tune --new-only` on SFace's records wrote GRAPH_PASSES into model.json, adding
     fuse_dw_units and output_pads_apart that its records were tuned without."""
