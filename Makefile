@@ -29,7 +29,9 @@ FRVT   := $(PY) -m frvt_submission$(SETTINGS_ARG)
 # empty for the project's frvt.toml, else its out/ folder.
 OUT    := $(shell $(PYTHON) frvt_submission/paths.py $(SETTINGS_FILE))
 ifneq ($(.SHELLSTATUS),0)
-$(error cannot tell where the outputs of $(SETTINGS_FILE) go (frvt_submission/paths.py failed))
+# (most often an interpreter too old for paths.py: check_python.py, written for 3.6 on, says so)
+$(error cannot tell where the outputs of $(SETTINGS_FILE) go (frvt_submission/paths.py failed); \
+  $(PYTHON): $(shell $(PYTHON) scripts/check_python.py 2>&1 | head -2))
 endif
 DONE   := $(OUT)build/make
 SET    := $(OUT)build/settings

@@ -88,6 +88,8 @@ def outputs_for(settings_file: str | Path) -> Outputs:
 
 
 if __name__ == "__main__":  # the Makefile: SETTINGS's root, "" for the project's, else "out/<name>/"
+    if len(sys.argv) != 2 or sys.argv[1] in ("-h", "--help"):
+        sys.exit("usage: python3 frvt_submission/paths.py SETTINGS_FILE  (prints its output root, as make asks)")
     try:
         shown = outputs_for(sys.argv[1])
     except ValueError as exc:

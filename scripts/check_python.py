@@ -1,10 +1,10 @@
 """make setup's first step: can the library embed this interpreter (Python 3.11, shared libpython)?
 
 Standard library only: it runs with $(PYTHON), before the virtual environment exists. Without
-it, a static Python was found only by `build`, after fetch and minutes of compiling.
+it, a static Python was found only by `build`, after fetch and minutes of compiling. Written for
+Python 3.6 and later (no future import, no list[str] at run time), so that an older Python gets
+this script's verdict rather than a SyntaxError.
 """
-
-from __future__ import annotations
 
 import sys
 import sysconfig
@@ -18,7 +18,7 @@ HOW = ("Get one built with a shared libpython, e.g. with pyenv:\n"
        "then: make setup PYTHON=/path/to/python3.11")
 
 
-def problems(version: tuple, config: dict, include: str) -> list[str]:
+def problems(version: tuple, config: dict, include: str) -> "list[str]":
     """Why an interpreter of this version, sysconfig variables and include folder cannot be
     embedded (empty: it can)."""
     found = []

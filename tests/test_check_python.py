@@ -48,3 +48,17 @@ def test_each_defect_is_named(tmp_path):
         f"its shared libpython {tmp_path / no_lib['LDLIBRARY']} is missing (Debian: apt install libpython3.11-dev)"]
     assert check.problems((3, 11, 7), _config(), str(tmp_path)) == [
         f"its header {tmp_path / 'Python.h'} is missing (Debian: apt install python3.11-dev)"]
+
+
+def test_an_older_python_can_run_the_check_and_hear_its_verdict():
+    """Under Python 3.6 the check itself was a SyntaxError ('future feature annotations is not
+    defined'), not 'it is Python 3.6; the library embeds Python 3.11'. No 3.6 is installed here:
+    the source is held to 3.6's grammar, without the future import that 3.6 lacks."""
+    import ast
+
+    text = SCRIPT.read_text()
+    ast.parse(text, feature_version=(3, 6))
+    tree = ast.parse(text)
+    assert not [n for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module == "__future__"]
+    mod = _script()
+    assert mod.problems((3, 6, 9), _config(), sysconfig.get_paths()["include"])[0].startswith("it is Python 3.6;")
