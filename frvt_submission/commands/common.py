@@ -7,7 +7,7 @@ import os
 import sys
 from pathlib import Path
 
-from frvt_runtime.errors import FrvtError
+from frvt_runtime.errors import ConfigError, FrvtError
 
 
 def log(msg: str) -> None:
@@ -58,8 +58,6 @@ def writable(flag: str, path: Path, kind: str) -> None:
     """ConfigError unless path can be written as kind ("file" or "folder"): a folder where a file
     goes, a file where a folder goes, or a parent that is a file or not writable, found before the
     minutes of work whose result would go there, not after."""
-    from frvt_runtime.errors import ConfigError
-
     path = Path(path)
     if kind == "file" and path.is_dir():
         raise ConfigError(f"{flag} {path} is a folder: give the file's path")
@@ -78,7 +76,6 @@ def with_outputs(args) -> None:
     """args.outputs: the outputs of args.settings, and each output_option not given set to its
     place there."""
     from .. import paths
-    from frvt_runtime.errors import ConfigError
 
     try:
         args.outputs = paths.outputs_for(args.settings)
@@ -173,7 +170,7 @@ def built_from_differences(s, config_dir: Path) -> list[str]:
     them or not. Empty when they agree, or when config_dir has no pipeline.json (its loader says so)."""
     import json
 
-    from frvt_runtime.config_dir import PIPELINE_FILE, model_entries, path_names, read_manifest
+    from frvt_runtime.config_dir import PIPELINE_FILE, model_entries, read_manifest
     from ..config import runtime_dict
 
     try:
@@ -189,13 +186,11 @@ def built_from_differences(s, config_dir: Path) -> list[str]:
             if key != "code_path" and mine.get(key) != theirs.get(key):  # (a forced path is a copy's choice)
                 found.append(f"[{section}] {key} = {_short(mine.get(key))} in the settings, "
                              f"{_short(theirs.get(key))} there")
-    for path in path_names(manifest):
-        for name, entry in model_entries(manifest, path).items():
-            spec = s.recognizer if name == "recognizer" else s.detector
-            if bool(entry.get("int8_convs")) != spec.int8:
-                found.append(f"[{spec.name}] int8 = {str(spec.int8).lower()} in the settings, "
-                             f"{entry.get('int8_convs') or 0} int8 convs in its {name} there")
-        break  # (every path is compiled from the same models)
+    for name, entry in model_entries(manifest).items():  # (the first path: each is compiled from the same models)
+        spec = s.recognizer if name == "recognizer" else s.detector
+        if bool(entry.get("int8_convs")) != spec.int8:
+            found.append(f"[{spec.name}] int8 = {str(spec.int8).lower()} in the settings, "
+                         f"{entry.get('int8_convs') or 0} int8 convs in its {name} there")
     return found
 
 
