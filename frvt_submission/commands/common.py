@@ -201,7 +201,6 @@ def require_built_from(args, s, config_dir: Path) -> None:
     if found:
         more = f" (and {len(found) - 3} more)" if len(found) > 3 else ""
         fix = (f"compile it again ({make_hint(args, 'compile')})" if Path(config_dir).resolve() ==
-               args.outputs.config.resolve() else "give the settings file it was built from (--settings FILE, "
-               "before the command)")
+               args.outputs.config.resolve() else "give the settings file it was built from (--settings FILE)")
         raise FrvtError(f"{config_dir} was not compiled from {args.settings}: {'; '.join(found[:3])}{more}. "
                         f"To compare them, {fix}")

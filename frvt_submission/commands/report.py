@@ -21,7 +21,7 @@ def cmd_report(args) -> int:
         # (its accuracy would be that build's, its sizes and build facts the settings file's own)
         raise FrvtError(f"--config-dir {args.config_dir}: a report describes one build, the settings file's "
                         f"({args.outputs.config}, with its lib/, doc/ and tarball); for another build's report, "
-                        f"give its settings file (--settings FILE, before the command)")
+                        f"give its settings file (--settings FILE)")
     faces = pipeline(args, s)
     if args.backend == "library":
         from ..library_eval import LibraryEmbedder
