@@ -140,17 +140,20 @@ def test_gpg_encrypt_and_sign(tmp_path):
     home = tmp_path / "gnupg"
     home.mkdir(mode=0o700)
     uid = "Throwaway Tester <throwaway@example.invalid>"
-    subprocess.run(["gpg", "--batch", "--homedir", str(home), "--passphrase", "", "--quick-gen-key", uid,
-                    "ed25519", "sign", "never"], check=True, capture_output=True)
-    fpr = subprocess.run(["gpg", "--homedir", str(home), "--list-keys", "--with-colons"], check=True,
-                         capture_output=True, text=True).stdout
-    fpr = [ln.split(":")[9] for ln in fpr.splitlines() if ln.startswith("fpr")][0]
-    subprocess.run(["gpg", "--batch", "--homedir", str(home), "--passphrase", "", "--quick-add-key", fpr,
-                    "cv25519", "encr", "never"], check=True, capture_output=True)
-    archive = tmp_path / "libfrvt_11_oneml_001.v3.1.tar.gz"
-    archive.write_bytes(b"archive bytes")
-    out = sign_and_encrypt(archive, fpr, fpr, gpg_home=home)
-    assert out.name.endswith(".tar.gz.gpg") and b"archive bytes" not in out.read_bytes()
-    dec = subprocess.run(["gpg", "--batch", "--homedir", str(home), "--decrypt", str(out)], capture_output=True)
-    assert dec.returncode == 0 and dec.stdout == b"archive bytes"
-    assert b"Good signature" in dec.stderr
+    try:
+        subprocess.run(["gpg", "--batch", "--homedir", str(home), "--passphrase", "", "--quick-gen-key", uid,
+                        "ed25519", "sign", "never"], check=True, capture_output=True)
+        fpr = subprocess.run(["gpg", "--homedir", str(home), "--list-keys", "--with-colons"], check=True,
+                             capture_output=True, text=True).stdout
+        fpr = [ln.split(":")[9] for ln in fpr.splitlines() if ln.startswith("fpr")][0]
+        subprocess.run(["gpg", "--batch", "--homedir", str(home), "--passphrase", "", "--quick-add-key", fpr,
+                        "cv25519", "encr", "never"], check=True, capture_output=True)
+        archive = tmp_path / "libfrvt_11_oneml_001.v3.1.tar.gz"
+        archive.write_bytes(b"archive bytes")
+        out = sign_and_encrypt(archive, fpr, fpr, gpg_home=home)
+        assert out.name.endswith(".tar.gz.gpg") and b"archive bytes" not in out.read_bytes()
+        dec = subprocess.run(["gpg", "--batch", "--homedir", str(home), "--decrypt", str(out)], capture_output=True)
+        assert dec.returncode == 0 and dec.stdout == b"archive bytes"
+        assert b"Good signature" in dec.stderr
+    finally:  # the agent gpg started for this keyring outlived the test
+        subprocess.run(["gpgconf", "--homedir", str(home), "--kill", "all"], capture_output=True)
