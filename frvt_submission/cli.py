@@ -32,6 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = ap.add_subparsers(dest="command", required=True, metavar="command")
     for name in COMMANDS:
         importlib.import_module(f"{__package__}.commands.{name.replace('-', '_')}").register(sub)
+    ap.set_defaults(command_parsers=sub.choices)
     return ap
 
 
@@ -46,7 +47,9 @@ def _quiet_closed_pipe() -> int:
 
 def main(argv: list[str] | None = None) -> int:
     try:
-        args = build_parser().parse_args(argv)
+        args, unknown = build_parser().parse_known_args(argv)
+        if unknown:  # said by the command's parser, with its usage (the top one's named no command)
+            args.command_parsers[args.command].error(f"unrecognized arguments: {' '.join(unknown)}")
         if args.settings is not None and not args.settings.strip():  # (an unset shell variable, say)
             raise FrvtError("--settings names no file (an empty name); leave it out for ./frvt.toml or the project's")
         args.settings = str(settings_path(args.settings))  # absolute: child processes get the same file

@@ -568,6 +568,17 @@ def test_calibrate_names_the_images_it_could_not_read(tmp_path, capsys):
     assert "needs at least 20 faces, found 0" in captured.err
 
 
+def test_an_unknown_option_is_named_with_its_commands_usage(capsys):
+    """`validate.sh --bogus` printed frvt's top-level usage, which names no command."""
+    from frvt_submission.cli import main
+
+    with pytest.raises(SystemExit) as exc:
+        main(["validate", "--bogus"])
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and "usage: frvt validate" in err
+    assert "frvt validate: error: unrecognized arguments: --bogus" in err
+
+
 def test_settings_may_follow_the_command_and_an_empty_name_is_refused(capsys):
     """`frvt config --settings FILE` was an unrecognized argument; `--settings ""` (an unset
     variable) silently read the project's frvt.toml."""
