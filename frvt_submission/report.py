@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import html
-import json
 import time
 from pathlib import Path
 
@@ -112,12 +111,14 @@ def accuracy_section(pipeline, pair_files: list[Path], log) -> tuple[str, dict]:
 
 
 def validation_section(out: Path, root: Path) -> str:
-    from .validation.summary import SUMMARY_FILE, gate
+    from .validation.summary import SUMMARY_FILE, gate, read_summary
 
     f = out / SUMMARY_FILE
     if not f.is_file():
         return f"<h2>Validation</h2><p class='bad'>No validation run ({html.escape(str(f))} missing).</p>"
-    d = json.loads(f.read_text())
+    d, why = read_summary(out)
+    if d is None:
+        return f"<h2>Validation</h2><p class='bad'>{html.escape(why)}</p>"
     stale = gate(out, root)
     cls = "ok" if d.get("result") == "passed" and not stale else "bad"
     s = d.get("scores") or {}

@@ -579,6 +579,24 @@ def test_an_unknown_option_is_named_with_its_commands_usage(capsys):
     assert "frvt validate: error: unrecognized arguments: --bogus" in err
 
 
+@pytest.mark.parametrize("text, why", [("{not json", "JSONDecodeError"), ("[1, 2]", "TypeError"),
+                                       ("{}", "KeyError: 'files'")])
+def test_status_report_and_package_name_an_unreadable_validation_summary(tmp_path, capsys, text, why):
+    """status and report ended in a JSONDecodeError or AttributeError on a summary.json that package
+    already called unreadable; '{}' gave 'validation: None ... at None'."""
+    from frvt_submission import paths
+    from frvt_submission.cli import main
+    from frvt_submission.report import validation_section
+    from frvt_submission.validation.summary import gate
+
+    (tmp_path / "summary.json").write_text(text)
+    said = f"{tmp_path / 'summary.json'} is unreadable ({why}"
+    assert main(["status", "--validation-output", str(tmp_path)]) == 0
+    assert f"validation: {said}" in capsys.readouterr().out
+    assert said in validation_section(tmp_path, paths.ROOT).replace("&#x27;", "'")
+    assert said in gate(tmp_path, paths.ROOT)[0]
+
+
 def test_settings_may_follow_the_command_and_an_empty_name_is_refused(capsys):
     """`frvt config --settings FILE` was an unrecognized argument; `--settings ""` (an unset
     variable) silently read the project's frvt.toml."""

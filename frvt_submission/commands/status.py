@@ -20,11 +20,9 @@ def over(mb: float, goal: float) -> str:
 
 def cmd_status(args) -> int:
     """Sizes, validation and timing of what is built now, against the goals (reads files only)."""
-    import json
-
     from ..package import archive_name
     from ..validation.closure import folder_mb
-    from ..validation.summary import SUMMARY_FILE, gate
+    from ..validation.summary import SUMMARY_FILE, gate, read_summary
     from ..validation.timing import summarise_timing
 
     s = settings(args)
@@ -46,10 +44,9 @@ def cmd_status(args) -> int:
         log(f"tarball: none yet ({tarball})")
     out = Path(args.validation_output)
     refusals = gate(out, args.outputs.root)
-    summary = out / SUMMARY_FILE
-    if summary.is_file():
-        data = json.loads(summary.read_text())
-        t = data.get("timing", {})
+    data, why = read_summary(out)
+    if data is not None:
+        t = data.get("timing") or {}
         log(f"validation: {data.get('result')} ({len(data.get('errors', []))} errors, "
             f"{len(data.get('warnings', []))} warnings) at {data.get('finished')}"
             + ("" if not refusals else f"; package would refuse: {'; '.join(refusals)}"))
@@ -58,8 +55,10 @@ def cmd_status(args) -> int:
                 f"match {t.get('match_us', float('nan')):.2f} us"
                 + (f", initialize {t['init_ms']:.0f} ms, RSS after it {t['init_rss_mb']:.0f} MB"
                    if "init_ms" in t else ""))
+    elif (out / SUMMARY_FILE).is_file():
+        log(f"validation: {why}")
     else:
-        log(f"validation: not run ({summary} missing)")
+        log(f"validation: not run ({out / SUMMARY_FILE} missing)")
     timing_log = Path(args.timing_output) / "timing.log"
     if timing_log.is_file():
         t = summarise_timing(timing_log.parent, s.submission.budget_template_ms, s.submission.budget_match_ms)

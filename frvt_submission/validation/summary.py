@@ -72,17 +72,26 @@ def _listed(names: list[str], n: int = 5) -> str:
     return ", ".join(names[:n]) + (f" and {len(names) - n} more" if len(names) > n else "")
 
 
-def gate(out: Path, root: Path) -> list[str]:
-    """Why package must refuse root's lib/ + config/: no validation, a failed one, or files changed since."""
+def read_summary(out: Path) -> tuple[dict | None, str]:
+    """(out's summary.json, "") or (None, why there is none to read): missing, or unreadable (not
+    JSON, or without the result and files a validation run writes)."""
     f = out / SUMMARY_FILE
     if not f.is_file():
-        return [f"no validation summary ({f}): run validation/validate.sh first"]
+        return None, f"no validation summary ({f}): run validation/validate.sh first"
     try:
         data = json.loads(f.read_text())
-        recorded = dict(data["files"])
-        result = data["result"]
-    except (ValueError, KeyError, TypeError) as e:
-        return [f"{f} is unreadable ({e}): run validation/validate.sh again"]
+        dict(data["files"]), data["result"]
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        return None, f"{f} is unreadable ({type(e).__name__}: {e}): run validation/validate.sh again"
+    return data, ""
+
+
+def gate(out: Path, root: Path) -> list[str]:
+    """Why package must refuse root's lib/ + config/: no validation, a failed one, or files changed since."""
+    data, why = read_summary(out)
+    if data is None:
+        return [why]
+    recorded, result = dict(data["files"]), data["result"]
     reasons = []
     if result != "passed":
         errs = data.get("errors") or ["(no error recorded)"]
