@@ -65,10 +65,18 @@ class EmbeddingCache:
         return self._files[image]
 
     def get(self, image: Path) -> tuple[bool, np.ndarray | None]:
+        """(found, embedding); an entry that is not one embedding (cut short, garbage, another
+        shape) is a miss, embedded again and overwritten, not a traceback in eval."""
         f = self._file(image)
         if not f.is_file():
             return False, None
-        return True, (np.load(f) if f.stat().st_size else None)
+        if not f.stat().st_size:
+            return True, None
+        try:
+            emb = np.load(f, allow_pickle=False)
+        except (OSError, ValueError, EOFError):
+            return False, None
+        return (True, emb) if emb.ndim == 1 and emb.dtype.kind == "f" else (False, None)
 
     def put(self, image: Path, embedding: np.ndarray | None) -> None:
         f = self._file(image)

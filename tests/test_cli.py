@@ -520,6 +520,14 @@ def test_scale_and_the_embedding_cache_write_nothing_before_they_can_work(tmp_pa
     (tmp_path / "a.jpg").write_bytes(b"x")
     cache.put(tmp_path / "a.jpg", np.ones(4, np.float32))
     assert cache.get(tmp_path / "a.jpg")[0] and cache.folder.is_dir()
+    # A damaged entry ended eval in a ValueError (a cut header, pickled data) or a shape error later.
+    entry = next(cache.folder.iterdir())
+    for damage in (entry.read_bytes()[:50], b"garbage that is no array", None):
+        if damage is None:
+            np.save(entry.with_suffix(""), np.ones((2, 3), np.float32))  # (np.save adds .npy back)
+        else:
+            entry.write_bytes(damage)
+        assert cache.get(tmp_path / "a.jpg") == (False, None)
 
 
 def test_a_model_file_that_is_not_onnx_is_named(tmp_path, monkeypatch, capsys):
