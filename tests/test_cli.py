@@ -559,6 +559,15 @@ def test_a_file_where_a_folder_belongs_is_named_as_one(tmp_path):
         verify(tmp_path, "")
     with pytest.raises(ConfigError, match=r"--frvt-dir .*nowhere: no such folder"):
         run_package(tmp_path, tmp_path / "nowhere", tmp_path, tmp_path / "out", print)
+    with pytest.raises(ConfigError, match=r"--frvt-dir .*photo.jpg: a file, not a folder"):
+        run_package(tmp_path, tmp_path / "photo.jpg", tmp_path, tmp_path / "out", print)
+    # A package holding the three scripts first checked, but not compile_and_link.sh whose phase
+    # titles are read too, ended in a FileNotFoundError.
+    for rel in ("11/run_validate_11.sh", "11/scripts/run_testdriver.sh", "common/scripts/utils.sh"):
+        (tmp_path / "frvt" / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / "frvt" / rel).write_text("#!/bin/bash\n")
+    with pytest.raises(ConfigError, match="is not NIST's validation package: 11/scripts/compile_and_link.sh is missing"):
+        run_package(tmp_path, tmp_path / "frvt", tmp_path, tmp_path / "out", print)
 
 
 def test_calibrate_names_the_images_it_could_not_read(tmp_path, capsys):

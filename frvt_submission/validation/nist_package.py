@@ -284,13 +284,14 @@ def run_package(root: Path, frvt_dir: Path, shared: Path, out: Path, log, patch_
     if any(c.isspace() for c in str(Path(tempfile.gettempdir()))):
         raise ConfigError("the temporary folder's path has whitespace, which NIST's scripts cannot take")
     if not frvt_dir.is_dir():
-        raise ConfigError(f"--frvt-dir {frvt_dir}: no such folder (NIST's validation package, e.g. a checkout of "
+        what = "a file, not a folder" if frvt_dir.exists() else "no such folder"
+        raise ConfigError(f"--frvt-dir {frvt_dir}: {what} (NIST's validation package, e.g. a checkout of "
                           f"github.com/usnistgov/frvt)")
     absent = missing_tools()
     if absent:
         raise ConfigError(f"NIST's scripts need {', '.join(absent)}, not found on PATH ({ENV['PATH']}); "
                           "this command installs nothing")
-    for rel in (Path("11") / RUN_SCRIPT, UTILS, TESTDRIVER):
+    for rel in SCRIPTS:  # (every script whose phase titles are read, not only those run first)
         if not (frvt_dir / rel).is_file():
             raise ConfigError(f"{frvt_dir} is not NIST's validation package: {rel} is missing")
     # Before any copying: a run that must be refused is refused at once.
