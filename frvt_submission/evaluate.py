@@ -279,6 +279,14 @@ ALL_PAIRS_HEADERS = ["set", "images/ids", "genuine pairs", "impostor pairs", "FT
 
 # -- LFW View 2 -----------------------------------------------------------------------------
 LFW_HEADERS = ["set", "folds", "pairs", "FTE/images", "accuracy mean ± sd", "SE %"]
+def limited_fold(fold: list[Pair], n: int) -> list[Pair]:
+    """n pairs of an LFW fold, the first genuine and impostor ones half and half (the genuine one
+    more when n is odd): a fold lists its genuine pairs first, so its first n alone were one label."""
+    same, other = [p for p in fold if p.same], [p for p in fold if not p.same]
+    k = min((n + 1) // 2, len(same))
+    return same[:k] + other[:n - k]
+
+
 def read_lfw_pairs(pairs_txt: Path, images: Path | None = None) -> list[list[Pair]]:
     """LFW's pairs.txt ('10 300', then per fold 300 'name n1 n2' and 300 'name1 n1 name2 n2'
     lines) as 10 folds of pairs; images under images/<name>/<name>_<nnnn>.jpg (default: the

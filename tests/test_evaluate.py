@@ -110,6 +110,18 @@ def test_lfw_ten_fold_protocol(reference_pipeline, test_images, tmp_path):
         read_lfw_pairs(tmp_path / "pairs.txt")
 
 
+def test_an_lfw_limit_keeps_both_kinds_of_pair():
+    """eval --limit N took a fold's first N lines, all genuine when N <= pairs per class, and printed
+    a genuine-only 'accuracy' without a word."""
+    from frvt_submission.evaluate import Pair, limited_fold
+
+    fold = [Pair(Path(f"g{i}a"), Path(f"g{i}b"), True) for i in range(3)] + \
+        [Pair(Path(f"i{i}a"), Path(f"i{i}b"), False) for i in range(3)]
+    assert [p.img1.name for p in limited_fold(fold, 2)] == ["g0a", "i0a"]
+    assert [p.img1.name for p in limited_fold(fold, 3)] == ["g0a", "g1a", "i0a"]
+    assert limited_fold(fold, 6) == fold and limited_fold(fold, 60) == fold
+
+
 def test_library_backend_agrees_with_the_python_path(built, settings, test_images, tmp_path):
     """eval --backend library: the built library's templates (via the NIST driver) give the same
     scores as the Python pipeline on config/, and a changed embedding is reported."""

@@ -16,8 +16,8 @@ def cmd_eval(args) -> int:
     from tabulate import tabulate
 
     from ..evaluate import (ALL_PAIRS_HEADERS, LFW_HEADERS, SUMMARY_HEADERS, all_pairs_row, evaluate,
-                            evaluate_all_pairs, evaluate_lfw, read_lfw_pairs, read_pairs, summary_row,
-                            unreadable_images, unreadable_line)
+                            evaluate_all_pairs, evaluate_lfw, limited_fold, read_lfw_pairs, read_pairs,
+                            summary_row, unreadable_images, unreadable_line)
     from ..measurements import write_measurement
     from ..report import set_names
 
@@ -45,7 +45,7 @@ def cmd_eval(args) -> int:
     for name, pairs_path in zip(set_names(files), files):
         if pairs_path.suffix == ".txt":  # LFW View 2
             folds = read_lfw_pairs(pairs_path, Path(args.lfw_images) if args.lfw_images else None)
-            sets.append((name, [f[: args.limit] for f in folds] if args.limit else folds, True))
+            sets.append((name, [limited_fold(f, args.limit) for f in folds] if args.limit else folds, True))
         else:
             pairs = read_pairs(pairs_path)
             sets.append((name, pairs[: args.limit] if args.limit else pairs, False))
@@ -126,4 +126,5 @@ def register(sub) -> None:
                   f"overwrites the build's figures",
                   "where the tables go, with their stamp, for `frvt measurements`", written="file")
     p.add_argument("--limit", type=count, default=0, help="use only the first N pairs of each file (of each "
-                                                          "fold for an LFW pairs.txt)")
+                                                          "fold for an LFW pairs.txt: its first genuine and "
+                                                          "impostor pairs, half and half)")
