@@ -186,10 +186,19 @@ def build_section(settings, built: paths.Outputs) -> str:
                       f"</pre>"])
 
 
+# What made a page's embeddings, by --backend: a reference page looked like the build's.
+BACKENDS = {"tvm": "the compiled models of config/ (TVM runtime, in this process)",
+            "onnxruntime": "the onnxruntime reference of the settings file's models, not the compiled build",
+            "library": "the built library's templates (lib/ + config/ through the NIST driver)"}
+
+
 def write_report(settings, pipeline, pair_files: list[Path], output: Path, validation_out: Path,
-                 timing_folders: list[Path], built: paths.Outputs, log=print) -> Path:
-    """built: the settings file's outputs, whose lib/, config/, doc/ and tarball the page describes."""
+                 timing_folders: list[Path], built: paths.Outputs, log=print, backend: str = "tvm") -> Path:
+    """built: the settings file's outputs, whose lib/, config/, doc/ and tarball the page describes;
+    backend: what made the embeddings (BACKENDS), said on the page."""
     accuracy, _ = accuracy_section(pipeline, pair_files, log)
+    accuracy = accuracy.replace("<h2>Accuracy</h2>", f"<h2>Accuracy</h2><p class='note'>Embeddings from "
+                                f"{html.escape(BACKENDS[backend])}.</p>", 1)
     title = f"{settings.submission.library_name}: FRVT 1:1 submission report"
     page = "\n".join([
         "<!DOCTYPE html>", "<html lang='en'><head><meta charset='utf-8'>",

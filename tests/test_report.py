@@ -33,6 +33,8 @@ def test_report_is_self_contained_with_real_pictures(report):
     for section in ("<h2>Accuracy</h2>", "<h2>Validation</h2>", "<h2>Timing</h2>", "<h2>Sizes and build</h2>"):
         assert section in page
     assert "test_images" in page and "FNMR@FMR=1e-02" in page
+    # which backend made the embeddings (a reference page looked the same as the build's)
+    assert "Embeddings from the compiled models of config/ (TVM runtime, in this process)." in page
     assert not re.search(r'src="(?!data:)', page) and "<link" not in page  # nothing fetched from elsewhere
     images = re.findall(r'<img alt="([^"]+)" src="data:image/png;base64,([^"]+)"', page)
     assert {"DET and ROC curves", "genuine and impostor score histograms"} <= {alt for alt, _ in images}

@@ -29,7 +29,7 @@ def cmd_report(args) -> int:
         faces = LibraryEmbedder(faces.settings, s.submission.library_name, args.outputs, log=log,
                                 build_hint=make_hint(args, "build"))
     out = write_report(s, faces, pair_files, Path(args.output), Path(args.validation_output),
-                       [Path(args.timing_output), Path(args.validation_output)], args.outputs, log)
+                       [Path(args.timing_output), Path(args.validation_output)], args.outputs, log, args.backend)
     log(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB, self-contained)")
     return 0
 
