@@ -13,8 +13,8 @@ def with_backend(p, library: bool = False):
     """library: the command can also run lib/ through the NIST driver (a whole set of images)."""
     p.add_argument("--backend", choices=("tvm", "onnxruntime") + (("library",) if library else ()),
                    default="tvm", help="tvm: the compiled config/ in this process (default); onnxruntime: the "
-                   "reference" + ("; library: lib/ + config/ through the NIST driver, checked against tvm"
-                                  if library else ""))
+                   "reference" + ("; library: lib/ + config/ through the NIST driver (eval also checks it "
+                                  "against tvm, pair by pair)" if library else ""))
     output_option(p, "--config-dir", lambda o: o.config, "config/", "compiled config folder")
     return p
 
