@@ -83,7 +83,14 @@ def set_names(pair_files: list[Path]) -> list[str]:
             levels[i] += 1
 
 
-def accuracy_section(pipeline, pair_files: list[Path], log) -> tuple[str, dict]:
+# What made a page's embeddings, by --backend: a reference page looked like the build's.
+BACKENDS = {"tvm": "the compiled models of config/ (TVM runtime, in this process)",
+            "onnxruntime": "the onnxruntime reference of the settings file's models, not the compiled build",
+            "library": "the built library's templates (lib/ + config/ through the NIST driver)"}
+
+
+def accuracy_section(pipeline, pair_files: list[Path], log, backend: str = "tvm") -> tuple[str, dict]:
+    """The accuracy part of the page; backend: what made the embeddings (BACKENDS), said first."""
     from .curves import det_roc_png, histograms_png
     from .evaluate import (ALL_PAIRS_HEADERS, SUMMARY_HEADERS, all_pairs_row, evaluate, evaluate_all_pairs,
                            read_pairs, summary_row, unreadable_images, unreadable_line)
@@ -100,7 +107,7 @@ def accuracy_section(pipeline, pair_files: list[Path], log) -> tuple[str, dict]:
         a = evaluate_all_pairs(pipeline, pairs, emb=r["embeddings"])
         all_rows.append(all_pairs_row(name, a))
         curves[name] = a["scores"]
-    parts = ["<h2>Accuracy</h2>",
+    parts = ["<h2>Accuracy</h2>", f"<p class='note'>Embeddings from {html.escape(BACKENDS[backend])}.</p>",
              f"<p class='note'>Operating threshold: cosine {threshold:.3f}. Listed pairs as each CSV gives them; "
              f"then every pair of the same images (identities from id1/id2 or folders), FNMR with its 95% "
              f"Wilson interval where the impostor count supports the FMR.</p>",
@@ -186,19 +193,11 @@ def build_section(settings, built: paths.Outputs) -> str:
                       f"</pre>"])
 
 
-# What made a page's embeddings, by --backend: a reference page looked like the build's.
-BACKENDS = {"tvm": "the compiled models of config/ (TVM runtime, in this process)",
-            "onnxruntime": "the onnxruntime reference of the settings file's models, not the compiled build",
-            "library": "the built library's templates (lib/ + config/ through the NIST driver)"}
-
-
 def write_report(settings, pipeline, pair_files: list[Path], output: Path, validation_out: Path,
                  timing_folders: list[Path], built: paths.Outputs, log=print, backend: str = "tvm") -> Path:
     """built: the settings file's outputs, whose lib/, config/, doc/ and tarball the page describes;
     backend: what made the embeddings (BACKENDS), said on the page."""
-    accuracy, _ = accuracy_section(pipeline, pair_files, log)
-    accuracy = accuracy.replace("<h2>Accuracy</h2>", f"<h2>Accuracy</h2><p class='note'>Embeddings from "
-                                f"{html.escape(BACKENDS[backend])}.</p>", 1)
+    accuracy, _ = accuracy_section(pipeline, pair_files, log, backend)
     title = f"{settings.submission.library_name}: FRVT 1:1 submission report"
     page = "\n".join([
         "<!DOCTYPE html>", "<html lang='en'><head><meta charset='utf-8'>",
