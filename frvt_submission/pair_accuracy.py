@@ -69,7 +69,7 @@ def pairs_section(files: list[Path] | None = None, log=print) -> list[str]:
              "table, the figures where it is, read from the table.", ""]
     for f in files or settings_files():
         outputs = paths.outputs_for(f)
-        label = f.relative_to(paths.ROOT).as_posix() if f.is_relative_to(paths.ROOT) else str(f)
+        label = paths.shown(f)
         found = {}
         for backend in ("tvm", "onnxruntime"):
             path = outputs.measurements / eval_json_name(backend)

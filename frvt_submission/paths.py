@@ -61,10 +61,13 @@ class Outputs:
 
     def shown(self) -> str:
         """The root as make and people use it: relative to the project when inside it."""
-        try:
-            return str(self.root.relative_to(ROOT))
-        except ValueError:
-            return str(self.root)
+        return shown(self.root)
+
+
+def shown(path: Path) -> str:
+    """A path as make and people use it: relative to the project when inside it, else as it is."""
+    path = Path(path)
+    return path.relative_to(ROOT).as_posix() if path.is_relative_to(ROOT) else str(path)
 
 
 DEFAULT_OUTPUTS = Outputs(ROOT)
@@ -91,7 +94,7 @@ if __name__ == "__main__":  # the Makefile: SETTINGS's root, "" for the project'
     if len(sys.argv) != 2 or sys.argv[1] in ("-h", "--help"):
         sys.exit("usage: python3 frvt_submission/paths.py SETTINGS_FILE  (prints its output root, as make asks)")
     try:
-        shown = outputs_for(sys.argv[1])
+        outputs = outputs_for(sys.argv[1])
     except ValueError as exc:
         sys.exit(f"error: {exc}")
-    print("" if shown.is_default else shown.shown() + "/")
+    print("" if outputs.is_default else outputs.shown() + "/")

@@ -72,10 +72,7 @@ def cmd_bench(args) -> int:
     r["host_class"] = host_class
     # One document for every pair: a profile's section is keyed by its name and its class.
     pair = "" if args.outputs.is_default else Path(args.settings).stem
-    settings_file = Path(args.settings)
-    if settings_file.is_relative_to(paths.ROOT):  # (a file elsewhere is named as it is)
-        settings_file = settings_file.relative_to(paths.ROOT)
-    command = "make bench" + (f" SETTINGS={settings_file}" if pair else "") + \
+    command = "make bench" + (f" SETTINGS={paths.shown(args.settings)}" if pair else "") + \
         (f" BENCH_ISA={args.isa}" if args.isa else "")
     section = report_markdown(r, command, pair)
     key = f"{pair}/{first.get('isa_class')}" if pair else str(first.get("isa_class"))
