@@ -279,6 +279,8 @@ ALL_PAIRS_HEADERS = ["set", "images/ids", "genuine pairs", "impostor pairs", "FT
 
 # -- LFW View 2 -----------------------------------------------------------------------------
 LFW_HEADERS = ["set", "folds", "pairs", "FTE/images", "accuracy mean ± sd", "SE %"]
+
+
 def limited_fold(fold: list[Pair], n: int) -> list[Pair]:
     """n pairs of an LFW fold, the first genuine and impostor ones half and half (the genuine one
     more when n is odd): a fold lists its genuine pairs first, so its first n alone were one label."""

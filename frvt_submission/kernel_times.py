@@ -142,16 +142,16 @@ def main(argv=None) -> int:
         ap.error("--runs and --top must be at least 1")
 
     from frvt_runtime.config import load_runtime
-    from frvt_runtime.config_dir import (PIPELINE_FILE, load_weights, model_entries, model_params, read_manifest,
-                                         running_path, verified_model)
+    from frvt_runtime.config_dir import (PIPELINE_FILE, load_weights, model_entries, model_params, path_names,
+                                         read_manifest, running_path, verified_model)
     from frvt_runtime.errors import FrvtError
 
     try:
         settings = load_runtime(args.config_dir / PIPELINE_FILE)
         manifest = read_manifest(args.config_dir)
-        if args.code_path is not None and args.code_path not in manifest.get("order", []):
+        if args.code_path is not None and args.code_path not in path_names(manifest):
             ap.error(f"--code-path {args.code_path!r}: {args.config_dir} has the paths "
-                     f"{', '.join(manifest.get('order', []))}")  # (else said to be pipeline.json's)
+                     f"{', '.join(path_names(manifest))}")  # (else said to be pipeline.json's)
         entries = model_entries(manifest, running_path(args.config_dir, manifest, args.code_path))
         weights = load_weights(args.config_dir, manifest)
         specs = {settings.detector.model_name(size): settings.detector.at_size(size)

@@ -44,12 +44,11 @@ def aligned_faces(s, images: list[Path], report=None, unreadable: list[str] | No
         except RefuseInput as exc:
             if unreadable is not None:
                 unreadable.append(str(exc))
-            image = None
-        try:
-            if image is not None:
+        else:
+            try:
                 pipe.embedding_of(image)
-        except FrvtError:  # no face: nothing to calibrate on
-            pass
+            except FrvtError:  # no face: nothing to calibrate on
+                pass
         if report:
             report(i + 1, len(images))
     return crops

@@ -80,7 +80,7 @@ def read_summary(out: Path) -> tuple[dict | None, str]:
         return None, f"no validation summary ({f}): run validation/validate.sh first"
     try:
         data = json.loads(f.read_text())
-        dict(data["files"]), data["result"]
+        dict(data["files"]), data["result"]  # (what gate and package rely on: raises when absent)
     except (OSError, ValueError, KeyError, TypeError) as e:
         return None, f"{f} is unreadable ({type(e).__name__}: {e}): run validation/validate.sh again"
     return data, ""
